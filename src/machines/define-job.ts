@@ -1,0 +1,93 @@
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import { ConfigError } from '../queue/errors.js';
+import { resolveRetryPolicy, type ResolvedRetryPolicy, type RetryPolicy } from './retry-policy.js';
+
+/** What a handler gets besides its payload. */
+export interface JobContext<Checkpoint = unknown> {
+  /** Stable across retries. */
+  readonly jobId: string;
+  readonly type: string;
+  /** 1 on the first attempt. */
+  readonly attempt: number;
+  /** Aborted on attempt timeout and on forced shutdown: pass it to fetch, pg, tsdav... */
+  readonly signal: AbortSignal;
+  /** A pino child logger carrying jobId, type, attempt, trace_id, span_id. */
+  readonly logger: Logger;
+  readonly idempotencyKey: string | undefined;
+  /** The last state saved with `saveCheckpoint`, or `undefined` on a fresh job. */
+  readonly checkpoint: Checkpoint | undefined;
+  /**
+   * Saves progress durably: the runtime re-sends the job with this checkpoint (attempt count reset)
+   * before the promise resolves, so a crash after it resumes from here.
+   */
+  saveCheckpoint(state: Checkpoint): Promise<void>;
+  /** Extends the message's lease now (the runtime also does so on its own while the handler runs). */
+  heartbeat(): Promise<void>;
+}
+
+export type JobHandler<Payload, Checkpoint = unknown> = (payload: Payload, ctx: JobContext<Checkpoint>) => Promise<void> | void;
+
+export interface JobOptions<Schema extends z.ZodType, Checkpoint = unknown> {
+  /** Dotted name, e.g. `calendar.sync`. */
+  type: string;
+  schema: Schema;
+  handler: JobHandler<z.output<Schema>, Checkpoint>;
+  retry?: RetryPolicy;
+  /** Start-to-close: an attempt running longer is aborted and counts as a retryable failure. @defaultValue 300000 */
+  attemptTimeoutMs?: number;
+  /** Schedule-to-close from the job's `createdAt`: no retry is scheduled past it. @defaultValue none */
+  deadlineMs?: number;
+}
+
+/** A resolved job definition: what the worker and `enqueueJob` consume. */
+export interface JobDefinition<Payload = unknown, Checkpoint = unknown> {
+  readonly kind: 'calsync-jobs.definition';
+  readonly type: string;
+  readonly schema: z.ZodType<Payload>;
+  readonly handler: JobHandler<Payload, Checkpoint>;
+  readonly retry: ResolvedRetryPolicy;
+  readonly attemptTimeoutMs: number;
+  readonly deadlineMs: number | undefined;
+}
+
+export const DEFAULT_ATTEMPT_TIMEOUT_MS = 300_000;
+const TYPE_PATTERN = /^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$/i;
+
+/** Declares a job type. Validates the options once, naming any bad field. */
+export function defineJob<Schema extends z.ZodType, Checkpoint = unknown>(
+  options: JobOptions<Schema, Checkpoint>,
+): JobDefinition<z.output<Schema>, Checkpoint> {
+  if (typeof options.type !== 'string' || !TYPE_PATTERN.test(options.type) || options.type.length > 128) {
+    throw new ConfigError('type', `expected a dotted name like "calendar.sync", got ${JSON.stringify(options.type)}`);
+  }
+  if (typeof options.handler !== 'function') throw new ConfigError(`${options.type}.handler`, 'expected a function');
+  if (typeof options.schema?.safeParse !== 'function') throw new ConfigError(`${options.type}.schema`, 'expected a zod schema');
+  const attemptTimeoutMs = options.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS;
+  if (!Number.isFinite(attemptTimeoutMs) || attemptTimeoutMs <= 0) {
+    throw new ConfigError(`${options.type}.attemptTimeoutMs`, `expected a number > 0, got ${String(attemptTimeoutMs)}`);
+  }
+  if (options.deadlineMs !== undefined && (!Number.isFinite(options.deadlineMs) || options.deadlineMs <= 0)) {
+    throw new ConfigError(`${options.type}.deadlineMs`, `expected a number > 0, got ${String(options.deadlineMs)}`);
+  }
+  let retry: ResolvedRetryPolicy;
+  try {
+    retry = resolveRetryPolicy(options.retry);
+  } catch (error) {
+    if (ConfigError.is(error)) throw new ConfigError(`${options.type}.${error.setting}`, error.message.slice(error.setting.length + 2));
+    throw error;
+  }
+  return {
+    kind: 'calsync-jobs.definition',
+    type: options.type,
+    schema: options.schema as z.ZodType<z.output<Schema>>,
+    handler: options.handler,
+    retry,
+    attemptTimeoutMs,
+    deadlineMs: options.deadlineMs,
+  };
+}
+
+export function isJobDefinition(value: unknown): value is JobDefinition {
+  return typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === 'calsync-jobs.definition';
+}

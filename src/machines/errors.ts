@@ -1,0 +1,44 @@
+const RETRYABLE = Symbol.for('calsync-jobs.RetryableError');
+const NON_RETRYABLE = Symbol.for('calsync-jobs.NonRetryableError');
+
+export interface JobErrorOptions {
+  cause?: unknown;
+  /** Overrides the retry policy's computed delay for the next attempt (e.g. from `Retry-After`). */
+  nextRetryDelayMs?: number;
+  /** A short machine-readable reason that ends up in history and on the dead letter. */
+  reason?: string;
+}
+
+/** A failure worth retrying; the policy decides when. Any unbranded throw is treated the same way. */
+export class RetryableError extends Error {
+  readonly [RETRYABLE] = true;
+  override readonly name: string = 'RetryableError';
+  readonly nextRetryDelayMs: number | undefined;
+  readonly reason: string | undefined;
+
+  constructor(message: string, options: JobErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.nextRetryDelayMs = options.nextRetryDelayMs;
+    this.reason = options.reason;
+  }
+
+  static is(value: unknown): value is RetryableError {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[RETRYABLE] === true;
+  }
+}
+
+/** A failure that no retry can fix: the job goes to the dead-letter queue at once. */
+export class NonRetryableError extends Error {
+  readonly [NON_RETRYABLE] = true;
+  override readonly name: string = 'NonRetryableError';
+  readonly reason: string | undefined;
+
+  constructor(message: string, options: Omit<JobErrorOptions, 'nextRetryDelayMs'> = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.reason = options.reason;
+  }
+
+  static is(value: unknown): value is NonRetryableError {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[NON_RETRYABLE] === true;
+  }
+}

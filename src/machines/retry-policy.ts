@@ -1,0 +1,74 @@
+import { ConfigError } from '../queue/errors.js';
+
+export type Jitter = 'full' | 'equal' | 'none';
+
+/** Temporal-shaped retry policy. All fields optional; see {@link resolveRetryPolicy}. */
+export interface RetryPolicy {
+  /** @defaultValue 1000 */
+  initialIntervalMs?: number;
+  /** @defaultValue 2 */
+  backoffCoefficient?: number;
+  /** @defaultValue 100 × initialIntervalMs */
+  maximumIntervalMs?: number;
+  /** The first attempt and the retries: 4 means 1 + 3 retries. 0 means unlimited. @defaultValue 4 */
+  maximumAttempts?: number;
+  /** @defaultValue 'full' */
+  jitter?: Jitter;
+  /** Error `name`s that go straight to the dead-letter queue. @defaultValue [] */
+  nonRetryableErrors?: readonly string[];
+}
+
+export type ResolvedRetryPolicy = Required<RetryPolicy>;
+
+export const DEFAULT_RETRY_POLICY = {
+  initialIntervalMs: 1000,
+  backoffCoefficient: 2,
+  maximumAttempts: 4,
+  jitter: 'full',
+  nonRetryableErrors: [],
+} as const satisfies Omit<ResolvedRetryPolicy, 'maximumIntervalMs'>;
+
+/** Fills defaults and checks ranges; a bad field throws a `ConfigError` naming `retry.<field>`. */
+export function resolveRetryPolicy(policy: RetryPolicy = {}): ResolvedRetryPolicy {
+  const initialIntervalMs = policy.initialIntervalMs ?? DEFAULT_RETRY_POLICY.initialIntervalMs;
+  const resolved: ResolvedRetryPolicy = {
+    initialIntervalMs,
+    backoffCoefficient: policy.backoffCoefficient ?? DEFAULT_RETRY_POLICY.backoffCoefficient,
+    maximumIntervalMs: policy.maximumIntervalMs ?? 100 * initialIntervalMs,
+    maximumAttempts: policy.maximumAttempts ?? DEFAULT_RETRY_POLICY.maximumAttempts,
+    jitter: policy.jitter ?? DEFAULT_RETRY_POLICY.jitter,
+    nonRetryableErrors: [...(policy.nonRetryableErrors ?? DEFAULT_RETRY_POLICY.nonRetryableErrors)],
+  };
+  const check = (ok: boolean, field: keyof RetryPolicy, expected: string): void => {
+    if (!ok) throw new ConfigError(`retry.${field}`, `expected ${expected}, got ${JSON.stringify(resolved[field])}`);
+  };
+  check(Number.isFinite(resolved.initialIntervalMs) && resolved.initialIntervalMs >= 0, 'initialIntervalMs', 'a number ≥ 0');
+  check(Number.isFinite(resolved.backoffCoefficient) && resolved.backoffCoefficient >= 1, 'backoffCoefficient', 'a number ≥ 1');
+  check(
+    Number.isFinite(resolved.maximumIntervalMs) && resolved.maximumIntervalMs >= resolved.initialIntervalMs,
+    'maximumIntervalMs',
+    `a number ≥ initialIntervalMs (${resolved.initialIntervalMs})`,
+  );
+  check(Number.isInteger(resolved.maximumAttempts) && resolved.maximumAttempts >= 0, 'maximumAttempts', 'an integer ≥ 0 (0 = unlimited)');
+  check(['full', 'equal', 'none'].includes(resolved.jitter), 'jitter', "'full', 'equal' or 'none'");
+  return resolved;
+}
+
+/**
+ * The delay before attempt `attempt + 1`, after attempt `attempt` (1-based) failed.
+ * Exponential: `initial × coefficient^(attempt-1)`, capped at `maximumIntervalMs`, then jittered:
+ * `full` → uniform in [0, d], `equal` → uniform in [d/2, d], `none` → d. Pure: `random` returns [0, 1).
+ */
+export function computeDelay(attempt: number, policy: ResolvedRetryPolicy, random: () => number): number {
+  const exponent = Math.max(0, attempt - 1);
+  const raw = policy.initialIntervalMs * Math.pow(policy.backoffCoefficient, exponent);
+  const capped = Math.min(raw, policy.maximumIntervalMs);
+  switch (policy.jitter) {
+    case 'none':
+      return Math.round(capped);
+    case 'equal':
+      return Math.round(capped / 2 + random() * (capped / 2));
+    case 'full':
+      return Math.round(random() * capped);
+  }
+}

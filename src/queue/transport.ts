@@ -1,0 +1,104 @@
+/**
+ * The SQS wire as the rest of calsync-jobs sees it. Two implementations: `SqsTransport`
+ * (AWS SDK v3, any SQS-compatible server) and `MemoryTransport` (in process, injected clock).
+ * Queues are addressed by URL; `getQueueUrl` / `createQueue` turn a name into one.
+ */
+
+/** SQS hard limits that every transport enforces the same way. */
+export const SQS_LIMITS = {
+  maxBatchEntries: 10,
+  maxDelaySeconds: 900,
+  maxVisibilityTimeoutSeconds: 43_200,
+  maxWaitTimeSeconds: 20,
+  maxMessageAttributes: 10,
+  /** AWS raised the limit from 256 KiB to 1 MiB in 2025; some servers still enforce 256 KiB. */
+  maxMessageBytes: 1_048_576,
+} as const;
+
+/** A message to send. `attributes` become String MessageAttributes. */
+export interface OutgoingMessage {
+  body: string;
+  /** 0–900. */
+  delaySeconds?: number;
+  attributes?: Readonly<Record<string, string>>;
+}
+
+/** One entry of a batch send; `id` is unique within the batch (SQS batch entry id rules). */
+export interface OutgoingBatchEntry extends OutgoingMessage {
+  id: string;
+}
+
+export interface ReceivedMessage {
+  messageId: string;
+  receiptHandle: string;
+  body: string;
+  /** String MessageAttributes (binary ones are dropped). */
+  attributes: Record<string, string>;
+  /** ApproximateReceiveCount: 1 on the first delivery. */
+  receiveCount: number;
+  /** SentTimestamp, epoch milliseconds. */
+  sentTimestamp: number;
+}
+
+export interface ReceiveOptions {
+  /** 1–10; default 10. */
+  maxMessages?: number;
+  /** 0–20 long poll; default 20. */
+  waitTimeSeconds?: number;
+  /** Overrides the queue's visibility timeout for these messages. */
+  visibilityTimeoutSeconds?: number;
+  /** Aborting resolves the receive early with whatever arrived (usually nothing). */
+  signal?: AbortSignal;
+}
+
+export interface BatchFailure {
+  id: string;
+  code: string;
+  message: string;
+  /** True when retrying the same entry cannot help (SQS `SenderFault`). */
+  senderFault: boolean;
+}
+
+export interface BatchResult {
+  successful: Array<{ id: string; messageId?: string }>;
+  failed: BatchFailure[];
+}
+
+export interface DeleteEntry {
+  id: string;
+  receiptHandle: string;
+}
+
+/** Approximate counts, as SQS reports them. */
+export interface QueueDepth {
+  visible: number;
+  inFlight: number;
+  delayed: number;
+}
+
+export interface CreateQueueOptions {
+  /** Raw SQS attributes, e.g. `{ VisibilityTimeout: '30', RedrivePolicy: '{...}' }`. */
+  attributes?: Readonly<Record<string, string>>;
+}
+
+export interface JobTransport {
+  /** Human-readable name for logs and telemetry (`aws_sqs`, `memory`). */
+  readonly kind: string;
+  getQueueUrl(name: string, signal?: AbortSignal): Promise<string>;
+  /** Creates the queue or returns the existing one's URL; the same attributes twice is a no-op. */
+  createQueue(name: string, options?: CreateQueueOptions, signal?: AbortSignal): Promise<string>;
+  getQueueAttributes(queueUrl: string, names?: readonly string[], signal?: AbortSignal): Promise<Record<string, string>>;
+  setQueueAttributes(queueUrl: string, attributes: Readonly<Record<string, string>>, signal?: AbortSignal): Promise<void>;
+  send(queueUrl: string, message: OutgoingMessage, signal?: AbortSignal): Promise<{ messageId: string }>;
+  /** At most 10 entries; an 11th is a `TransportError` with code `TooManyEntriesInBatchRequest`. */
+  sendBatch(queueUrl: string, entries: readonly OutgoingBatchEntry[], signal?: AbortSignal): Promise<BatchResult>;
+  receive(queueUrl: string, options?: ReceiveOptions): Promise<ReceivedMessage[]>;
+  delete(queueUrl: string, receiptHandle: string, signal?: AbortSignal): Promise<void>;
+  /** Reports per-entry failures; never throws for an entry's failure alone. */
+  deleteBatch(queueUrl: string, entries: readonly DeleteEntry[], signal?: AbortSignal): Promise<BatchResult>;
+  changeVisibility(queueUrl: string, receiptHandle: string, visibilityTimeoutSeconds: number, signal?: AbortSignal): Promise<void>;
+  depth(queueUrl: string, signal?: AbortSignal): Promise<QueueDepth>;
+  purge(queueUrl: string, signal?: AbortSignal): Promise<void>;
+  /** Releases sockets and timers. */
+  close(): Promise<void>;
+}
