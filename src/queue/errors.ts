@@ -49,3 +49,26 @@ export class ConfigError extends Error {
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[CONFIG] === true;
   }
 }
+
+const INVALID_JOB = Symbol.for('calsync-jobs.InvalidJobError');
+
+/**
+ * A job rejected before anything was sent: `field` names what is wrong (`payload.calendarId`, `type`,
+ * `delayMs`, `body`), `code` says how (`invalid_payload`, `unknown_type`, `too_large`, `invalid_option`).
+ */
+export class InvalidJobError extends Error {
+  readonly [INVALID_JOB] = true;
+  override readonly name = 'InvalidJobError';
+  readonly field: string;
+  readonly code: 'invalid_payload' | 'unknown_type' | 'too_large' | 'invalid_option';
+
+  constructor(code: InvalidJobError['code'], field: string, message: string) {
+    super(message);
+    this.code = code;
+    this.field = field;
+  }
+
+  static is(value: unknown): value is InvalidJobError {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[INVALID_JOB] === true;
+  }
+}

@@ -1,0 +1,285 @@
+/**
+ * The job machine: one XState v5 machine per job type, pure. The runtime restores it from the envelope
+ * (`initialTransition`), feeds it events with `transition()` and executes the returned actions against
+ * the queue. No timers live here: every wait is an SQS delay.
+ *
+ *   pending ──START──▶ running ──SUCCEEDED──▶ succeeded            (ack)
+ *      │  └─(early)──▶ deferred                                    (defer: re-send for the rest of the wait)
+ *      │                  ├──FAILED/TIMEOUT──▶ backoff             (retry: next attempt after a delay)
+ *      │                  ├──FAILED/TIMEOUT──▶ dead                (deadLetter: non-retryable / exhausted / deadline)
+ *      │                  ├──CHECKPOINT──▶ checkpointed            (checkpoint: continue from saved state)
+ *      │                  ├──RELEASE──▶ released                   (release: visibility 0 on shutdown)
+ *      │                  └──LEASE_DUE──▶ running                  (extendLease)
+ *      ├──INVALID──▶ dead                                          (deadLetter invalid_payload)
+ *      └──WORKER_LOST──▶ pending (next attempt at once) | dead
+ */
+import { setup, assign } from 'xstate';
+import type { HistoryEntry } from '../queue/envelope.js';
+import { computeDelay, type ResolvedRetryPolicy } from './retry-policy.js';
+
+export interface JobError {
+  name: string;
+  message: string;
+  reason?: string | undefined;
+}
+
+export type DeadReason = 'invalid_payload' | 'non_retryable' | 'attempts_exhausted' | 'deadline_exceeded';
+
+export interface JobMachineInput {
+  attempt: number;
+  history?: readonly HistoryEntry[] | undefined;
+  checkpoint?: unknown;
+  createdAtMs: number;
+  notBeforeMs?: number | undefined;
+  policy: ResolvedRetryPolicy;
+  deadlineMs?: number | undefined;
+}
+
+export interface JobMachineContext {
+  attempt: number;
+  history: HistoryEntry[];
+  checkpoint: unknown;
+  createdAtMs: number;
+  notBeforeMs: number | undefined;
+  policy: ResolvedRetryPolicy;
+  deadlineMs: number | undefined;
+  lastError: JobError | undefined;
+}
+
+export type JobMachineEvent =
+  | { type: 'START'; now: number }
+  | { type: 'INVALID'; message: string }
+  | { type: 'WORKER_LOST'; now: number }
+  | { type: 'SUCCEEDED'; now: number }
+  | {
+      type: 'FAILED';
+      now: number;
+      durationMs: number;
+      error: JobError;
+      /** False for NonRetryableError. */
+      retryable: boolean;
+      /** From the error, e.g. Retry-After. */
+      nextRetryDelayMs?: number | undefined;
+      timedOut?: boolean;
+      /** A pre-drawn value in [0, 1) for jitter: the machine itself draws nothing. */
+      random: number;
+    }
+  | { type: 'CHECKPOINT'; state: unknown }
+  | { type: 'LEASE_DUE' }
+  | { type: 'RELEASE' };
+
+export type FailedEvent = Extract<JobMachineEvent, { type: 'FAILED' }>;
+
+/** What a failure leads to. Pure; shared by the guards and the action parameters. */
+export type FailureVerdict = { kind: 'retry'; delayMs: number } | { kind: 'dead'; reason: DeadReason };
+
+export function failureVerdict(context: JobMachineContext, event: FailedEvent): FailureVerdict {
+  const { policy } = context;
+  if (!event.retryable || policy.nonRetryableErrors.includes(event.error.name)) return { kind: 'dead', reason: 'non_retryable' };
+  if (policy.maximumAttempts > 0 && context.attempt >= policy.maximumAttempts) return { kind: 'dead', reason: 'attempts_exhausted' };
+  const delayMs = Math.max(0, Math.round(event.nextRetryDelayMs ?? computeDelay(context.attempt, policy, () => event.random)));
+  if (context.deadlineMs !== undefined && event.now + delayMs > context.createdAtMs + context.deadlineMs) {
+    return { kind: 'dead', reason: 'deadline_exceeded' };
+  }
+  return { kind: 'retry', delayMs };
+}
+
+function failureEntry(context: JobMachineContext, event: FailedEvent): HistoryEntry {
+  return {
+    attempt: context.attempt,
+    at: new Date(event.now).toISOString(),
+    durationMs: Math.max(0, Math.round(event.durationMs)),
+    kind: event.timedOut ? 'timeout' : 'failed',
+    error: trimError(event.error),
+  };
+}
+
+function trimError(error: JobError): HistoryEntry['error'] {
+  return {
+    name: error.name.slice(0, 200),
+    message: error.message.slice(0, 2000),
+    ...(error.reason === undefined ? {} : { reason: error.reason.slice(0, 200) }),
+  };
+}
+
+const WORKER_LOST_ERROR: JobError = { name: 'WorkerLost', message: 'the worker holding this attempt stopped before settling it', reason: 'worker_lost' };
+
+/** Parameters of the actions the runtime executes. */
+export interface RetryParams {
+  delayMs: number;
+  nextAttempt: number;
+  history: HistoryEntry[];
+  checkpoint: unknown;
+}
+export interface DeadLetterParams {
+  reason: DeadReason;
+  error: JobError | undefined;
+  history: HistoryEntry[];
+}
+
+export const jobMachineSetup = setup({
+  types: {
+    context: {} as JobMachineContext,
+    events: {} as JobMachineEvent,
+    input: {} as JobMachineInput,
+  },
+  actions: {
+    ack: () => {},
+    retry: (_, _params: RetryParams) => {},
+    defer: (_, _params: { delayMs: number }) => {},
+    deadLetter: (_, _params: DeadLetterParams) => {},
+    extendLease: () => {},
+    checkpoint: (_, _params: { state: unknown; history: HistoryEntry[] }) => {},
+    release: () => {},
+  },
+  guards: {
+    tooEarly: ({ context, event }) => event.type === 'START' && context.notBeforeMs !== undefined && context.notBeforeMs > event.now,
+    pastDeadline: ({ context, event }) =>
+      event.type === 'START' && context.deadlineMs !== undefined && event.now > context.createdAtMs + context.deadlineMs,
+    attemptsRemain: ({ context }) => context.policy.maximumAttempts === 0 || context.attempt < context.policy.maximumAttempts,
+    willRetry: ({ context, event }) => event.type === 'FAILED' && failureVerdict(context, event).kind === 'retry',
+  },
+});
+
+/** Builds the machine for one job type (`id` is the type name, so pictures and inspection name it). */
+export function createJobMachine(id = 'job') {
+  return jobMachineSetup.createMachine({
+  id,
+  initial: 'pending',
+  context: ({ input }) => ({
+    attempt: input.attempt,
+    history: [...(input.history ?? [])],
+    checkpoint: input.checkpoint,
+    createdAtMs: input.createdAtMs,
+    notBeforeMs: input.notBeforeMs,
+    policy: input.policy,
+    deadlineMs: input.deadlineMs,
+    lastError: input.history?.at(-1)?.error,
+  }),
+  states: {
+    pending: {
+      on: {
+        INVALID: {
+          target: 'dead',
+          actions: [
+            assign({ lastError: ({ event }) => ({ name: 'InvalidPayload', message: event.message, reason: 'invalid_payload' }) }),
+            {
+              type: 'deadLetter',
+              params: ({ context, event }) => ({
+                reason: 'invalid_payload' as const,
+                error: { name: 'InvalidPayload', message: event.message, reason: 'invalid_payload' },
+                history: context.history,
+              }),
+            },
+          ],
+        },
+        WORKER_LOST: [
+          {
+            guard: 'attemptsRemain',
+            target: 'pending',
+            reenter: true,
+            actions: assign(({ context, event }) => ({
+              history: [...context.history, lostEntry(context, event.now)],
+              attempt: context.attempt + 1,
+              lastError: WORKER_LOST_ERROR,
+            })),
+          },
+          {
+            target: 'dead',
+            actions: [
+              assign(({ context, event }) => ({ history: [...context.history, lostEntry(context, event.now)], lastError: WORKER_LOST_ERROR })),
+              {
+                type: 'deadLetter',
+                params: ({ context }) => ({ reason: 'attempts_exhausted' as const, error: WORKER_LOST_ERROR, history: context.history }),
+              },
+            ],
+          },
+        ],
+        START: [
+          {
+            guard: 'pastDeadline',
+            target: 'dead',
+            actions: {
+              type: 'deadLetter',
+              params: ({ context }) => ({ reason: 'deadline_exceeded' as const, error: context.lastError, history: context.history }),
+            },
+          },
+          {
+            guard: 'tooEarly',
+            target: 'deferred',
+            actions: {
+              type: 'defer',
+              params: ({ context, event }) => ({ delayMs: (context.notBeforeMs ?? event.now) - event.now }),
+            },
+          },
+          { target: 'running' },
+        ],
+      },
+    },
+    running: {
+      on: {
+        SUCCEEDED: { target: 'succeeded', actions: 'ack' },
+        LEASE_DUE: { actions: 'extendLease' },
+        RELEASE: { target: 'released', actions: 'release' },
+        CHECKPOINT: {
+          target: 'checkpointed',
+          actions: [
+            assign({ checkpoint: ({ event }) => event.state }),
+            { type: 'checkpoint', params: ({ context }) => ({ state: context.checkpoint, history: context.history }) },
+          ],
+        },
+        FAILED: [
+          {
+            guard: 'willRetry',
+            target: 'backoff',
+            actions: [
+              assign(({ context, event }) => ({ history: [...context.history, failureEntry(context, event)], lastError: event.error })),
+              {
+                type: 'retry',
+                params: ({ context, event }) => {
+                  const verdict = failureVerdict({ ...context, attempt: context.attempt }, event);
+                  return {
+                    delayMs: verdict.kind === 'retry' ? verdict.delayMs : 0,
+                    nextAttempt: context.attempt + 1,
+                    history: context.history,
+                    checkpoint: context.checkpoint,
+                  };
+                },
+              },
+            ],
+          },
+          {
+            target: 'dead',
+            actions: [
+              assign(({ context, event }) => ({ history: [...context.history, failureEntry(context, event)], lastError: event.error })),
+              {
+                type: 'deadLetter',
+                params: ({ context, event }) => {
+                  const verdict = failureVerdict(context, event);
+                  return { reason: verdict.kind === 'dead' ? verdict.reason : 'attempts_exhausted', error: event.error, history: context.history };
+                },
+              },
+            ],
+          },
+        ],
+      },
+    },
+    succeeded: { type: 'final' },
+    backoff: { type: 'final' },
+    dead: { type: 'final' },
+    deferred: { type: 'final' },
+    checkpointed: { type: 'final' },
+    released: { type: 'final' },
+  },
+});
+}
+
+/** The machine every job type shares (types differ only by input: policy, deadline, envelope). */
+export const jobMachine = createJobMachine();
+
+function lostEntry(context: JobMachineContext, now: number): HistoryEntry {
+  return { attempt: context.attempt, at: new Date(now).toISOString(), durationMs: 0, kind: 'worker_lost', error: trimError(WORKER_LOST_ERROR) };
+}
+
+export type JobMachine = typeof jobMachine;
+export type JobStateValue = 'pending' | 'running' | 'succeeded' | 'backoff' | 'dead' | 'deferred' | 'checkpointed' | 'released';

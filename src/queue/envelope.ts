@@ -1,0 +1,158 @@
+/**
+ * Envelope v1: the wire contract. Any producer that writes this JSON body with the AWS SDK alone gets
+ * its job run; `schema/job-envelope.v1.json` is generated from {@link envelopeSchema}.
+ */
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { SQS_LIMITS } from './transport.js';
+
+export const ENVELOPE_VERSION = 1;
+
+export const historyEntrySchema = z
+  .object({
+    attempt: z.int().min(1).describe('The attempt that failed (1-based).'),
+    at: z.iso.datetime({ offset: true }).describe('When the attempt ended.'),
+    durationMs: z.number().min(0).describe('How long the attempt ran.'),
+    kind: z.enum(['failed', 'timeout', 'worker_lost']).describe('How the attempt ended.'),
+    error: z.object({
+      name: z.string().max(200),
+      message: z.string().max(2000),
+      reason: z.string().max(200).optional(),
+    }),
+  })
+  .describe('One failed attempt.');
+
+export const envelopeSchema = z
+  .object({
+    v: z.literal(ENVELOPE_VERSION).describe('Envelope version.'),
+    id: z.uuid().describe('Job id: stays the same across retries.'),
+    type: z
+      .string()
+      .min(1)
+      .max(128)
+      .describe('Job type, e.g. "calendar.sync".'),
+    payload: z.unknown().describe('The job input, validated by the job type’s schema.'),
+    attempt: z.int().min(1).describe('1 on the first attempt.'),
+    createdAt: z.iso.datetime({ offset: true }).describe('When the job was first enqueued (ISO-8601).'),
+    idempotencyKey: z.string().min(1).max(256).optional(),
+    notBefore: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .describe('Do not run before this time; an early arrival is re-sent for the rest of the wait.'),
+    history: z.array(historyEntrySchema).max(1000).optional().describe('Failed attempts so far, oldest first.'),
+    checkpoint: z.unknown().optional().describe('Progress saved by a multi-step job.'),
+  })
+  .describe('calsync-jobs message body, version 1.');
+
+export type HistoryEntry = z.output<typeof historyEntrySchema>;
+export type Envelope = z.output<typeof envelopeSchema>;
+
+/** Why a body could not be decoded; each one ends in the DLQ with this reason. */
+export type DecodeFailureReason = 'oversize' | 'not_json' | 'unsafe_json' | 'unknown_version' | 'invalid_envelope';
+
+export type DecodeResult =
+  | { ok: true; envelope: Envelope }
+  | { ok: false; reason: DecodeFailureReason; message: string };
+
+export interface DecodeOptions {
+  /** Bodies larger than this are rejected before parsing. @defaultValue 1 MiB */
+  maxBytes?: number;
+  /** Deeper JSON is rejected before any handler runs. @defaultValue 64 */
+  maxDepth?: number;
+}
+
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Formats zod issues as `path: message`, e.g. `payload.calendarId: expected string, received number`. */
+export function formatIssues(error: z.ZodError, prefix = ''): string {
+  return error.issues
+    .slice(0, 5)
+    .map((issue) => {
+      const path = [prefix, ...issue.path.map(String)].filter(Boolean).join('.') || '(root)';
+      const message = issue.message.replace(/^Invalid input: /, '');
+      return `${path}: ${message}`;
+    })
+    .join('; ');
+}
+
+/** Rejects prototype-pollution keys and absurd nesting, walking iteratively (no recursion to blow). */
+export function checkJsonSafety(value: unknown, maxDepth: number): string | undefined {
+  const stack: Array<[unknown, number, string]> = [[value, 0, '']];
+  while (stack.length > 0) {
+    const [node, depth, path] = stack.pop()!;
+    if (typeof node !== 'object' || node === null) continue;
+    if (depth >= maxDepth) return `${path || '(root)'}: nesting deeper than ${maxDepth} levels`;
+    if (Array.isArray(node)) {
+      node.forEach((item, index) => stack.push([item, depth + 1, `${path}[${index}]`]));
+      continue;
+    }
+    for (const key of Object.keys(node)) {
+      const child = path ? `${path}.${key}` : key;
+      if (FORBIDDEN_KEYS.has(key)) return `${child}: forbidden key`;
+      stack.push([(node as Record<string, unknown>)[key], depth + 1, child]);
+    }
+  }
+  return undefined;
+}
+
+/** Decodes a message body. Never throws: a failure names the reason and the bad field. */
+export function decodeEnvelope(body: string, options: DecodeOptions = {}): DecodeResult {
+  const maxBytes = options.maxBytes ?? SQS_LIMITS.maxMessageBytes;
+  const bytes = Buffer.byteLength(body, 'utf8');
+  if (bytes > maxBytes) return { ok: false, reason: 'oversize', message: `body is ${bytes} bytes, over the ${maxBytes}-byte limit` };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch (error) {
+    return { ok: false, reason: 'not_json', message: `body is not JSON: ${(error as Error).message}` };
+  }
+  const unsafe = checkJsonSafety(parsed, options.maxDepth ?? 64);
+  if (unsafe) return { ok: false, reason: 'unsafe_json', message: unsafe };
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    return { ok: false, reason: 'invalid_envelope', message: '(root): expected a JSON object' };
+  }
+  const version = (parsed as { v?: unknown }).v;
+  if (version !== ENVELOPE_VERSION) {
+    return { ok: false, reason: 'unknown_version', message: `v: expected ${ENVELOPE_VERSION}, got ${JSON.stringify(version) ?? 'nothing'}` };
+  }
+  const result = envelopeSchema.safeParse(parsed);
+  if (!result.success) return { ok: false, reason: 'invalid_envelope', message: formatIssues(result.error) };
+  return { ok: true, envelope: result.data };
+}
+
+/** Serialises an envelope; the caller checks the size against the server's limit. */
+export function encodeEnvelope(envelope: Envelope): string {
+  return JSON.stringify(envelope);
+}
+
+export interface NewEnvelopeInput {
+  type: string;
+  payload: unknown;
+  idempotencyKey?: string | undefined;
+  notBefore?: Date | undefined;
+  id?: string;
+  now: number;
+}
+
+/** A first-attempt envelope. */
+export function newEnvelope(input: NewEnvelopeInput): Envelope {
+  return {
+    v: ENVELOPE_VERSION,
+    id: input.id ?? randomUUID(),
+    type: input.type,
+    payload: input.payload,
+    attempt: 1,
+    createdAt: new Date(input.now).toISOString(),
+    ...(input.idempotencyKey === undefined ? {} : { idempotencyKey: input.idempotencyKey }),
+    ...(input.notBefore === undefined ? {} : { notBefore: input.notBefore.toISOString() }),
+  };
+}
+
+/** The JSON Schema of the body, generated from the zod schema (committed as schema/job-envelope.v1.json). */
+export function envelopeJsonSchema(): Record<string, unknown> {
+  return {
+    $id: 'https://calsync-jobs.dev/schema/job-envelope.v1.json',
+    title: 'calsync-jobs job envelope v1',
+    ...z.toJSONSchema(envelopeSchema, { target: 'draft-2020-12' }),
+  };
+}

@@ -1,0 +1,32 @@
+import { NonRetryableError, RetryableError } from '../machines/errors.js';
+import type { FailedEvent, JobError } from '../machines/job-machine.js';
+import { toError } from '../queue/errors.js';
+
+/** An attempt ran past its `attemptTimeoutMs`: a retryable failure. */
+export class AttemptTimeoutError extends Error {
+  override readonly name = 'AttemptTimeout';
+  constructor(timeoutMs: number) {
+    super(`the attempt ran longer than attemptTimeoutMs (${timeoutMs} ms) and was aborted`);
+  }
+}
+
+/** The worker is shutting down and released the job to another worker. */
+export class WorkerStoppingError extends Error {
+  override readonly name = 'WorkerStopping';
+  constructor() {
+    super('the worker is stopping; the job was released to another worker');
+  }
+}
+
+/** How a thrown value steers the machine: retryable or not, an override delay, a reason. */
+export function classifyFailure(thrown: unknown): Pick<FailedEvent, 'error' | 'retryable' | 'nextRetryDelayMs' | 'timedOut'> {
+  const error = toError(thrown);
+  const reason = NonRetryableError.is(error) || RetryableError.is(error) ? error.reason : undefined;
+  const jobError: JobError = { name: error.name || 'Error', message: error.message || String(error), ...(reason ? { reason } : {}) };
+  return {
+    error: jobError,
+    retryable: !NonRetryableError.is(error),
+    nextRetryDelayMs: RetryableError.is(error) ? error.nextRetryDelayMs : undefined,
+    timedOut: error instanceof AttemptTimeoutError,
+  };
+}

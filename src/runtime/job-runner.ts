@@ -1,0 +1,274 @@
+/**
+ * Runs one received message through its job machine: decode, restore the machine from the envelope,
+ * feed it events with XState's pure `transition()`, run the handler, and execute the actions the
+ * machine returns against the queue (see {@link ActionExecutor}).
+ */
+import { context as otelContext } from '@opentelemetry/api';
+import type { Logger } from 'pino';
+import { initialTransition, transition, type SnapshotFrom } from 'xstate';
+import type { JobContext, JobDefinition } from '../machines/define-job.js';
+import { createJobMachine, type JobMachine, type JobMachineEvent } from '../machines/job-machine.js';
+import { decodeEnvelope, formatIssues, type Envelope } from '../queue/envelope.js';
+import { toError } from '../queue/errors.js';
+import type { ReceivedMessage } from '../queue/transport.js';
+import type { ActionExecutor } from './action-executor.js';
+import type { WorkerEvents } from './events.js';
+import { AttemptTimeoutError, classifyFailure, WorkerStoppingError } from './job-error.js';
+import type { AttemptTelemetry, WorkerTelemetry } from './telemetry/index.js';
+import type { ResolvedWorkerOptions } from './worker-options.js';
+
+type Snapshot = SnapshotFrom<JobMachine>;
+type Actions = ReturnType<typeof transition<JobMachine>>[1];
+
+/** One message being processed; the worker keeps these to release them on a forced stop. */
+export interface InFlightJob {
+  readonly messageId: string;
+  /** Settles when the message is acked, re-sent, dead-lettered or released. */
+  readonly done: Promise<void>;
+  /** Aborts the handler and releases the message (visibility 0) unless it already settled. */
+  release(): Promise<void>;
+}
+
+export class JobRunner {
+  readonly #options: ResolvedWorkerOptions;
+  readonly #definitions: Map<string, { definition: JobDefinition<any, any>; machine: JobMachine }>;
+  readonly #executor: ActionExecutor;
+  readonly #events: WorkerEvents;
+  readonly #telemetry: WorkerTelemetry;
+  readonly #logger: Logger;
+
+  constructor(options: ResolvedWorkerOptions, deps: { executor: ActionExecutor; events: WorkerEvents; telemetry: WorkerTelemetry; logger: Logger }) {
+    this.#options = options;
+    this.#definitions = new Map(options.jobs.map((definition) => [definition.type, { definition, machine: createJobMachine(definition.type) }]));
+    this.#executor = deps.executor;
+    this.#events = deps.events;
+    this.#telemetry = deps.telemetry;
+    this.#logger = deps.logger;
+  }
+
+  /** Starts processing; the returned job settles on its own. Never throws. */
+  start(message: ReceivedMessage): InFlightJob {
+    const attempt = new Attempt(this, message);
+    const done = attempt.run().catch((error: unknown) => {
+      this.#events.emit('worker:error', { error: toError(error), during: `processing message ${message.messageId}` });
+      this.#logger.error({ err: error, messageId: message.messageId }, 'processing a message failed; it will be redelivered');
+    });
+    return { messageId: message.messageId, done, release: () => attempt.release() };
+  }
+
+  /** @internal */ get options(): ResolvedWorkerOptions {
+    return this.#options;
+  }
+  /** @internal */ get executor(): ActionExecutor {
+    return this.#executor;
+  }
+  /** @internal */ get events(): WorkerEvents {
+    return this.#events;
+  }
+  /** @internal */ get telemetry(): WorkerTelemetry {
+    return this.#telemetry;
+  }
+  /** @internal */ get logger(): Logger {
+    return this.#logger;
+  }
+  /** @internal */ lookup(type: string): { definition: JobDefinition<any, any>; machine: JobMachine } | undefined {
+    return this.#definitions.get(type);
+  }
+}
+
+/** The life of one message in this worker. */
+class Attempt {
+  readonly #runner: JobRunner;
+  readonly #message: ReceivedMessage;
+  #snapshot: Snapshot | undefined;
+  #machine: JobMachine | undefined;
+  #envelope: Envelope | undefined;
+  #telemetry: AttemptTelemetry | undefined;
+  #controller = new AbortController();
+  #settle: ((outcome: 'released') => void) | undefined;
+  #released = false;
+  /** Serialises transitions: a lease extension must not interleave with the final settle. */
+  #chain: Promise<unknown> = Promise.resolve();
+
+  constructor(runner: JobRunner, message: ReceivedMessage) {
+    this.#runner = runner;
+    this.#message = message;
+  }
+
+  async run(): Promise<void> {
+    const { options, executor } = this.#runner;
+    const message = this.#message;
+    if (options.verifyMessage && !safeVerify(options.verifyMessage, message)) {
+      return await executor.deadLetterInvalid(message, 'bad_signature', 'the message signature is missing or does not verify');
+    }
+    const decoded = decodeEnvelope(message.body, { maxBytes: options.maxMessageBytes });
+    if (!decoded.ok) return await executor.deadLetterInvalid(message, decoded.reason, decoded.message);
+    const envelope = (this.#envelope = decoded.envelope);
+    const entry = this.#runner.lookup(envelope.type);
+    if (!entry) return await executor.deadLetterInvalid(message, 'unknown_type', `type: unknown job type "${envelope.type}"`, envelope);
+    const { definition, machine } = entry;
+    this.#machine = machine;
+    const clock = options.clock;
+
+    let [snapshot] = initialTransition(machine, {
+      attempt: envelope.attempt,
+      history: envelope.history,
+      checkpoint: envelope.checkpoint,
+      createdAtMs: Date.parse(envelope.createdAt),
+      notBeforeMs: envelope.notBefore === undefined ? undefined : Date.parse(envelope.notBefore),
+      policy: definition.retry,
+      deadlineMs: definition.deadlineMs,
+    });
+    this.#snapshot = snapshot;
+    // Each receive after the first means a worker took this message and never settled it.
+    const lost: JobMachineEvent[] = [];
+    for (let i = 1; i < Math.max(1, message.receiveCount); i++) lost.push({ type: 'WORKER_LOST', now: clock.now() });
+    const parsed = definition.schema.safeParse(envelope.payload);
+    const validation: JobMachineEvent = parsed.success
+      ? { type: 'START', now: clock.now() }
+      : { type: 'INVALID', message: formatIssues(parsed.error, 'payload') };
+
+    for (const event of [...lost, validation]) {
+      const [next, actions]: [Snapshot, Actions] = transition(machine, snapshot, event);
+      this.#snapshot = snapshot = next;
+      if (next.status === 'done' || actions.length > 0) {
+        this.#telemetry ??= this.#startTelemetry(envelope, next.context.attempt);
+        return await this.#execute(actions, 0);
+      }
+    }
+    if (snapshot.value !== 'running') return;
+    this.#telemetry = this.#startTelemetry(envelope, snapshot.context.attempt);
+    await this.#runHandler(definition, envelope, parsed.success ? parsed.data : undefined);
+  }
+
+  #startTelemetry(envelope: Envelope, attempt: number): AttemptTelemetry {
+    return this.#runner.telemetry.startAttempt({
+      jobType: envelope.type,
+      jobId: envelope.id,
+      attempt,
+      messageId: this.#message.messageId,
+      attributes: this.#message.attributes,
+      ...(attempt === 1 && envelope.checkpoint === undefined ? { enqueuedAtMs: this.#message.sentTimestamp } : {}),
+    });
+  }
+
+  async #runHandler(definition: JobDefinition<any, any>, envelope: Envelope, payload: unknown): Promise<void> {
+    const { options, events } = this.#runner;
+    const { clock } = options;
+    const telemetry = this.#telemetry!;
+    const attempt = this.#snapshot!.context.attempt;
+    const base = { jobId: envelope.id, type: envelope.type, attempt, messageId: this.#message.messageId };
+    const logger = this.#runner.logger.child({
+      jobId: envelope.id,
+      type: envelope.type,
+      attempt,
+      trace_id: telemetry.traceId,
+      span_id: telemetry.spanId,
+      ...(options.logPayloads ? { payload } : {}),
+    });
+    const startedAt = clock.now();
+    events.emit('job:started', base);
+    logger.debug('attempt started');
+
+    const leaseEveryMs = (options.visibilityTimeoutSeconds * 1000) / 2;
+    let leaseTimer: unknown;
+    const scheduleLease = (): void => {
+      leaseTimer = clock.setTimeout(() => {
+        void this.#send({ type: 'LEASE_DUE' }).then(() => {
+          if (this.#isRunning()) scheduleLease();
+        });
+      }, leaseEveryMs);
+    };
+    scheduleLease();
+
+    let timeoutTimer: unknown;
+    const outcome = await new Promise<{ kind: 'ok' } | { kind: 'error'; error: unknown } | { kind: 'released' }>((resolve) => {
+      this.#settle = () => resolve({ kind: 'released' });
+      timeoutTimer = clock.setTimeout(() => {
+        const error = new AttemptTimeoutError(definition.attemptTimeoutMs);
+        this.#controller.abort(error);
+        resolve({ kind: 'error', error });
+      }, definition.attemptTimeoutMs);
+      const ctx: JobContext<unknown> = {
+        jobId: envelope.id,
+        type: envelope.type,
+        attempt,
+        signal: this.#controller.signal,
+        logger,
+        idempotencyKey: envelope.idempotencyKey,
+        checkpoint: envelope.checkpoint,
+        saveCheckpoint: async (state) => {
+          if (!this.#isRunning()) throw new Error('saveCheckpoint: this attempt has already settled');
+          await this.#send({ type: 'CHECKPOINT', state });
+          events.emit('job:checkpointed', base);
+        },
+        heartbeat: async () => {
+          if (this.#isRunning()) await this.#send({ type: 'LEASE_DUE' });
+        },
+      };
+      const running = otelContext.with(telemetry.context, async () => await definition.handler(payload, ctx));
+      running.then(
+        () => resolve({ kind: 'ok' }),
+        (error: unknown) => resolve({ kind: 'error', error }),
+      );
+    });
+    clock.clearTimeout(leaseTimer);
+    clock.clearTimeout(timeoutTimer);
+    const durationMs = clock.now() - startedAt;
+
+    if (outcome.kind === 'released' || !this.#isRunning()) {
+      if (outcome.kind === 'error' && !this.#released) logger.warn({ err: outcome.error }, 'the handler failed after it saved a checkpoint; the checkpoint stands');
+      return;
+    }
+    if (outcome.kind === 'ok') {
+      await this.#send({ type: 'SUCCEEDED', now: clock.now() }, durationMs);
+    } else {
+      const failure = classifyFailure(outcome.error);
+      logger.warn({ err: toError(outcome.error), durationMs }, `attempt failed: ${failure.error.message}`);
+      await this.#send({ type: 'FAILED', now: clock.now(), durationMs, random: options.random(), ...failure }, durationMs);
+    }
+  }
+
+  #isRunning(): boolean {
+    return this.#snapshot?.value === 'running' && this.#snapshot.status === 'active';
+  }
+
+  /** Feeds one event to the machine and executes the actions, one at a time. */
+  #send(event: JobMachineEvent, durationMs = 0): Promise<void> {
+    const step = this.#chain.then(async () => {
+      if (!this.#isRunning()) return;
+      const [next, actions] = transition(this.#machine!, this.#snapshot!, event);
+      this.#snapshot = next;
+      await this.#execute(actions, durationMs);
+    });
+    this.#chain = step.catch(() => undefined);
+    return step;
+  }
+
+  async #execute(actions: Actions, durationMs: number): Promise<void> {
+    await this.#runner.executor.execute(actions, {
+      message: this.#message,
+      envelope: this.#envelope!,
+      snapshot: this.#snapshot!,
+      telemetry: this.#telemetry!,
+      durationMs,
+    });
+  }
+
+  /** Forced stop: abort the handler, give the message back at once. */
+  async release(): Promise<void> {
+    if (!this.#isRunning()) return;
+    this.#released = true;
+    this.#controller.abort(new WorkerStoppingError());
+    await this.#send({ type: 'RELEASE' });
+    this.#settle?.('released');
+  }
+}
+
+function safeVerify(verify: (body: string, attributes: Record<string, string>) => boolean, message: ReceivedMessage): boolean {
+  try {
+    return verify(message.body, message.attributes);
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,104 @@
+import type { Logger } from 'pino';
+import type { JobDefinition } from '../machines/define-job.js';
+import { systemClock, systemRandom, type Clock, type Random } from '../queue/clock.js';
+import { ConfigError } from '../queue/errors.js';
+import { SQS_LIMITS, type JobTransport } from '../queue/transport.js';
+import type { WorkerTelemetry } from './telemetry/index.js';
+
+/** Options of {@link createWorker}. Everything but the transport, the queues and the jobs is optional. */
+export interface WorkerOptions {
+  transport: JobTransport;
+  /** The job types this worker runs. */
+  jobs: readonly JobDefinition<any, any>[];
+  queueUrl: string;
+  dlqUrl: string;
+  /** @defaultValue the last path segment of `queueUrl` */
+  queueName?: string;
+  /** @defaultValue the last path segment of `dlqUrl` */
+  dlqName?: string;
+  /** Handlers running at once. @defaultValue 10 */
+  concurrency?: number;
+  /** Receive loops running at once. @defaultValue ceil(concurrency / 10), at most 8 */
+  pollers?: number;
+  /** Long-poll wait. @defaultValue 20 */
+  waitTimeSeconds?: number;
+  /** Visibility given to each received message; the lease is extended every half of it. @defaultValue 30 */
+  visibilityTimeoutSeconds?: number;
+  /** How long a receive waits for more free slots so it can ask for a fuller batch. @defaultValue 10 */
+  receiveBatchWindowMs?: number;
+  /** Deletes wait at most this long to be batched. @defaultValue 5 */
+  deleteFlushMs?: number;
+  /** `stop()` lets running handlers finish for this long, then aborts and releases them. @defaultValue 25000 */
+  shutdownGraceMs?: number;
+  /** Bodies over this are dead-lettered unread; retries larger than this fail. @defaultValue 1 MiB */
+  maxMessageBytes?: number;
+  /** Verifies a message before decoding; `false` dead-letters it with reason `bad_signature`. */
+  verifyMessage?: (body: string, attributes: Record<string, string>) => boolean;
+  /** Adds attributes (e.g. a signature) to messages the worker sends (retries, checkpoints). */
+  signMessage?: (body: string, jobType: string) => Record<string, string>;
+  logger?: Logger;
+  /** Log job payloads in the per-attempt logger (off by default: payloads may hold personal data). */
+  logPayloads?: boolean;
+  telemetry?: WorkerTelemetry;
+  clock?: Clock;
+  random?: Random;
+}
+
+export const WORKER_DEFAULTS = {
+  concurrency: 10,
+  maxPollers: 8,
+  waitTimeSeconds: 20,
+  visibilityTimeoutSeconds: 30,
+  receiveBatchWindowMs: 10,
+  deleteFlushMs: 5,
+  shutdownGraceMs: 25_000,
+} as const;
+
+export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, 'verifyMessage' | 'signMessage' | 'logger' | 'telemetry'>> &
+  Pick<WorkerOptions, 'verifyMessage' | 'signMessage' | 'logger' | 'telemetry'>;
+
+function integer(field: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(field, `expected an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+const lastSegment = (url: string): string => url.split('/').filter(Boolean).pop() ?? url;
+
+/** Applies defaults once and checks every field, naming the bad one and its allowed range. */
+export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOptions {
+  if (!options.transport) throw new ConfigError('transport', 'expected a JobTransport');
+  if (!options.queueUrl) throw new ConfigError('queueUrl', 'expected the main queue URL');
+  if (!options.dlqUrl) throw new ConfigError('dlqUrl', 'expected the dead-letter queue URL');
+  if (!Array.isArray(options.jobs) || options.jobs.length === 0) throw new ConfigError('jobs', 'expected at least one job definition');
+  const seen = new Set<string>();
+  for (const job of options.jobs) {
+    if (seen.has(job.type)) throw new ConfigError('jobs', `job type "${job.type}" is defined twice`);
+    seen.add(job.type);
+  }
+  const concurrency = integer('concurrency', options.concurrency ?? WORKER_DEFAULTS.concurrency, 1, 10_000);
+  const visibilityTimeoutSeconds = integer(
+    'visibilityTimeoutSeconds',
+    options.visibilityTimeoutSeconds ?? WORKER_DEFAULTS.visibilityTimeoutSeconds,
+    2,
+    SQS_LIMITS.maxVisibilityTimeoutSeconds,
+  );
+  const defaultPollers = Math.min(WORKER_DEFAULTS.maxPollers, Math.ceil(concurrency / SQS_LIMITS.maxBatchEntries));
+  return {
+    ...options,
+    queueName: options.queueName ?? lastSegment(options.queueUrl),
+    dlqName: options.dlqName ?? lastSegment(options.dlqUrl),
+    concurrency,
+    pollers: integer('pollers', options.pollers ?? defaultPollers, 1, Math.max(1, concurrency)),
+    waitTimeSeconds: integer('waitTimeSeconds', options.waitTimeSeconds ?? WORKER_DEFAULTS.waitTimeSeconds, 0, SQS_LIMITS.maxWaitTimeSeconds),
+    visibilityTimeoutSeconds,
+    receiveBatchWindowMs: integer('receiveBatchWindowMs', options.receiveBatchWindowMs ?? WORKER_DEFAULTS.receiveBatchWindowMs, 0, 10_000),
+    deleteFlushMs: integer('deleteFlushMs', options.deleteFlushMs ?? WORKER_DEFAULTS.deleteFlushMs, 0, 10_000),
+    shutdownGraceMs: integer('shutdownGraceMs', options.shutdownGraceMs ?? WORKER_DEFAULTS.shutdownGraceMs, 0, 3_600_000),
+    maxMessageBytes: integer('maxMessageBytes', options.maxMessageBytes ?? SQS_LIMITS.maxMessageBytes, 1_024, SQS_LIMITS.maxMessageBytes),
+    logPayloads: options.logPayloads ?? false,
+    clock: options.clock ?? systemClock,
+    random: options.random ?? systemRandom,
+  };
+}
