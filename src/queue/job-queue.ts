@@ -95,21 +95,8 @@ export class JobQueue {
     if (typeof job?.type !== 'string' || job.type.length === 0) {
       throw new InvalidJobError('invalid_option', `${prefix}type`, `${prefix}type: expected a non-empty string`);
     }
-    let payload: unknown = job.payload;
-    if (this.#schemas) {
-      const schema = this.#schemas.get(job.type);
-      if (!schema) {
-        const known = [...this.#schemas.keys()].sort().join(', ');
-        throw new InvalidJobError('unknown_type', `${prefix}type`, `${prefix}type: unknown job type "${job.type}" (known: ${known})`);
-      }
-      const result = schema.safeParse(job.payload);
-      if (!result.success) {
-        const message = formatIssues(result.error, `${prefix}payload`);
-        const field = message.slice(0, message.indexOf(':'));
-        throw new InvalidJobError('invalid_payload', field, message);
-      }
-      payload = job.payload;
-    }
+    if (this.#schemas) validateJob(this.#schemas, job, prefix);
+    const payload: unknown = job.payload;
     const delayMs = job.delayMs ?? 0;
     if (!Number.isFinite(delayMs) || delayMs < 0) {
       throw new InvalidJobError('invalid_option', `${prefix}delayMs`, `${prefix}delayMs: expected a number ≥ 0, got ${String(job.delayMs)}`);
@@ -174,6 +161,23 @@ export class JobQueue {
       pending = pending.filter((e) => retry.has(e.id));
     }
     return ids;
+  }
+}
+
+/**
+ * Checks a job against the registered schemas: an unknown type or a payload that fails its schema
+ * throws `InvalidJobError` naming the field (`payload.calendarId: expected string, received number`).
+ */
+export function validateJob(schemas: ReadonlyMap<string, ZodType>, job: JobRequest, prefix = ''): void {
+  const schema = schemas.get(job.type);
+  if (!schema) {
+    const known = [...schemas.keys()].sort().join(', ');
+    throw new InvalidJobError('unknown_type', `${prefix}type`, `${prefix}type: unknown job type "${job.type}" (known: ${known})`);
+  }
+  const result = schema.safeParse(job.payload);
+  if (!result.success) {
+    const message = formatIssues(result.error, `${prefix}payload`);
+    throw new InvalidJobError('invalid_payload', message.slice(0, message.indexOf(':')), message);
   }
 }
 

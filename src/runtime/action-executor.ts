@@ -126,7 +126,7 @@ export class ActionExecutor {
     const { notBefore: _old, ...rest } = scope.envelope;
     const next: Envelope = { ...rest, attempt: 1, history: params.history.slice(-MAX_HISTORY), checkpoint: params.state };
     await this.#sendThenDelete(scope, 'checkpoint', next, 0, {});
-    scope.telemetry.end({ outcome: 'checkpointed' as 'deferred' });
+    scope.telemetry.end({ outcome: 'checkpointed' });
   }
 
   async #deadLetter(scope: ExecutionScope, params: DeadLetterParams): Promise<void> {

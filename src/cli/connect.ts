@@ -1,0 +1,75 @@
+/**
+ * Turns a configuration into a transport and queue URLs: the embedded server when asked (or when
+ * nothing is configured in development), the queues created when asked, signing hooks when keys are set.
+ */
+import type { Logger } from 'pino';
+import { ensureQueues, queueNames } from '../queue/bootstrap.js';
+import type { CalsyncConfig } from '../queue/config.js';
+import { startEmbeddedSqs, type EmbeddedSqs } from '../queue/embedded.js';
+import { SIGNATURE_ATTRIBUTE, signBody, verifyBody } from '../queue/signing.js';
+import { SqsTransport } from '../queue/sqs-transport.js';
+import type { JobTransport } from '../queue/transport.js';
+
+export interface Connection {
+  transport: JobTransport;
+  queueUrl: string;
+  dlqUrl: string;
+  queueName: string;
+  dlqName: string;
+  /** Set when this process runs the SQS server itself. */
+  embedded: EmbeddedSqs | undefined;
+  signMessage: ((body: string, jobType: string) => Record<string, string>) | undefined;
+  verifyMessage: ((body: string, attributes: Record<string, string>) => boolean) | undefined;
+  close(): Promise<void>;
+}
+
+export async function connect(config: CalsyncConfig, logger?: Logger): Promise<Connection> {
+  let embedded: EmbeddedSqs | undefined;
+  let endpoint = config.endpoint;
+  if (config.embedded) {
+    embedded = await startEmbeddedSqs({ region: config.region });
+    endpoint = embedded.endpoint;
+    logger?.info({ endpoint }, 'embedded SQS server listening on 127.0.0.1');
+  }
+  const transport = new SqsTransport({ region: config.region, ...(endpoint ? { endpoint } : {}), maxMessageBytes: config.maxMessageBytes });
+  const close = async (): Promise<void> => {
+    await transport.close();
+    await embedded?.stop();
+  };
+  try {
+    const names = queueNames({ prefix: config.queuePrefix, mainQueueName: config.queueName, dlqName: config.dlqName });
+    let queueUrl = config.queueUrl;
+    let dlqUrl = config.dlqUrl;
+    if (config.createQueues || embedded) {
+      const ensured = await ensureQueues(transport, {
+        ...names,
+        maxReceiveCount: config.maxReceiveCount,
+        visibilityTimeoutSeconds: config.visibilityTimeoutSeconds,
+      });
+      queueUrl ??= ensured.mainQueueUrl;
+      dlqUrl ??= ensured.dlqUrl;
+    }
+    queueUrl ??= await transport.getQueueUrl(names.mainQueueName);
+    dlqUrl ??= await transport.getQueueUrl(names.dlqName);
+    const keys = config.signingKeys;
+    return {
+      transport,
+      queueUrl,
+      dlqUrl,
+      queueName: lastSegment(queueUrl),
+      dlqName: lastSegment(dlqUrl),
+      embedded,
+      signMessage: keys ? (body, jobType) => ({ [SIGNATURE_ATTRIBUTE]: signBody(body, jobType, keys) }) : undefined,
+      verifyMessage:
+        keys && config.requireSignature
+          ? (body, attributes) => verifyBody(body, attributes['job-type'] ?? '', attributes[SIGNATURE_ATTRIBUTE], keys).ok
+          : undefined,
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+const lastSegment = (url: string): string => url.split('/').filter(Boolean).pop() ?? url;

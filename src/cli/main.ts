@@ -1,0 +1,80 @@
+/**
+ * The `calsync-jobs` command line. Exit codes: 0 done, 1 failed, 2 bad arguments or configuration.
+ */
+import { ConfigError, InvalidJobError, TransportError } from '../queue/errors.js';
+import { UsageError } from './args.js';
+import { devCommand } from './commands/dev.js';
+import { enqueueCommand } from './commands/enqueue.js';
+import { queuesCommand } from './commands/queues.js';
+import { workerCommand } from './commands/worker.js';
+
+export const USAGE = `Usage: calsync-jobs <command> [options]
+
+Commands:
+  worker          run jobs from the queue
+  dev             embedded SQS + worker + demo jobs (what npm start runs)
+  enqueue         send one job
+  queues create   create the main queue and its dead-letter queue
+
+Run "calsync-jobs <command> --help" for a command's options.`;
+
+type Command = (argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = {
+  worker: workerCommand,
+  dev: devCommand,
+  enqueue: enqueueCommand,
+  queues: queuesCommand,
+};
+
+/** Registers extra commands (operations: stats, dlq, machines). */
+export function registerCommand(name: string, command: Command): void {
+  COMMANDS[name] = command;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(USAGE);
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`calsync-jobs: unknown command "${name}"\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await command(rest);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`calsync-jobs ${name}: ${error.message}`);
+      console.error(error.usage.split('\n')[0]);
+      return 2;
+    }
+    if (ConfigError.is(error)) {
+      console.error(`calsync-jobs ${name}: config: ${error.message}`);
+      return 2;
+    }
+    if (InvalidJobError.is(error)) {
+      console.error(`calsync-jobs ${name}: invalid job: ${error.message}`);
+      return 2;
+    }
+    if (TransportError.is(error)) {
+      console.error(`calsync-jobs ${name}: queue error ${error.code}: ${error.message}`);
+      return 1;
+    }
+    console.error(`calsync-jobs ${name}: ${(error as Error)?.stack ?? String(error)}`);
+    return 1;
+  }
+}
+
+const isEntry = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (isEntry) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}

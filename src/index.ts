@@ -1,0 +1,28 @@
+/** calsync-jobs: a durable job runner on Amazon SQS where every job type is an XState v5 machine. */
+
+// Defining jobs
+export { defineJob, isJobDefinition, DEFAULT_ATTEMPT_TIMEOUT_MS, type JobContext, type JobDefinition, type JobHandler, type JobOptions } from './machines/define-job.js';
+export { RetryableError, NonRetryableError, type JobErrorOptions } from './machines/errors.js';
+export { computeDelay, resolveRetryPolicy, DEFAULT_RETRY_POLICY, type RetryPolicy, type ResolvedRetryPolicy, type Jitter } from './machines/retry-policy.js';
+export { createJobMachine, jobMachine, failureVerdict, type DeadReason, type JobError, type JobMachineContext, type JobMachineEvent, type JobMachineInput } from './machines/job-machine.js';
+
+// Enqueueing
+export { JobQueue, validateJob, type JobQueueOptions, type JobRequest, type JobSchemaEntry } from './queue/job-queue.js';
+export { createJobQueueFromEnv, enqueueJob, enqueueJobs } from './queue/default-queue.js';
+export { loadConfig, type CalsyncConfig } from './queue/config.js';
+
+// The wire
+export { decodeEnvelope, encodeEnvelope, envelopeSchema, envelopeJsonSchema, ENVELOPE_VERSION, type Envelope, type HistoryEntry, type DecodeResult } from './queue/envelope.js';
+export { decodeDeadLetter, type DeadLetterRecord, type DecodedDeadLetter } from './queue/dead-letter.js';
+export { parseSigningKeys, signBody, verifyBody, SIGNATURE_ATTRIBUTE } from './queue/signing.js';
+export { InvalidJobError } from './queue/errors.js';
+export * from './queue/index.js';
+
+// Running jobs
+export { createWorker, Worker, type StopOptions, type WorkerStats } from './runtime/worker.js';
+export { processJobs, type HandlerMap } from './runtime/process-jobs.js';
+export { resolveWorkerOptions, WORKER_DEFAULTS, type WorkerOptions, type ResolvedWorkerOptions } from './runtime/worker-options.js';
+export type { WorkerEventMap, WorkerEventName, WorkerState } from './runtime/events.js';
+export { createLogger, DEFAULT_REDACT_PATHS, type LoggerSettings } from './runtime/logger.js';
+export { AttemptTimeoutError } from './runtime/job-error.js';
+export { createWorkerTelemetry, startMetricsServer, type WorkerTelemetry, type AttemptTelemetry } from './runtime/telemetry/index.js';

@@ -1,0 +1,173 @@
+/**
+ * One validated configuration from the environment and command-line flags (flags win). A bad value
+ * throws a `ConfigError` whose one-line message names the setting and what was expected:
+ * `CALSYNC_CONCURRENCY: expected an integer from 1 to 10000, got "lots"`.
+ */
+import { ConfigError } from './errors.js';
+import { parseSigningKeys, type SigningKeys } from './signing.js';
+import { SQS_LIMITS } from './transport.js';
+
+export interface CalsyncConfig {
+  region: string;
+  /** SQS endpoint (`AWS_ENDPOINT_URL_SQS`); undefined means AWS itself, or the embedded server in dev. */
+  endpoint: string | undefined;
+  /** Start an SQS server in this process (fauxqs on 127.0.0.1). */
+  embedded: boolean;
+  queuePrefix: string | undefined;
+  queueName: string;
+  dlqName: string;
+  queueUrl: string | undefined;
+  dlqUrl: string | undefined;
+  /** Create the queues (and DLQ with its redrive policy) at start-up if missing. */
+  createQueues: boolean;
+  maxMessageBytes: number;
+  maxReceiveCount: number;
+  visibilityTimeoutSeconds: number;
+  concurrency: number;
+  shutdownGraceMs: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Extra pino redact paths. */
+  logRedact: string[];
+  logPayloads: boolean;
+  /** Prometheus endpoint port; undefined = off. */
+  metricsPort: number | undefined;
+  /** Where the Prometheus endpoint listens. @defaultValue 127.0.0.1 (set 0.0.0.0 in a container) */
+  metricsHost: string;
+  queueDepthIntervalMs: number;
+  signingKeys: SigningKeys | undefined;
+  requireSignature: boolean;
+}
+
+/** Flags as the CLI parsed them (strings, as typed). */
+export type ConfigFlags = Partial<Record<'region' | 'endpoint' | 'embedded' | 'queuePrefix' | 'queueName' | 'dlqName' | 'queueUrl' | 'dlqUrl' | 'createQueues' | 'maxMessageBytes' | 'concurrency' | 'shutdownGraceMs' | 'logLevel' | 'metricsPort', string | boolean | undefined>>;
+
+const FLAG_NAMES: Record<keyof ConfigFlags, string> = {
+  region: '--region',
+  endpoint: '--endpoint',
+  embedded: '--embedded',
+  queuePrefix: '--queue-prefix',
+  queueName: '--queue-name',
+  dlqName: '--dlq-name',
+  queueUrl: '--queue-url',
+  dlqUrl: '--dlq-url',
+  createQueues: '--create-queues',
+  maxMessageBytes: '--max-message-bytes',
+  concurrency: '--concurrency',
+  shutdownGraceMs: '--shutdown-grace-ms',
+  logLevel: '--log-level',
+  metricsPort: '--metrics-port',
+};
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const QUEUE_NAME = /^[A-Za-z0-9_-]{1,80}$/;
+
+class Reader {
+  constructor(
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly flags: ConfigFlags,
+  ) {}
+
+  /** The raw value and the name to blame: the flag if given, else the environment variable. */
+  raw(envName: string, flag?: keyof ConfigFlags): { value: string | boolean | undefined; setting: string } {
+    const fromFlag = flag === undefined ? undefined : this.flags[flag];
+    if (fromFlag !== undefined) return { value: fromFlag, setting: FLAG_NAMES[flag!] };
+    const fromEnv = this.env[envName];
+    return { value: fromEnv === '' ? undefined : fromEnv, setting: envName };
+  }
+
+  string(envName: string, flag?: keyof ConfigFlags): string | undefined {
+    const { value } = this.raw(envName, flag);
+    return typeof value === 'string' ? value.trim() : undefined;
+  }
+
+  integer(envName: string, flag: keyof ConfigFlags | undefined, fallback: number | undefined, min: number, max: number): number | undefined {
+    const { value, setting } = this.raw(envName, flag);
+    if (value === undefined) return fallback;
+    const text = String(value).trim();
+    const parsed = /^-?\d+$/.test(text) ? Number(text) : Number.NaN;
+    if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
+      throw new ConfigError(setting, `expected an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+    }
+    return parsed;
+  }
+
+  boolean(envName: string, flag: keyof ConfigFlags | undefined, fallback: boolean): boolean {
+    const { value, setting } = this.raw(envName, flag);
+    if (value === undefined) return fallback;
+    if (typeof value === 'boolean') return value;
+    const text = value.trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(text)) return true;
+    if (['0', 'false', 'no', 'off'].includes(text)) return false;
+    throw new ConfigError(setting, `expected true or false, got ${JSON.stringify(value)}`);
+  }
+
+  url(envName: string, flag?: keyof ConfigFlags): string | undefined {
+    const { value, setting } = this.raw(envName, flag);
+    if (value === undefined) return undefined;
+    const text = String(value).trim();
+    try {
+      const url = new URL(text);
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http');
+      return text.replace(/\/+$/, '');
+    } catch {
+      throw new ConfigError(setting, `expected an http(s) URL, got ${JSON.stringify(value)}`);
+    }
+  }
+
+  queueName(envName: string, flag: keyof ConfigFlags, fallback: string): string {
+    const { value, setting } = this.raw(envName, flag);
+    if (value === undefined) return fallback;
+    const text = String(value).trim();
+    if (!QUEUE_NAME.test(text)) throw new ConfigError(setting, `expected 1–80 letters, digits, '-' or '_', got ${JSON.stringify(value)}`);
+    return text;
+  }
+}
+
+/** Reads and checks the whole configuration at once; the first bad setting throws. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigFlags = {}): CalsyncConfig {
+  const read = new Reader(env, flags);
+  const region = read.string('AWS_REGION', 'region') ?? read.string('AWS_DEFAULT_REGION') ?? 'us-east-1';
+  if (!/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region)) {
+    throw new ConfigError(read.raw('AWS_REGION', 'region').setting, `expected an AWS region like us-east-1, got ${JSON.stringify(region)}`);
+  }
+  const prefix = read.string('CALSYNC_QUEUE_PREFIX', 'queuePrefix');
+  if (prefix !== undefined && !/^[A-Za-z0-9_-]{1,40}$/.test(prefix)) {
+    throw new ConfigError(read.raw('CALSYNC_QUEUE_PREFIX', 'queuePrefix').setting, `expected 1–40 letters, digits, '-' or '_', got ${JSON.stringify(prefix)}`);
+  }
+  const logLevel = read.string('CALSYNC_LOG_LEVEL', 'logLevel') ?? 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError(read.raw('CALSYNC_LOG_LEVEL', 'logLevel').setting, `expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
+  }
+  const visibilityTimeoutSeconds = read.integer('CALSYNC_VISIBILITY_TIMEOUT_SECONDS', undefined, 30, 2, SQS_LIMITS.maxVisibilityTimeoutSeconds)!;
+  const keysText = read.string('CALSYNC_SIGNING_KEYS');
+  const signingKeys = keysText ? parseSigningKeys(keysText, 'CALSYNC_SIGNING_KEYS') : undefined;
+  const requireSignature = read.boolean('CALSYNC_REQUIRE_SIGNATURE', undefined, false);
+  if (requireSignature && !signingKeys) {
+    throw new ConfigError('CALSYNC_REQUIRE_SIGNATURE', 'is true but CALSYNC_SIGNING_KEYS is empty: set the keys to verify with');
+  }
+  const embedded = read.boolean('CALSYNC_EMBEDDED', 'embedded', false);
+  return {
+    region,
+    endpoint: read.url('AWS_ENDPOINT_URL_SQS', 'endpoint') ?? read.url('AWS_ENDPOINT_URL'),
+    embedded,
+    queuePrefix: prefix,
+    queueName: read.queueName('CALSYNC_QUEUE_NAME', 'queueName', 'calsync-jobs'),
+    dlqName: read.queueName('CALSYNC_DLQ_NAME', 'dlqName', 'calsync-jobs-dlq'),
+    queueUrl: read.url('CALSYNC_QUEUE_URL', 'queueUrl'),
+    dlqUrl: read.url('CALSYNC_DLQ_URL', 'dlqUrl'),
+    createQueues: read.boolean('CALSYNC_CREATE_QUEUES', 'createQueues', embedded),
+    maxMessageBytes: read.integer('CALSYNC_MAX_MESSAGE_BYTES', 'maxMessageBytes', SQS_LIMITS.maxMessageBytes, 1_024, SQS_LIMITS.maxMessageBytes)!,
+    maxReceiveCount: read.integer('CALSYNC_MAX_RECEIVE_COUNT', undefined, 5, 1, 1_000)!,
+    visibilityTimeoutSeconds,
+    concurrency: read.integer('CALSYNC_CONCURRENCY', 'concurrency', 10, 1, 10_000)!,
+    shutdownGraceMs: read.integer('CALSYNC_SHUTDOWN_GRACE_MS', 'shutdownGraceMs', 25_000, 0, 3_600_000)!,
+    logLevel: logLevel as CalsyncConfig['logLevel'],
+    logRedact: (read.string('CALSYNC_LOG_REDACT') ?? '').split(',').map((p) => p.trim()).filter(Boolean),
+    logPayloads: read.boolean('CALSYNC_LOG_PAYLOADS', undefined, false),
+    metricsPort: read.integer('CALSYNC_METRICS_PORT', 'metricsPort', undefined, 0, 65_535),
+    metricsHost: read.string('CALSYNC_METRICS_HOST') ?? '127.0.0.1',
+    queueDepthIntervalMs: read.integer('CALSYNC_QUEUE_DEPTH_INTERVAL_MS', undefined, 15_000, 5_000, 3_600_000)!,
+    signingKeys,
+    requireSignature,
+  };
+}

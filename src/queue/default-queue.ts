@@ -1,0 +1,42 @@
+import { ensureQueues, queueNames } from './bootstrap.js';
+import { loadConfig } from './config.js';
+import { JobQueue, type JobRequest, type JobSchemaEntry } from './job-queue.js';
+import { SIGNATURE_ATTRIBUTE, signBody } from './signing.js';
+import { SqsTransport } from './sqs-transport.js';
+
+/**
+ * A `JobQueue` configured from the environment the same way the worker is (AWS_REGION,
+ * AWS_ENDPOINT_URL_SQS, CALSYNC_QUEUE_URL / CALSYNC_QUEUE_NAME / CALSYNC_QUEUE_PREFIX,
+ * CALSYNC_MAX_MESSAGE_BYTES, CALSYNC_SIGNING_KEYS). The API process calls this once at start-up.
+ */
+export async function createJobQueueFromEnv(options: { env?: NodeJS.ProcessEnv; jobs?: Iterable<JobSchemaEntry> } = {}): Promise<JobQueue & { close(): Promise<void> }> {
+  const config = loadConfig(options.env ?? process.env);
+  const transport = new SqsTransport({ region: config.region, ...(config.endpoint ? { endpoint: config.endpoint } : {}), maxMessageBytes: config.maxMessageBytes });
+  const names = queueNames({ prefix: config.queuePrefix, mainQueueName: config.queueName, dlqName: config.dlqName });
+  const queueUrl =
+    config.queueUrl ??
+    (config.createQueues ? (await ensureQueues(transport, { ...names, maxReceiveCount: config.maxReceiveCount })).mainQueueUrl : await transport.getQueueUrl(names.mainQueueName));
+  const keys = config.signingKeys;
+  const queue = new JobQueue({
+    transport,
+    queueUrl,
+    maxMessageBytes: config.maxMessageBytes,
+    ...(options.jobs ? { jobs: options.jobs } : {}),
+    ...(keys ? { attributes: (body: string, jobType: string) => ({ [SIGNATURE_ATTRIBUTE]: signBody(body, jobType, keys) }) } : {}),
+  });
+  return Object.assign(queue, { close: () => transport.close() });
+}
+
+let shared: Promise<JobQueue & { close(): Promise<void> }> | undefined;
+
+/** Enqueues one job on the queue configured by the environment; resolves to the job id. */
+export async function enqueueJob<Payload>(job: JobRequest<Payload>): Promise<string> {
+  shared ??= createJobQueueFromEnv();
+  return await (await shared).enqueueJob(job);
+}
+
+/** Enqueues many jobs (batches of 10) on the queue configured by the environment; resolves to their ids. */
+export async function enqueueJobs(jobs: ReadonlyArray<JobRequest>): Promise<string[]> {
+  shared ??= createJobQueueFromEnv();
+  return await (await shared).enqueueJobs(jobs);
+}
