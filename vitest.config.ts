@@ -1,7 +1,12 @@
 import { defineConfig } from 'vitest/config';
 
+// CI sets CALSYNC_TEST_REPORT to collect a JSON report for its summary line; `npm test` is unchanged.
+const report = process.env.CALSYNC_TEST_REPORT;
+
 export default defineConfig({
   test: {
+    reporters: report ? ['default', 'json'] : ['default'],
+    ...(report ? { outputFile: { json: report } } : {}),
     include: ['test/**/*.test.ts'],
     exclude: ['test/chaos/**', 'node_modules/**'],
     testTimeout: 60_000,
