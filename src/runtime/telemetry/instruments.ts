@@ -1,0 +1,79 @@
+/**
+ * The worker's OpenTelemetry instruments. Names are chosen for the Prometheus exporter
+ * (`@opentelemetry/exporter-prometheus` 0.223): it appends `_total` to monotonic sums and adds no
+ * unit suffix, so counters are named without `_total` and histograms carry their unit (`_seconds`)
+ * in the name. See docs/metrics.md for the scraped names.
+ */
+import type { Counter, Histogram, Meter } from '@opentelemetry/api';
+
+/** OpenTelemetry instrument names (what an OTLP backend sees). */
+export const INSTRUMENT_NAMES = {
+  processed: 'calsync_jobs_processed',
+  failed: 'calsync_jobs_failed',
+  retried: 'calsync_jobs_retried',
+  deadLettered: 'calsync_jobs_dead_lettered',
+  duration: 'calsync_jobs_duration_seconds',
+  queueLag: 'calsync_jobs_queue_lag_seconds',
+  queueDepth: 'calsync_jobs_queue_depth',
+} as const;
+
+/** The names as a Prometheus scrape of the worker's `/metrics` shows them. */
+export const PROMETHEUS_NAMES = {
+  processed: 'calsync_jobs_processed_total',
+  failed: 'calsync_jobs_failed_total',
+  retried: 'calsync_jobs_retried_total',
+  deadLettered: 'calsync_jobs_dead_lettered_total',
+  duration: 'calsync_jobs_duration_seconds',
+  queueLag: 'calsync_jobs_queue_lag_seconds',
+  queueDepth: 'calsync_jobs_queue_depth',
+} as const;
+
+/** Attempt durations: 5 ms … 15 min (the longest sensible attempt timeout). */
+export const DURATION_BUCKETS_SECONDS = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900,
+] as const;
+
+/** Queue lag: 10 ms … 1 day (retries wait in SQS delays, long jobs hop past 15 min). */
+export const QUEUE_LAG_BUCKETS_SECONDS = [
+  0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800, 3600, 7200, 21_600, 86_400,
+] as const;
+
+export interface JobInstruments {
+  processed: Counter;
+  failed: Counter;
+  retried: Counter;
+  deadLettered: Counter;
+  duration: Histogram;
+  queueLag: Histogram;
+}
+
+export function createJobInstruments(meter: Meter): JobInstruments {
+  return {
+    processed: meter.createCounter(INSTRUMENT_NAMES.processed, {
+      description: 'Job attempts finished, by job type and outcome (succeeded, retrying, dead, released, deferred).',
+      unit: '{attempt}',
+    }),
+    failed: meter.createCounter(INSTRUMENT_NAMES.failed, {
+      description: 'Job attempts that ended with an error, by job type and error type (the error class name).',
+      unit: '{attempt}',
+    }),
+    retried: meter.createCounter(INSTRUMENT_NAMES.retried, {
+      description: 'Retries scheduled (a failed attempt re-sent with a delay), by job type.',
+      unit: '{job}',
+    }),
+    deadLettered: meter.createCounter(INSTRUMENT_NAMES.deadLettered, {
+      description: 'Messages sent to the dead-letter queue, by job type and reason.',
+      unit: '{message}',
+    }),
+    duration: meter.createHistogram(INSTRUMENT_NAMES.duration, {
+      description: 'Wall time of one job attempt, from start to outcome, by job type and outcome.',
+      unit: 's',
+      advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_SECONDS] },
+    }),
+    queueLag: meter.createHistogram(INSTRUMENT_NAMES.queueLag, {
+      description: 'Time from enqueue to the start of an attempt, by job type.',
+      unit: 's',
+      advice: { explicitBucketBoundaries: [...QUEUE_LAG_BUCKETS_SECONDS] },
+    }),
+  };
+}
