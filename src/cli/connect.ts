@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { ensureQueues, queueNames } from '../queue/bootstrap.js';
 import type { CalsyncConfig } from '../queue/config.js';
 import { startEmbeddedSqs, type EmbeddedSqs } from '../queue/embedded.js';
-import { SIGNATURE_ATTRIBUTE, signBody, verifyBody } from '../queue/signing.js';
+import { signingHooks, type SigningHooks } from '../queue/signing-hooks.js';
 import { SqsTransport } from '../queue/sqs-transport.js';
 import type { JobTransport } from '../queue/transport.js';
 
@@ -18,8 +18,8 @@ export interface Connection {
   dlqName: string;
   /** Set when this process runs the SQS server itself. */
   embedded: EmbeddedSqs | undefined;
-  signMessage: ((body: string, jobType: string) => Record<string, string>) | undefined;
-  verifyMessage: ((body: string, attributes: Record<string, string>) => boolean) | undefined;
+  signMessage: SigningHooks['signMessage'];
+  verifyMessage: SigningHooks['verifyMessage'];
   close(): Promise<void>;
 }
 
@@ -51,7 +51,6 @@ export async function connect(config: CalsyncConfig, logger?: Logger): Promise<C
     }
     queueUrl ??= await transport.getQueueUrl(names.mainQueueName);
     dlqUrl ??= await transport.getQueueUrl(names.dlqName);
-    const keys = config.signingKeys;
     return {
       transport,
       queueUrl,
@@ -59,11 +58,7 @@ export async function connect(config: CalsyncConfig, logger?: Logger): Promise<C
       queueName: lastSegment(queueUrl),
       dlqName: lastSegment(dlqUrl),
       embedded,
-      signMessage: keys ? (body, jobType) => ({ [SIGNATURE_ATTRIBUTE]: signBody(body, jobType, keys) }) : undefined,
-      verifyMessage:
-        keys && config.requireSignature
-          ? (body, attributes) => verifyBody(body, attributes['job-type'] ?? '', attributes[SIGNATURE_ATTRIBUTE], keys).ok
-          : undefined,
+      ...signingHooks(config.signingKeys, config.requireSignature),
       close,
     };
   } catch (error) {

@@ -1,7 +1,7 @@
 import { ensureQueues, queueNames } from './bootstrap.js';
 import { loadConfig } from './config.js';
 import { JobQueue, type JobRequest, type JobSchemaEntry } from './job-queue.js';
-import { SIGNATURE_ATTRIBUTE, signBody } from './signing.js';
+import { signingHooks } from './signing-hooks.js';
 import { SqsTransport } from './sqs-transport.js';
 
 /**
@@ -16,13 +16,13 @@ export async function createJobQueueFromEnv(options: { env?: NodeJS.ProcessEnv; 
   const queueUrl =
     config.queueUrl ??
     (config.createQueues ? (await ensureQueues(transport, { ...names, maxReceiveCount: config.maxReceiveCount })).mainQueueUrl : await transport.getQueueUrl(names.mainQueueName));
-  const keys = config.signingKeys;
+  const { signMessage } = signingHooks(config.signingKeys, false);
   const queue = new JobQueue({
     transport,
     queueUrl,
     maxMessageBytes: config.maxMessageBytes,
     ...(options.jobs ? { jobs: options.jobs } : {}),
-    ...(keys ? { attributes: (body: string, jobType: string) => ({ [SIGNATURE_ATTRIBUTE]: signBody(body, jobType, keys) }) } : {}),
+    ...(signMessage ? { attributes: signMessage } : {}),
   });
   return Object.assign(queue, { close: () => transport.close() });
 }

@@ -98,8 +98,9 @@ class Attempt {
   async run(): Promise<void> {
     const { options, executor } = this.#runner;
     const message = this.#message;
-    if (options.verifyMessage && !safeVerify(options.verifyMessage, message)) {
-      return await executor.deadLetterInvalid(message, 'bad_signature', 'the message signature is missing or does not verify');
+    const signatureProblem = options.verifyMessage ? safeVerify(options.verifyMessage, message) : undefined;
+    if (signatureProblem !== undefined) {
+      return await executor.deadLetterInvalid(message, 'bad_signature', `signature check failed: ${signatureProblem}`);
     }
     const decoded = decodeEnvelope(message.body, { maxBytes: options.maxMessageBytes });
     if (!decoded.ok) return await executor.deadLetterInvalid(message, decoded.reason, decoded.message);
@@ -265,10 +266,10 @@ class Attempt {
   }
 }
 
-function safeVerify(verify: (body: string, attributes: Record<string, string>) => boolean, message: ReceivedMessage): boolean {
+function safeVerify(verify: (body: string, attributes: Record<string, string>) => string | undefined, message: ReceivedMessage): string | undefined {
   try {
     return verify(message.body, message.attributes);
-  } catch {
-    return false;
+  } catch (error) {
+    return `verifier threw: ${(error as Error).message}`;
   }
 }

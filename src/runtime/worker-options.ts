@@ -32,8 +32,8 @@ export interface WorkerOptions {
   shutdownGraceMs?: number;
   /** Bodies over this are dead-lettered unread; retries larger than this fail. @defaultValue 1 MiB */
   maxMessageBytes?: number;
-  /** Verifies a message before decoding; `false` dead-letters it with reason `bad_signature`. */
-  verifyMessage?: (body: string, attributes: Record<string, string>) => boolean;
+  /** Checks a message before decoding: a returned failure (e.g. `mismatch`) dead-letters it with reason `bad_signature`. */
+  verifyMessage?: (body: string, attributes: Record<string, string>) => string | undefined;
   /** Adds attributes (e.g. a signature) to messages the worker sends (retries, checkpoints). */
   signMessage?: (body: string, jobType: string) => Record<string, string>;
   logger?: Logger;
