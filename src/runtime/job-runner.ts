@@ -173,10 +173,11 @@ class Attempt {
 
     const leaseEveryMs = (options.visibilityTimeoutSeconds * 1000) / 2;
     let leaseTimer: unknown;
+    let settled = false;
     const scheduleLease = (): void => {
       leaseTimer = clock.setTimeout(() => {
         void this.#send({ type: 'LEASE_DUE' }).then(() => {
-          if (this.#isRunning()) scheduleLease();
+          if (!settled && this.#isRunning()) scheduleLease();
         });
       }, leaseEveryMs);
     };
@@ -213,6 +214,7 @@ class Attempt {
         (error: unknown) => resolve({ kind: 'error', error }),
       );
     });
+    settled = true;
     clock.clearTimeout(leaseTimer);
     clock.clearTimeout(timeoutTimer);
     const durationMs = clock.now() - startedAt;
