@@ -10,6 +10,14 @@ export class AttemptTimeoutError extends Error {
   }
 }
 
+/** The job saved a checkpoint: it continues from there in a new message, so this run must end. */
+export class CheckpointSavedError extends Error {
+  override readonly name = 'CheckpointSaved';
+  constructor() {
+    super('the job saved a checkpoint and continues in a new message; this run must stop');
+  }
+}
+
 /** The worker is shutting down and released the job to another worker. */
 export class WorkerStoppingError extends Error {
   override readonly name = 'WorkerStopping';

@@ -13,7 +13,7 @@ import { toError } from '../queue/errors.js';
 import type { ReceivedMessage } from '../queue/transport.js';
 import type { ActionExecutor } from './action-executor.js';
 import type { WorkerEvents } from './events.js';
-import { AttemptTimeoutError, classifyFailure, WorkerStoppingError } from './job-error.js';
+import { AttemptTimeoutError, CheckpointSavedError, classifyFailure, WorkerStoppingError } from './job-error.js';
 import type { AttemptTelemetry, WorkerTelemetry } from './telemetry/index.js';
 import type { ResolvedWorkerOptions } from './worker-options.js';
 
@@ -200,9 +200,11 @@ class Attempt {
         idempotencyKey: envelope.idempotencyKey,
         checkpoint: envelope.checkpoint,
         saveCheckpoint: async (state) => {
-          if (!this.#isRunning()) throw new Error('saveCheckpoint: this attempt has already settled');
+          if (!this.#isRunning()) throw new CheckpointSavedError();
           await this.#send({ type: 'CHECKPOINT', state });
           events.emit('job:checkpointed', base);
+          // Continue-as-new: the continuation is already in the queue; stop this run at once.
+          this.#controller.abort(new CheckpointSavedError());
         },
         heartbeat: async () => {
           if (this.#isRunning()) await this.#send({ type: 'LEASE_DUE' });
@@ -220,7 +222,9 @@ class Attempt {
     const durationMs = clock.now() - startedAt;
 
     if (outcome.kind === 'released' || !this.#isRunning()) {
-      if (outcome.kind === 'error' && !this.#released) logger.warn({ err: outcome.error }, 'the handler failed after it saved a checkpoint; the checkpoint stands');
+      if (outcome.kind === 'error' && !this.#released && !(outcome.error instanceof CheckpointSavedError)) {
+        logger.debug({ err: outcome.error }, 'the handler threw after it saved a checkpoint; the job continues from the checkpoint');
+      }
       return;
     }
     if (outcome.kind === 'ok') {

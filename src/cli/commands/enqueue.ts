@@ -5,6 +5,7 @@ import { createLogger } from '../../runtime/logger.js';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connectionFlags, parse, UsageError } from '../args.js';
 import { connect } from '../connect.js';
 import { loadJobs } from '../load-jobs.js';
+import { startOtel } from '../otel.js';
 
 export const ENQUEUE_USAGE = `Usage: calsync-jobs enqueue <type> <json-payload> [--delay-ms N] [--idempotency-key K] [--jobs <module>] [--no-validate]
 
@@ -52,7 +53,12 @@ export async function enqueueCommand(argv: string[]): Promise<number> {
   const jobs = values['no-validate'] ? undefined : await loadJobs(values.jobs as string | undefined);
   // Validate before connecting: a bad payload is an argument error, whatever the queue's state.
   if (jobs) validateJob(new Map(jobs.map((job) => [job.type, job.schema])), { type, payload });
-  const connection = await connect(config, createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel }));
+  // With OTEL_* set, the enqueue is a PRODUCER span and the job's trace starts here.
+  const otel = await startOtel({ serviceName: 'calsync-enqueue' });
+  const connection = await connect(config, createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel })).catch(async (error: unknown) => {
+    await otel.shutdown();
+    throw error;
+  });
   try {
     const queue = new JobQueue({
       transport: connection.transport,
@@ -71,5 +77,6 @@ export async function enqueueCommand(argv: string[]): Promise<number> {
     return 0;
   } finally {
     await connection.close();
+    await otel.shutdown();
   }
 }
