@@ -1,0 +1,296 @@
+/**
+ * `calendar.sync`: mirrors one CalDAV calendar into PostgreSQL with WebDAV sync-collection (RFC 6578).
+ *
+ * 1. Plan: a sync REPORT from the stored token (none: a full sync) lists the changed hrefs with their
+ *    ETags, the deleted ones and the new token. A token the server refuses (403/409 `valid-sync-token`)
+ *    falls back to a full sync, which also deletes local events the server no longer has. Changed items
+ *    whose ETag the store already holds are not fetched.
+ * 2. Fetch in batches of `batchSize` with calendar-multiget (servers such as Radicale ignore `nresults`,
+ *    so paging is ours). Each batch is applied in one transaction, then `saveCheckpoint` records the
+ *    hrefs still to fetch: an interrupted sync resumes there. The stored token moves only with the last
+ *    batch, in the same transaction.
+ */
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { defineJob, type JobContext, type JobDefinition } from '../machines/define-job.js';
+import { NonRetryableError } from '../machines/errors.js';
+import { ConfigError } from '../queue/errors.js';
+import { accountsFromEnv, type AccountResolver } from './calendar/accounts.js';
+import { calendarMultiGet, calendarUrl, syncCollection, type MultiStatus } from './calendar/caldav.js';
+import { createDavFetch, nonRetryableHttp, type Fetch } from './calendar/http.js';
+import { parseEventIcs, type ParsedEvent } from './calendar/ical.js';
+import { migrate } from './calendar/migrate.js';
+import { calendarSyncPayloadSchema, type CalendarSyncPayload } from './calendar/schemas.js';
+import { applyBatch, loadEtags, loadSyncToken, type StoredObject } from './calendar/store.js';
+
+export const CALENDAR_SYNC_TYPE = 'calendar.sync';
+export const DEFAULT_SYNC_BATCH_SIZE = 50;
+
+/** Progress of an unfinished sync, carried in the job message. Deletions are applied with the first batch. */
+export const calendarSyncCheckpointSchema = z.object({
+  v: z.literal(1),
+  mode: z.enum(['full', 'incremental']),
+  /** The server's token for the state being fetched; stored when the last batch is applied. */
+  token: z.string().min(1),
+  /**
+   * hrefs still to fetch, relative to the calendar's path when they are inside it (`e1.ics` for
+   * `/alice/work/e1.ics`): the checkpoint travels in an SQS message (256 KiB), so every byte counts.
+   */
+  remaining: z.array(z.string()),
+  /** Totals of the attempts before, for the final statistics. */
+  fetched: z.number().int().nonnegative(),
+  deleted: z.number().int().nonnegative(),
+});
+
+export type CalendarSyncCheckpoint = z.output<typeof calendarSyncCheckpointSchema>;
+
+/** What one run of the handler did. */
+export interface CalendarSyncStats {
+  accountId: string;
+  calendar: string;
+  mode: 'full' | 'incremental';
+  /** Whether this run started from a checkpoint. */
+  resumed: boolean;
+  /** Whether a refused sync token made this a full sync. */
+  tokenRejected: boolean;
+  /** Objects fetched by this run (calendar-multiget items). */
+  fetched: number;
+  /** Objects fetched by the whole sync, earlier interrupted runs included. */
+  fetchedTotal: number;
+  /** Events written to the store by this run. */
+  upserted: number;
+  /** Events removed from the store by this run. */
+  deleted: number;
+  /** Batches applied by this run. */
+  batches: number;
+  /** Whether the sync completed (token stored). */
+  completed: boolean;
+}
+
+export interface CalendarSyncDeps {
+  accounts: AccountResolver;
+  pool: pg.Pool;
+  /** Objects per calendar-multiget and per transaction. @defaultValue 50 */
+  batchSize?: number;
+  /** Called with the statistics when a run ends, completed or interrupted. */
+  onStats?: (stats: CalendarSyncStats) => void;
+  /** @defaultValue globalThis.fetch */
+  fetch?: Fetch;
+  /** @defaultValue Date.now */
+  now?: () => number;
+}
+
+type Ctx = Pick<JobContext<CalendarSyncCheckpoint>, 'signal' | 'logger' | 'checkpoint' | 'saveCheckpoint'>;
+
+/** `/alice/work/e1.ics` → `e1.ics` when `base` is `/alice/work/`; anything else stays as it is. */
+function compactHref(href: string, base: string): string {
+  return href.startsWith(base) && href.length > base.length ? href.slice(base.length) : href;
+}
+
+function expandHref(entry: string, base: string): string {
+  return entry.startsWith('/') || entry.includes('://') ? entry : `${base}${entry}`;
+}
+
+function calendarNotFound(payload: CalendarSyncPayload): NonRetryableError {
+  return new NonRetryableError(`calendar ${JSON.stringify(payload.calendar)} of account ${JSON.stringify(payload.accountId)} does not exist`, {
+    reason: 'calendar_not_found',
+  });
+}
+
+function expectMultiStatus(result: MultiStatus, payload: CalendarSyncPayload, what: string): void {
+  if (result.status === 404) throw calendarNotFound(payload);
+  if (result.status !== 207) throw nonRetryableHttp(result.status, what);
+}
+
+interface Plan {
+  checkpoint: CalendarSyncCheckpoint;
+  deletes: string[];
+  tokenRejected: boolean;
+}
+
+async function plan(payload: CalendarSyncPayload, ctx: Ctx, deps: CalendarSyncDeps, fetch: Fetch, url: string): Promise<Plan> {
+  const stored = await loadSyncToken(deps.pool, payload.accountId, payload.calendar);
+  let mode: 'full' | 'incremental' = stored === undefined ? 'full' : 'incremental';
+  let tokenRejected = false;
+  let report = await syncCollection(fetch, url, stored);
+  if (stored !== undefined && (report.status === 403 || report.status === 409)) {
+    ctx.logger.warn({ accountId: payload.accountId, calendar: payload.calendar, status: report.status }, 'sync token refused (valid-sync-token): full sync');
+    mode = 'full';
+    tokenRejected = true;
+    report = await syncCollection(fetch, url, undefined);
+  }
+  expectMultiStatus(report, payload, `sync-collection ${url}`);
+  if (report.syncToken === undefined) throw new NonRetryableError(`${url} answered sync-collection without a sync-token`, { reason: 'no_sync_token' });
+  const local = await loadEtags(deps.pool, payload.accountId, payload.calendar);
+  const present = report.items.filter((item) => item.status !== 404);
+  const changed = present.filter((item) => item.etag === undefined || local.get(item.href) !== item.etag).map((item) => item.href);
+  let deletes: string[];
+  if (mode === 'full') {
+    const onServer = new Set(present.map((item) => item.href));
+    deletes = [...local.keys()].filter((href) => !onServer.has(href));
+  } else {
+    deletes = report.items.filter((item) => item.status === 404 && local.has(item.href)).map((item) => item.href);
+  }
+  const base = new URL(url).pathname;
+  return {
+    checkpoint: { v: 1, mode, token: report.syncToken, remaining: changed.map((href) => compactHref(href, base)), fetched: 0, deleted: 0 },
+    deletes,
+    tokenRejected,
+  };
+}
+
+/** The columns of one object; an object ical.js cannot read is still stored (its text), with empty columns. */
+function readEvent(ical: string, href: string, log: Logger): ParsedEvent {
+  try {
+    return parseEventIcs(ical);
+  } catch (error) {
+    log.warn({ href, err: error }, 'calendar object is not valid iCalendar: stored without summary and times');
+    return { uid: undefined, summary: undefined, startsAt: undefined, endsAt: undefined, description: undefined, location: undefined };
+  }
+}
+
+/** Runs one attempt of `calendar.sync`; resumes from `ctx.checkpoint` when there is one. */
+export async function runCalendarSync(payload: CalendarSyncPayload, ctx: Ctx, deps: CalendarSyncDeps): Promise<CalendarSyncStats> {
+  const batchSize = deps.batchSize ?? DEFAULT_SYNC_BATCH_SIZE;
+  const account = await deps.accounts.resolve(payload.accountId);
+  const fetch = createDavFetch({ account, signal: ctx.signal, ...(deps.fetch ? { fetch: deps.fetch } : {}), ...(deps.now ? { now: deps.now } : {}) });
+  const url = calendarUrl(account, payload.calendar);
+  const base = new URL(url).pathname;
+
+  const resumeFrom = calendarSyncCheckpointSchema.safeParse(ctx.checkpoint);
+  if (ctx.checkpoint !== undefined && !resumeFrom.success) ctx.logger.warn({ issues: resumeFrom.error.issues.length }, 'calendar.sync checkpoint unreadable: starting over');
+  const resumed = resumeFrom.success;
+  const planned = resumeFrom.success ? { checkpoint: resumeFrom.data, deletes: [], tokenRejected: false } : await plan(payload, ctx, deps, fetch, url);
+  let state = planned.checkpoint;
+  let pendingDeletes = planned.deletes;
+  const stats: CalendarSyncStats = {
+    accountId: payload.accountId,
+    calendar: payload.calendar,
+    mode: state.mode,
+    resumed,
+    tokenRejected: planned.tokenRejected,
+    fetched: 0,
+    fetchedTotal: state.fetched,
+    upserted: 0,
+    deleted: 0,
+    batches: 0,
+    completed: false,
+  };
+  const log = ctx.logger.child({ accountId: payload.accountId, calendar: payload.calendar, mode: state.mode });
+  log.info({ resumed, toFetch: state.remaining.length, toDelete: pendingDeletes.length }, 'calendar.sync planned');
+  try {
+    for (;;) {
+      ctx.signal.throwIfAborted();
+      const batch = state.remaining.slice(0, batchSize);
+      const rest = state.remaining.slice(batchSize);
+      const upserts: StoredObject[] = [];
+      const vanished: string[] = [];
+      if (batch.length > 0) {
+        const result = await calendarMultiGet(
+          fetch,
+          url,
+          batch.map((entry) => expandHref(entry, base)),
+        );
+        expectMultiStatus(result, payload, `calendar-multiget ${url}`);
+        stats.fetched += batch.length;
+        for (const item of result.items) {
+          if (item.status === 404) vanished.push(item.href);
+          else if (item.status >= 200 && item.status < 300 && item.data !== undefined) {
+            upserts.push({ href: item.href, etag: item.etag, ical: item.data, event: readEvent(item.data, item.href, log) });
+          }
+        }
+      }
+      const deletes = [...pendingDeletes, ...vanished];
+      const complete = rest.length === 0;
+      await applyBatch(deps.pool, {
+        accountId: payload.accountId,
+        calendar: payload.calendar,
+        upserts,
+        deletes,
+        ...(complete ? { completeWithToken: state.token } : {}),
+      });
+      pendingDeletes = [];
+      stats.batches += 1;
+      stats.upserted += upserts.length;
+      stats.deleted += deletes.length;
+      stats.fetchedTotal = state.fetched + batch.length;
+      state = { ...state, remaining: rest, fetched: state.fetched + batch.length, deleted: state.deleted + deletes.length };
+      if (complete) {
+        stats.completed = true;
+        break;
+      }
+      await ctx.saveCheckpoint(state);
+    }
+  } finally {
+    log.info({ ...stats }, stats.completed ? 'calendar.sync completed' : 'calendar.sync interrupted');
+    deps.onStats?.(stats);
+  }
+  return stats;
+}
+
+/** The `calendar.sync` job with explicit dependencies (tests, custom wiring). The schema must be migrated. */
+export function createCalendarSyncJob(deps: CalendarSyncDeps): JobDefinition<CalendarSyncPayload, CalendarSyncCheckpoint> {
+  const batchSize = deps.batchSize ?? DEFAULT_SYNC_BATCH_SIZE;
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 1000) {
+    throw new ConfigError('batchSize', `expected an integer from 1 to 1000, got ${String(batchSize)}`);
+  }
+  return defineJob<typeof calendarSyncPayloadSchema, CalendarSyncCheckpoint>({
+    type: CALENDAR_SYNC_TYPE,
+    schema: calendarSyncPayloadSchema,
+    handler: async (payload, ctx) => {
+      await runCalendarSync(payload, ctx, deps);
+    },
+  });
+}
+
+let defaults: Promise<CalendarSyncDeps> | undefined;
+
+/** Settings of the default job, read on its first run: `CALSYNC_DATABASE_URL`, `CALSYNC_SYNC_BATCH_SIZE`. */
+async function defaultDeps(): Promise<CalendarSyncDeps> {
+  const connectionString = process.env.CALSYNC_DATABASE_URL;
+  if (!connectionString) throw new ConfigError('CALSYNC_DATABASE_URL', 'not set: expected postgres://user:password@host:5432/db');
+  const batchText = process.env.CALSYNC_SYNC_BATCH_SIZE;
+  const batchSize = batchText === undefined || batchText === '' ? DEFAULT_SYNC_BATCH_SIZE : Number(batchText);
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 1000) {
+    throw new ConfigError('CALSYNC_SYNC_BATCH_SIZE', `expected an integer from 1 to 1000, got ${JSON.stringify(batchText)}`);
+  }
+  const accounts = accountsFromEnv();
+  const pool = new pg.Pool({ connectionString, max: 4 });
+  try {
+    await migrate(pool);
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    throw error;
+  }
+  return { accounts, pool, batchSize };
+}
+
+/**
+ * The `calendar.sync` job configured from the environment on its first run (accounts, `CALSYNC_DATABASE_URL`;
+ * the pool is created and the schema migrated then, never at import).
+ */
+export const calendarSyncJob: JobDefinition<CalendarSyncPayload, CalendarSyncCheckpoint> = defineJob<typeof calendarSyncPayloadSchema, CalendarSyncCheckpoint>({
+  type: CALENDAR_SYNC_TYPE,
+  schema: calendarSyncPayloadSchema,
+  handler: async (payload, ctx) => {
+    defaults ??= defaultDeps();
+    let deps: CalendarSyncDeps;
+    try {
+      deps = await defaults;
+    } catch (error) {
+      defaults = undefined;
+      throw error;
+    }
+    await runCalendarSync(payload, ctx, deps);
+  },
+});
+
+/** Closes the default job's pool, if it was opened (worker shutdown). */
+export async function closeCalendarSyncDefaults(): Promise<void> {
+  const pending = defaults;
+  defaults = undefined;
+  if (pending === undefined) return;
+  const deps = await pending.catch(() => undefined);
+  await deps?.pool.end();
+}

@@ -1,0 +1,69 @@
+/**
+ * The one door every CalDAV request goes through: adds Basic auth and the job's AbortSignal, and turns
+ * transport failures into errors that steer retries (`RetryableError` for 429, 5xx and network errors,
+ * with `Retry-After` honoured through `nextRetryDelayMs`). tsdav gets this function as its `fetch`.
+ */
+import { NonRetryableError, RetryableError } from '../../machines/errors.js';
+import type { CalDavAccount } from './accounts.js';
+
+export type Fetch = typeof fetch;
+
+export interface DavFetchOptions {
+  account: CalDavAccount;
+  signal: AbortSignal;
+  /** @defaultValue globalThis.fetch */
+  fetch?: Fetch;
+  /** Epoch milliseconds, for `Retry-After` dates. @defaultValue Date.now */
+  now?: () => number;
+}
+
+/**
+ * Milliseconds a `Retry-After` value asks for: delta-seconds or an HTTP-date (past dates give 0).
+ * `undefined` when absent or unreadable.
+ */
+export function parseRetryAfter(value: string | null | undefined, nowMs: number): number | undefined {
+  if (value === null || value === undefined) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  // HTTP-dates start with the day name (IMF-fixdate, RFC 850, asctime); Date.parse alone takes "-5" as a year.
+  if (!/^[A-Za-z]{3}/.test(text)) return undefined;
+  const date = Date.parse(text);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, date - nowMs);
+}
+
+/** A 4xx that no retry fixes: `NonRetryableError` with reason `http_<status>`. */
+export function nonRetryableHttp(status: number, what: string): NonRetryableError {
+  return new NonRetryableError(`${what}: HTTP ${status}`, { reason: `http_${status}` });
+}
+
+/** Wraps `fetch` for one account and one attempt. */
+export function createDavFetch(options: DavFetchOptions): Fetch {
+  const baseFetch = options.fetch ?? globalThis.fetch;
+  const now = options.now ?? Date.now;
+  const authorization = `Basic ${Buffer.from(`${options.account.username}:${options.account.password}`).toString('base64')}`;
+  const davFetch = async (input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
+    options.signal.throwIfAborted();
+    const headers = new Headers(init.headers);
+    headers.set('authorization', authorization);
+    const method = init.method ?? 'GET';
+    const where = `${method} ${String(input instanceof Request ? input.url : input)}`;
+    let response: Response;
+    try {
+      response = await baseFetch(input, { ...init, headers, signal: options.signal });
+    } catch (error) {
+      if (options.signal.aborted) throw options.signal.reason;
+      throw new RetryableError(`${where}: ${(error as Error).message}`, { reason: 'network', cause: error });
+    }
+    if (response.status === 429 || response.status >= 500) {
+      await response.body?.cancel().catch(() => undefined);
+      const delay = parseRetryAfter(response.headers.get('retry-after'), now());
+      throw new RetryableError(`${where}: HTTP ${response.status}`, {
+        reason: `http_${response.status}`,
+        ...(delay === undefined ? {} : { nextRetryDelayMs: delay }),
+      });
+    }
+    return response;
+  };
+  return davFetch as Fetch;
+}

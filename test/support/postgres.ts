@@ -1,0 +1,140 @@
+/**
+ * A throwaway PostgreSQL database for tests. With `CALSYNC_TEST_DATABASE_URL` set, a fresh database is
+ * created on that server per call (dropped on stop); otherwise a private cluster is initdb'ed in a
+ * temporary folder, started on 127.0.0.1 and a free port with fsync off, and stopped with `pg_ctl stop`.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { freePort, waitFor } from './process.js';
+
+export const PG_BIN = process.env.CALSYNC_PG_BIN ?? '/usr/lib/postgresql/15/bin';
+
+export interface PostgresDatabase {
+  /** `postgres://postgres:PASSWORD@127.0.0.1:PORT/DB` */
+  readonly connectionString: string;
+  /** The postmaster's PID when this call started its own cluster. */
+  readonly pid: number | undefined;
+  /** Drops the database, or stops the private cluster and removes its folder. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export async function startPostgres(): Promise<PostgresDatabase> {
+  const external = process.env.CALSYNC_TEST_DATABASE_URL;
+  return external ? await freshDatabase(external) : await privateCluster();
+}
+
+function databaseName(): string {
+  return `calsync_test_${randomBytes(6).toString('hex')}`;
+}
+
+async function freshDatabase(serverUrl: string): Promise<PostgresDatabase> {
+  const name = databaseName();
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  let stopping: Promise<void> | undefined;
+  return {
+    connectionString: url.toString(),
+    pid: undefined,
+    stop: () =>
+      (stopping ??= (async () => {
+        const client = new pg.Client({ connectionString: serverUrl });
+        await client.connect();
+        try {
+          // Sessions of pools that were just ended take a moment to go; forcing them out earlier makes
+          // pg raise "terminating connection" in the test process.
+          await waitFor(
+            `sessions on ${name} to close`,
+            async () => (await client.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name])).rows[0]?.n === 0,
+            { timeoutMs: 3_000, intervalMs: 50 },
+          ).catch(() => undefined);
+          await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        } finally {
+          await client.end();
+        }
+      })()),
+  };
+}
+
+function run(command: string, args: readonly string[], what: string): string {
+  const asPostgres = process.getuid?.() === 0;
+  const result = asPostgres
+    ? spawnSync('runuser', ['-u', 'postgres', '--', command, ...args], { encoding: 'utf8' })
+    : spawnSync(command, args, { encoding: 'utf8' });
+  if (result.status !== 0) {
+    throw new Error(`${what} failed (${result.status ?? result.signal}): ${result.stderr || result.stdout || result.error?.message}`);
+  }
+  return result.stdout;
+}
+
+async function privateCluster(): Promise<PostgresDatabase> {
+  const initdb = join(PG_BIN, 'initdb');
+  const pgCtl = join(PG_BIN, 'pg_ctl');
+  if (!existsSync(initdb) || !existsSync(pgCtl)) {
+    throw new Error(`postgres is not installed: apt-get install postgresql-15 (or scripts/peers/postgres.sh install), or set CALSYNC_TEST_DATABASE_URL`);
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'calsync-pg-'));
+  const data = join(dir, 'data');
+  const password = randomBytes(12).toString('hex');
+  const pwfile = join(dir, 'pwfile');
+  await writeFile(pwfile, `${password}\n`, { mode: 0o600 });
+  if (process.getuid?.() === 0) {
+    const ids = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
+    const gids = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
+    if (ids.status !== 0) throw new Error('postgres is not installed: apt-get install postgresql-15 (no "postgres" user to run it as)');
+    const uid = Number(ids.stdout.trim());
+    const gid = Number(gids.stdout.trim());
+    await chown(dir, uid, gid);
+    await chown(pwfile, uid, gid);
+  }
+  await chmod(dir, 0o700);
+  const port = await freePort();
+  let started = false;
+  const cleanup = async (): Promise<void> => {
+    if (started) run(pgCtl, ['-D', data, '-m', 'fast', '-w', 'stop'], 'pg_ctl stop');
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    run(
+      initdb,
+      ['-D', data, '-U', 'postgres', `--pwfile=${pwfile}`, '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync'],
+      'initdb',
+    );
+    run(
+      pgCtl,
+      ['-D', data, '-l', join(dir, 'log'), '-w', '-t', '60', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`, 'start'],
+      'pg_ctl start',
+    );
+    started = true;
+    const serverUrl = `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
+    const admin = new pg.Client({ connectionString: serverUrl });
+    await admin.connect();
+    const name = databaseName();
+    try {
+      await admin.query(`CREATE DATABASE ${name}`);
+    } finally {
+      await admin.end();
+    }
+    const pidLine = run(join(PG_BIN, 'pg_ctl'), ['-D', data, 'status'], 'pg_ctl status').match(/PID: (\d+)/);
+    let stopping: Promise<void> | undefined;
+    return {
+      connectionString: `postgres://postgres:${password}@127.0.0.1:${port}/${name}`,
+      pid: pidLine?.[1] === undefined ? undefined : Number(pidLine[1]),
+      stop: () => (stopping ??= cleanup()),
+    };
+  } catch (error) {
+    await cleanup().catch(() => undefined);
+    throw error;
+  }
+}

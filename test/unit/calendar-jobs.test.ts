@@ -1,0 +1,52 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { calendarJobs, calendarSyncJob, calendarWriteJob, createCalendarSyncJob } from '../../src/jobs/calendar/index.js';
+import { staticAccounts } from '../../src/jobs/calendar/accounts.js';
+import type { JobContext } from '../../src/machines/define-job.js';
+import { ConfigError } from '../../src/queue/errors.js';
+
+const saved = { ...process.env };
+afterEach(() => {
+  process.env = { ...saved };
+});
+
+function ctx(): JobContext<never> {
+  return {
+    jobId: 'j',
+    type: 't',
+    attempt: 1,
+    signal: new AbortController().signal,
+    logger: pino({ level: 'silent' }),
+    idempotencyKey: undefined,
+    checkpoint: undefined,
+    saveCheckpoint: async () => undefined,
+    heartbeat: async () => undefined,
+  };
+}
+
+describe('calendar job definitions', () => {
+  it('are listed with their types and schemas, and importing them read no configuration', () => {
+    expect(calendarJobs.map((job) => job.type)).toEqual(['calendar.write', 'calendar.sync']);
+    expect(calendarWriteJob.schema.safeParse({ accountId: 'a', calendar: 'c', op: 'delete', event: { uid: 'u', summary: '', start: '2027-01-01T00:00:00Z', end: '2027-01-01T01:00:00Z' } }).success).toBe(true);
+    expect(calendarSyncJob.schema.safeParse({ accountId: 'a' }).success).toBe(false);
+  });
+
+  it('the default write job reads CALSYNC_ACCOUNTS on its first run and names it when missing', async () => {
+    delete process.env.CALSYNC_ACCOUNTS;
+    delete process.env.CALSYNC_ACCOUNTS_FILE;
+    const run = calendarWriteJob.handler({ accountId: 'a', calendar: 'c', op: 'delete', event: { uid: 'u', summary: '', start: '2027-01-01T00:00:00Z', end: '2027-01-01T01:00:00Z' } }, ctx());
+    await expect(run).rejects.toSatisfy((error: unknown) => ConfigError.is(error) && error.setting === 'CALSYNC_ACCOUNTS');
+  });
+
+  it('the default sync job names CALSYNC_DATABASE_URL when it is missing', async () => {
+    delete process.env.CALSYNC_DATABASE_URL;
+    await expect(calendarSyncJob.handler({ accountId: 'a', calendar: 'c' }, ctx())).rejects.toSatisfy(
+      (error: unknown) => ConfigError.is(error) && error.setting === 'CALSYNC_DATABASE_URL',
+    );
+  });
+
+  it('createCalendarSyncJob checks batchSize, naming it', () => {
+    const accounts = staticAccounts({});
+    expect(() => createCalendarSyncJob({ accounts, pool: {} as never, batchSize: 0 })).toThrow('batchSize: expected an integer from 1 to 1000, got 0');
+  });
+});
