@@ -129,6 +129,10 @@ class Attempt {
       ? { type: 'START', now: clock.now() }
       : { type: 'INVALID', message: formatIssues(parsed.error, 'payload') };
 
+    if (lost.length > 0) {
+      this.#runner.telemetry.recordLostAttempts(envelope.type, lost.length);
+      this.#runner.logger.warn({ jobId: envelope.id, type: envelope.type, attempt: envelope.attempt, receiveCount: message.receiveCount }, `received again unsettled: ${lost.length} attempt(s) lost with their worker (worker_lost)`);
+    }
     for (const event of [...lost, validation]) {
       const [next, actions]: [Snapshot, Actions] = transition(machine, snapshot, event);
       this.#snapshot = snapshot = next;
