@@ -1,0 +1,260 @@
+/**
+ * {@link JobTransport} on Amazon SQS (or any SQS-compatible server) through AWS SDK v3.
+ */
+import {
+  ChangeMessageVisibilityCommand,
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  PurgeQueueCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SendMessageCommand,
+  SetQueueAttributesCommand,
+  type Message,
+  type MessageAttributeValue,
+  type QueueAttributeName,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import { TransportError } from './errors.js';
+import { checkBatch, checkOutgoing, checkOutgoingBatch, checkReceive, checkVisibility } from './limits.js';
+import { createSqsClient, resolveSqsClientOptions, type SqsClientOptions } from './sqs-client.js';
+import { toTransportError } from './sqs-errors.js';
+import {
+  SQS_LIMITS,
+  type BatchResult,
+  type CreateQueueOptions,
+  type DeleteEntry,
+  type JobTransport,
+  type OutgoingBatchEntry,
+  type OutgoingMessage,
+  type QueueDepth,
+  type ReceiveOptions,
+  type ReceivedMessage,
+} from './transport.js';
+
+/** Options of {@link SqsTransport}; all optional. */
+export interface SqsTransportOptions extends SqsClientOptions {
+  /** A ready client; the transport then never destroys it. Other connection options are ignored. */
+  client?: SQSClient;
+  /** Largest message (body plus attributes) accepted. @defaultValue `SQS_LIMITS.maxMessageBytes` (1 MiB) */
+  maxMessageBytes?: number;
+  /** Where endpoint, region and credential hints are read. @defaultValue `process.env` */
+  env?: NodeJS.ProcessEnv;
+}
+
+const DEPTH_ATTRIBUTES = [
+  'ApproximateNumberOfMessages',
+  'ApproximateNumberOfMessagesNotVisible',
+  'ApproximateNumberOfMessagesDelayed',
+] as const;
+
+/**
+ * The SQS transport. The constructor only records options; the client (and its keep-alive agents)
+ * is built on the first call and destroyed by {@link SqsTransport.close}.
+ */
+export class SqsTransport implements JobTransport {
+  readonly kind = 'aws_sqs';
+  readonly maxMessageBytes: number;
+  private readonly options: SqsTransportOptions;
+  private ownClient: SQSClient | undefined;
+  private closed = false;
+
+  constructor(options: SqsTransportOptions = {}) {
+    this.options = options;
+    this.maxMessageBytes = options.maxMessageBytes ?? SQS_LIMITS.maxMessageBytes;
+  }
+
+  /** The SDK client in use (built on first access). After {@link SqsTransport.close}: `TransportClosed`. */
+  get client(): SQSClient {
+    if (this.closed) throw new TransportError('the SQS transport is closed', { code: 'TransportClosed', retryable: false });
+    if (this.options.client) return this.options.client;
+    this.ownClient ??= createSqsClient(resolveSqsClientOptions(this.options, this.options.env));
+    return this.ownClient;
+  }
+
+  private async call<T>(operation: string, queue: string | undefined, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      throw toTransportError(error, queue === undefined ? { operation } : { operation, queue });
+    }
+  }
+
+  async getQueueUrl(name: string, signal?: AbortSignal): Promise<string> {
+    return this.call('GetQueueUrl', name, async () => {
+      const out = await this.client.send(new GetQueueUrlCommand({ QueueName: name }), { abortSignal: signal });
+      return required(out.QueueUrl, 'GetQueueUrl returned no QueueUrl');
+    });
+  }
+
+  async createQueue(name: string, options: CreateQueueOptions = {}, signal?: AbortSignal): Promise<string> {
+    return this.call('CreateQueue', name, async () => {
+      const command = new CreateQueueCommand({ QueueName: name, Attributes: { ...options.attributes } });
+      const out = await this.client.send(command, { abortSignal: signal });
+      return required(out.QueueUrl, 'CreateQueue returned no QueueUrl');
+    });
+  }
+
+  async getQueueAttributes(queueUrl: string, names: readonly string[] = ['All'], signal?: AbortSignal): Promise<Record<string, string>> {
+    return this.call('GetQueueAttributes', queueUrl, async () => {
+      const command = new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: names as QueueAttributeName[] });
+      const out = await this.client.send(command, { abortSignal: signal });
+      return { ...out.Attributes };
+    });
+  }
+
+  async setQueueAttributes(queueUrl: string, attributes: Readonly<Record<string, string>>, signal?: AbortSignal): Promise<void> {
+    await this.call('SetQueueAttributes', queueUrl, () =>
+      this.client.send(new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: { ...attributes } }), { abortSignal: signal }),
+    );
+  }
+
+  async send(queueUrl: string, message: OutgoingMessage, signal?: AbortSignal): Promise<{ messageId: string }> {
+    checkOutgoing(message, this.maxMessageBytes);
+    return this.call('SendMessage', queueUrl, async () => {
+      const command = new SendMessageCommand({
+        QueueUrl: queueUrl,
+        MessageBody: message.body,
+        DelaySeconds: message.delaySeconds,
+        MessageAttributes: toAttributes(message.attributes),
+      });
+      const out = await this.client.send(command, { abortSignal: signal });
+      return { messageId: required(out.MessageId, 'SendMessage returned no MessageId') };
+    });
+  }
+
+  async sendBatch(queueUrl: string, entries: readonly OutgoingBatchEntry[], signal?: AbortSignal): Promise<BatchResult> {
+    checkOutgoingBatch(entries, this.maxMessageBytes);
+    if (entries.length === 0) return { successful: [], failed: [] };
+    return this.call('SendMessageBatch', queueUrl, async () => {
+      const command = new SendMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: entries.map((e) => ({
+          Id: e.id,
+          MessageBody: e.body,
+          DelaySeconds: e.delaySeconds,
+          MessageAttributes: toAttributes(e.attributes),
+        })),
+      });
+      const out = await this.client.send(command, { abortSignal: signal });
+      return toBatchResult(out.Successful, out.Failed);
+    });
+  }
+
+  async receive(queueUrl: string, options: ReceiveOptions = {}): Promise<ReceivedMessage[]> {
+    const { maxMessages, waitTimeSeconds } = checkReceive(options);
+    const { signal } = options;
+    if (signal?.aborted) return [];
+    try {
+      const command = new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: maxMessages,
+        WaitTimeSeconds: waitTimeSeconds,
+        VisibilityTimeout: options.visibilityTimeoutSeconds,
+        MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
+        MessageAttributeNames: ['All'],
+      });
+      const out = await this.client.send(command, { abortSignal: signal });
+      return (out.Messages ?? []).map(toReceived);
+    } catch (error) {
+      if (signal?.aborted) return [];
+      throw toTransportError(error, { operation: 'ReceiveMessage', queue: queueUrl });
+    }
+  }
+
+  async delete(queueUrl: string, receiptHandle: string, signal?: AbortSignal): Promise<void> {
+    await this.call('DeleteMessage', queueUrl, () =>
+      this.client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle }), { abortSignal: signal }),
+    );
+  }
+
+  async deleteBatch(queueUrl: string, entries: readonly DeleteEntry[], signal?: AbortSignal): Promise<BatchResult> {
+    checkBatch(entries);
+    if (entries.length === 0) return { successful: [], failed: [] };
+    return this.call('DeleteMessageBatch', queueUrl, async () => {
+      const command = new DeleteMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: entries.map((e) => ({ Id: e.id, ReceiptHandle: e.receiptHandle })),
+      });
+      const out = await this.client.send(command, { abortSignal: signal });
+      return toBatchResult(out.Successful, out.Failed);
+    });
+  }
+
+  async changeVisibility(queueUrl: string, receiptHandle: string, visibilityTimeoutSeconds: number, signal?: AbortSignal): Promise<void> {
+    checkVisibility(visibilityTimeoutSeconds);
+    await this.call('ChangeMessageVisibility', queueUrl, () =>
+      this.client.send(
+        new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: visibilityTimeoutSeconds }),
+        { abortSignal: signal },
+      ),
+    );
+  }
+
+  async depth(queueUrl: string, signal?: AbortSignal): Promise<QueueDepth> {
+    const attributes = await this.getQueueAttributes(queueUrl, DEPTH_ATTRIBUTES, signal);
+    return {
+      visible: Number(attributes.ApproximateNumberOfMessages ?? 0),
+      inFlight: Number(attributes.ApproximateNumberOfMessagesNotVisible ?? 0),
+      delayed: Number(attributes.ApproximateNumberOfMessagesDelayed ?? 0),
+    };
+  }
+
+  async purge(queueUrl: string, signal?: AbortSignal): Promise<void> {
+    await this.call('PurgeQueue', queueUrl, () =>
+      this.client.send(new PurgeQueueCommand({ QueueUrl: queueUrl }), { abortSignal: signal }),
+    );
+  }
+
+  /** Destroys the client this transport built (not one passed in); later calls fail. Idempotent. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.ownClient?.destroy();
+    this.ownClient = undefined;
+  }
+}
+
+function required<T>(value: T | undefined, message: string): T {
+  if (value === undefined) throw new TransportError(message, { code: 'InvalidResponse', retryable: true });
+  return value;
+}
+
+function toAttributes(attributes: Readonly<Record<string, string>> | undefined): Record<string, MessageAttributeValue> | undefined {
+  if (attributes === undefined) return undefined;
+  const entries = Object.entries(attributes);
+  if (entries.length === 0) return undefined;
+  return Object.fromEntries(entries.map(([k, v]) => [k, { DataType: 'String', StringValue: v }]));
+}
+
+function toReceived(message: Message): ReceivedMessage {
+  const attributes: Record<string, string> = {};
+  for (const [name, value] of Object.entries(message.MessageAttributes ?? {})) {
+    if (value.StringValue !== undefined) attributes[name] = value.StringValue;
+  }
+  return {
+    messageId: message.MessageId ?? '',
+    receiptHandle: message.ReceiptHandle ?? '',
+    body: message.Body ?? '',
+    attributes,
+    receiveCount: Number(message.Attributes?.ApproximateReceiveCount ?? 1),
+    sentTimestamp: Number(message.Attributes?.SentTimestamp ?? 0),
+  };
+}
+
+function toBatchResult(
+  successful: Array<{ Id?: string; MessageId?: string }> | undefined,
+  failed: Array<{ Id?: string; Code?: string; Message?: string; SenderFault?: boolean }> | undefined,
+): BatchResult {
+  return {
+    successful: (successful ?? []).map((s) => (s.MessageId === undefined ? { id: s.Id ?? '' } : { id: s.Id ?? '', messageId: s.MessageId })),
+    failed: (failed ?? []).map((f) => ({
+      id: f.Id ?? '',
+      code: f.Code ?? 'Unknown',
+      message: f.Message ?? '',
+      senderFault: f.SenderFault ?? false,
+    })),
+  };
+}
