@@ -186,7 +186,7 @@ function chunk(jobs: PreparedJob[], maxMessageBytes: number): PreparedJob[][] {
   const batches: PreparedJob[][] = [];
   let current: PreparedJob[] = [];
   let bytes = 0;
-  const limit = Math.max(BATCH_BYTES, maxMessageBytes);
+  const limit = Math.min(BATCH_BYTES, maxMessageBytes);
   for (const job of jobs) {
     const size = messageBytes({ body: job.body, attributes: job.attributes }) + 200;
     if (current.length === SQS_LIMITS.maxBatchEntries || (current.length > 0 && bytes + size > limit)) {

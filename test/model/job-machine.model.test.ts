@@ -1,0 +1,289 @@
+/**
+ * Model-based tests of a job's whole life. `xstate/graph` enumerates every path of outcomes (success,
+ * retryable failure, non-retryable failure, timeout, invalid payload, worker lost) through a pure job
+ * simulator that chains the real job machine across messages, for maximumAttempts 1–4. Every path is
+ * then run through the REAL runtime (createWorker) on a MemoryTransport driven by a ManualClock, and
+ * the SQS requests it made are compared with an independent oracle: deletes, re-sends with their
+ * DelaySeconds, DLQ sends with their reason, receive counts and histories.
+ */
+import { getShortestPaths, getSimplePaths } from 'xstate/graph';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { defineJob } from '../../src/machines/define-job.js';
+import { NonRetryableError, RetryableError } from '../../src/machines/errors.js';
+import { jobMachine, type JobMachineEvent } from '../../src/machines/job-machine.js';
+import { resolveRetryPolicy, type RetryPolicy } from '../../src/machines/retry-policy.js';
+import { decodeDeadLetter } from '../../src/queue/dead-letter.js';
+import { decodeEnvelope } from '../../src/queue/envelope.js';
+import { JobQueue } from '../../src/queue/job-queue.js';
+import { ManualClock } from '../../src/queue/manual-clock.js';
+import { MemoryTransport } from '../../src/queue/memory-transport.js';
+import { createWorker } from '../../src/runtime/worker.js';
+import { jobLifeLogic, OUTCOME_EVENTS, possibleOutcomes, type JobLife, type OutcomeKind } from '../support/job-simulator.js';
+import { driveUntil, RecordingTransport, silentLogger } from '../support/runtime-harness.js';
+
+const RETRY = { initialIntervalMs: 1500, backoffCoefficient: 2, maximumIntervalMs: 4000, jitter: 'none' } as const satisfies RetryPolicy;
+const ATTEMPT_TIMEOUT_MS = 3000;
+const VISIBILITY_SECONDS = 2;
+const LOST_VISIBILITY_SECONDS = 5;
+
+/** What the SQS requests of a path should be, worked out without the machine. */
+type ExpectedRequest =
+  | { op: 'delete' }
+  | { op: 'send-main'; attempt: number; delaySeconds: number; history: string[] }
+  | { op: 'send-dlq'; attempt: number; reason: string; receiveCount: number; history: string[] };
+
+interface Oracle {
+  requests: ExpectedRequest[];
+  handlerAttempts: number[];
+  final: 'succeeded' | 'dead';
+}
+
+function oracle(outcomes: readonly OutcomeKind[], maximumAttempts: number): Oracle {
+  const requests: ExpectedRequest[] = [];
+  const handlerAttempts: number[] = [];
+  const history: string[] = [];
+  let attempt = 1;
+  let receives = 0;
+  const dead = (reason: string): Oracle => {
+    requests.push({ op: 'send-dlq', attempt, reason, receiveCount: receives + 1, history: [...history] }, { op: 'delete' });
+    return { requests, handlerAttempts, final: 'dead' };
+  };
+  for (const outcome of outcomes) {
+    switch (outcome) {
+      case 'lost':
+        history.push(`worker_lost@${attempt}`);
+        receives += 1;
+        if (attempt >= maximumAttempts) return dead('attempts_exhausted');
+        attempt += 1;
+        break;
+      case 'invalid':
+        return dead('invalid_payload');
+      case 'success':
+        handlerAttempts.push(attempt);
+        requests.push({ op: 'delete' });
+        return { requests, handlerAttempts, final: 'succeeded' };
+      case 'nonRetryable':
+        handlerAttempts.push(attempt);
+        history.push(`failed@${attempt}`);
+        return dead('non_retryable');
+      case 'retryable':
+      case 'timeout': {
+        handlerAttempts.push(attempt);
+        history.push(`${outcome === 'timeout' ? 'timeout' : 'failed'}@${attempt}`);
+        if (attempt >= maximumAttempts) return dead('attempts_exhausted');
+        const delayMs = Math.min(RETRY.initialIntervalMs * RETRY.backoffCoefficient ** (attempt - 1), RETRY.maximumIntervalMs);
+        requests.push({ op: 'send-main', attempt: attempt + 1, delaySeconds: Math.ceil(delayMs / 1000), history: [...history] }, { op: 'delete' });
+        attempt += 1;
+        receives = 0;
+        break;
+      }
+    }
+  }
+  throw new Error(`oracle: the path ${outcomes.join(' → ')} does not end the job`);
+}
+
+/** Paths of a job's life that end it, from xstate/graph over the simulator. */
+function lifePaths(maximumAttempts: number): Array<{ outcomes: OutcomeKind[]; life: JobLife }> {
+  const logic = jobLifeLogic({ policy: resolveRetryPolicy({ ...RETRY, maximumAttempts }) });
+  const paths = getSimplePaths(logic, {
+    events: (snapshot) => possibleOutcomes(snapshot.context).map((kind) => OUTCOME_EVENTS[kind]),
+    serializeState: (snapshot) => JSON.stringify(snapshot.context.outcomes),
+    toState: (snapshot) => snapshot.context.status !== 'active',
+  });
+  return paths.map((path) => ({
+    outcomes: path.steps.map((s) => s.event.type).filter((t): t is OutcomeKind => t in OUTCOME_EVENTS),
+    life: path.state.context,
+  }));
+}
+
+interface RunResult {
+  requests: ExpectedRequest[];
+  handlerAttempts: number[];
+  succeeded: number;
+  dead: number;
+  leaseExtensions: number[];
+  mainDepth: { visible: number; inFlight: number; delayed: number };
+  dlqCount: number;
+}
+
+/** Runs one path through the real runtime: a fresh worker per delivery, raw receives for lost ones. */
+async function runPath(outcomes: readonly OutcomeKind[], maximumAttempts: number): Promise<RunResult> {
+  const clock = new ManualClock();
+  const memory = new MemoryTransport({ clock });
+  const queueUrl = await memory.createQueue('model-main');
+  const dlqUrl = await memory.createQueue('model-dlq');
+  const transport = new RecordingTransport(memory);
+  const handlerAttempts: number[] = [];
+  let succeeded = 0;
+  let dead = 0;
+
+  const job = defineJob({
+    type: 'model.job',
+    schema: z.object({ n: z.number() }),
+    retry: { ...RETRY, maximumAttempts },
+    attemptTimeoutMs: ATTEMPT_TIMEOUT_MS,
+    handler: async (_payload, ctx) => {
+      handlerAttempts.push(ctx.attempt);
+      const outcome = outcomes[ctx.attempt - 1];
+      switch (outcome) {
+        case 'success':
+          return;
+        case 'retryable':
+          throw new RetryableError(`scripted failure on attempt ${ctx.attempt}`);
+        case 'nonRetryable':
+          throw new NonRetryableError(`scripted poison on attempt ${ctx.attempt}`);
+        case 'timeout':
+          await new Promise<never>((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true }));
+          return;
+        default:
+          throw new NonRetryableError(`the handler ran attempt ${ctx.attempt}, scripted as ${String(outcome)}`);
+      }
+    },
+  });
+
+  const producer = new JobQueue({ transport: memory, queueUrl, clock });
+  await producer.enqueueJob({ type: 'model.job', payload: outcomes[0] === 'invalid' ? { n: 'not a number' } : { n: 1 } });
+
+  const deliverOnce = async (): Promise<void> => {
+    let settled = 0;
+    const worker = createWorker({
+      transport,
+      jobs: [job],
+      queueUrl,
+      dlqUrl,
+      clock,
+      random: () => 0.5,
+      logger: silentLogger(),
+      concurrency: 1,
+      visibilityTimeoutSeconds: VISIBILITY_SECONDS,
+      deleteFlushMs: 0,
+      shutdownGraceMs: 0,
+    });
+    worker.on('job:succeeded', () => {
+      succeeded += 1;
+      settled += 1;
+    });
+    worker.on('job:retrying', () => (settled += 1));
+    worker.on('job:dead', () => {
+      dead += 1;
+      settled += 1;
+    });
+    worker.on('message:invalid', () => (settled += 1));
+    worker.start();
+    try {
+      await driveUntil(clock, 'the delivery to settle', () => settled > 0);
+    } finally {
+      await worker.stop();
+    }
+  };
+
+  for (let i = 0; i < outcomes.length; i++) {
+    if (outcomes[i] === 'lost') {
+      // A worker that dies: it receives the message and never settles it; its visibility then runs out.
+      await driveUntil(clock, 'the message to become visible', async () => (await memory.depth(queueUrl)).visible > 0);
+      const taken = await memory.receive(queueUrl, { maxMessages: 10, waitTimeSeconds: 0, visibilityTimeoutSeconds: LOST_VISIBILITY_SECONDS });
+      expect(taken).toHaveLength(1);
+      clock.advance(LOST_VISIBILITY_SECONDS * 1000);
+      if (i === outcomes.length - 1) await deliverOnce(); // lost at the last attempt: the next receive ends it
+    } else {
+      await deliverOnce();
+    }
+  }
+
+  const requests: ExpectedRequest[] = [];
+  const leaseExtensions: number[] = [];
+  for (const r of transport.records) {
+    if (r.op === 'delete') {
+      expect(r.queueUrl).toBe(queueUrl);
+      requests.push({ op: 'delete' });
+    } else if (r.op === 'changeVisibility') {
+      leaseExtensions.push(r.seconds);
+    } else if (r.op === 'send' && r.queueUrl === queueUrl) {
+      const decoded = decodeEnvelope(r.body);
+      if (!decoded.ok) throw new Error(`re-sent body is not an envelope: ${decoded.message}`);
+      const history = (decoded.envelope.history ?? []).map((h) => `${h.kind}@${h.attempt}`);
+      requests.push({ op: 'send-main', attempt: decoded.envelope.attempt, delaySeconds: r.delaySeconds ?? 0, history });
+    } else if (r.op === 'send' && r.queueUrl === dlqUrl) {
+      const { envelope, record } = decodeDeadLetter(r.body);
+      if (!envelope || !record) throw new Error(`DLQ body lacks an envelope or a record: ${r.body}`);
+      const history = (envelope.history ?? []).map((h) => `${h.kind}@${h.attempt}`);
+      requests.push({ op: 'send-dlq', attempt: envelope.attempt, reason: record.reason, receiveCount: record.receiveCount ?? -1, history });
+    } else if (r.op === 'send') {
+      throw new Error(`a send to an unexpected queue ${r.queueUrl}`);
+    }
+  }
+  const dlqMessages = await memory.receive(dlqUrl, { maxMessages: 10, waitTimeSeconds: 0 });
+  return { requests, handlerAttempts, succeeded, dead, leaseExtensions, mainDepth: await memory.depth(queueUrl), dlqCount: dlqMessages.length };
+}
+
+describe('the per-message job machine (xstate/graph)', () => {
+  const policy = resolveRetryPolicy({ ...RETRY, maximumAttempts: 2 });
+  const events: JobMachineEvent[] = [
+    { type: 'START', now: 1_700_000_000_000 },
+    { type: 'INVALID', message: 'payload: bad' },
+    { type: 'WORKER_LOST', now: 1_700_000_000_000 },
+    { type: 'SUCCEEDED', now: 1_700_000_001_000 },
+    { type: 'FAILED', now: 1_700_000_001_000, durationMs: 1, error: { name: 'Error', message: 'x' }, retryable: true, random: 0 },
+    { type: 'FAILED', now: 1_700_000_001_000, durationMs: 1, error: { name: 'Error', message: 'x' }, retryable: false, random: 0 },
+    { type: 'FAILED', now: 1_700_000_001_000, durationMs: 1, error: { name: 'AttemptTimeout', message: 'x' }, retryable: true, timedOut: true, random: 0 },
+    { type: 'CHECKPOINT', state: { step: 1 } },
+    { type: 'RELEASE' },
+  ];
+
+  it('reaches every final state from a fresh message, and every path into one ends there', () => {
+    const paths = getShortestPaths(jobMachine, { events, input: { attempt: 1, createdAtMs: 1_700_000_000_000, policy } });
+    const finals = new Set(paths.filter((p) => p.state.status === 'done').map((p) => String(p.state.value)));
+    expect([...finals].sort()).toEqual(['backoff', 'checkpointed', 'dead', 'released', 'succeeded']);
+    for (const path of paths) {
+      if (path.state.status !== 'done') expect(['pending', 'running']).toContain(path.state.value);
+    }
+  });
+
+  it('has no path of more than two worker-lost receives before it dies at maximumAttempts 2', () => {
+    const paths = getSimplePaths(jobMachine, {
+      events: [{ type: 'WORKER_LOST', now: 1_700_000_000_000 }],
+      input: { attempt: 1, createdAtMs: 1_700_000_000_000, policy },
+    });
+    const dead = paths.filter((p) => p.state.value === 'dead');
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.steps.filter((s) => s.event.type === 'WORKER_LOST')).toHaveLength(2);
+    expect(dead[0]!.state.context.history.map((h) => h.kind)).toEqual(['worker_lost', 'worker_lost']);
+  });
+});
+
+describe.each([1, 2, 3, 4])('a job’s whole life through the real runtime, maximumAttempts %i', (maximumAttempts) => {
+  const paths = lifePaths(maximumAttempts);
+
+  it('enumerates every outcome path (simulator agrees with the oracle on the end of each)', () => {
+    // 2 + 3 + 1 at maximumAttempts 1; each extra attempt triples the failing prefixes.
+    const expected = { 1: 6, 2: 18, 3: 54, 4: 162 }[maximumAttempts];
+    expect(paths).toHaveLength(expected!);
+    for (const { outcomes, life } of paths) {
+      const want = oracle(outcomes, maximumAttempts);
+      expect(life.status, outcomes.join(' → ')).toBe(want.final);
+      expect(life.attemptsRun).toEqual(want.handlerAttempts);
+      expect(Math.max(0, ...life.attemptsRun)).toBeLessThanOrEqual(maximumAttempts);
+    }
+  });
+
+  it.each(paths.map((p) => [p.outcomes.join(' → '), p.outcomes] as const))('%s', async (_name, outcomes) => {
+    const want = oracle(outcomes, maximumAttempts);
+    const got = await runPath(outcomes, maximumAttempts);
+
+    expect(got.requests).toEqual(want.requests);
+    expect(got.handlerAttempts).toEqual(want.handlerAttempts);
+    expect(Math.max(0, ...got.handlerAttempts)).toBeLessThanOrEqual(maximumAttempts);
+    expect({ succeeded: got.succeeded, dead: got.dead }).toEqual(want.final === 'succeeded' ? { succeeded: 1, dead: 0 } : { succeeded: 0, dead: 1 });
+    expect(got.mainDepth).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+    expect(got.dlqCount).toBe(want.final === 'dead' ? 1 : 0);
+
+    // Lease: a handler that runs until its timeout keeps its message with ChangeMessageVisibility.
+    const timeouts = outcomes.filter((o, i) => o === 'timeout' && want.handlerAttempts.includes(i + 1)).length;
+    if (timeouts === 0) expect(got.leaseExtensions).toEqual([]);
+    else {
+      expect(got.leaseExtensions.length).toBeGreaterThanOrEqual(2 * timeouts);
+      expect(new Set(got.leaseExtensions)).toEqual(new Set([VISIBILITY_SECONDS]));
+    }
+  });
+});

@@ -1,0 +1,158 @@
+/**
+ * Properties of the job machine over a job's whole life (fast-check, pure): the simulator chains the
+ * real machine across messages with `initialTransition` / `transition`, for any policy and any outcome
+ * sequence (with pre-drawn jitter values and Retry-After style overrides).
+ */
+import fc from 'fast-check';
+import { initialTransition, transition } from 'xstate';
+import { describe, expect, it } from 'vitest';
+import { jobMachine } from '../../src/machines/job-machine.js';
+import { resolveRetryPolicy, type ResolvedRetryPolicy } from '../../src/machines/retry-policy.js';
+import { simulate, type Outcome } from '../support/job-simulator.js';
+
+const policyArb: fc.Arbitrary<ResolvedRetryPolicy> = fc
+  .record({
+    initialIntervalMs: fc.integer({ min: 0, max: 60_000 }),
+    backoffCoefficient: fc.double({ min: 1, max: 4, noNaN: true }),
+    capFactor: fc.double({ min: 1, max: 200, noNaN: true }),
+    maximumAttempts: fc.integer({ min: 1, max: 8 }),
+    jitter: fc.constantFrom('full', 'equal', 'none' as const),
+  })
+  .map(({ capFactor, ...p }) => resolveRetryPolicy({ ...p, maximumIntervalMs: Math.round(p.initialIntervalMs * capFactor) }));
+
+const randomArb = fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true });
+
+const outcomeArb: fc.Arbitrary<Outcome> = fc.oneof(
+  fc.constant({ kind: 'success' as const }),
+  fc.record({ kind: fc.constant('retryable' as const), random: randomArb }),
+  fc.record({ kind: fc.constant('retryable' as const), random: randomArb, nextRetryDelayMs: fc.integer({ min: 0, max: 10_000_000 }) }),
+  fc.constant({ kind: 'nonRetryable' as const }),
+  fc.record({ kind: fc.constant('timeout' as const), random: randomArb }),
+  fc.constant({ kind: 'invalid' as const }),
+  fc.constant({ kind: 'lost' as const }),
+);
+
+/** The outcomes the simulator consumes: an invalid payload can only be seen on the first delivery. */
+function effective(outcomes: readonly Outcome[]): Outcome[] {
+  return outcomes.filter((o, i) => o.kind !== 'invalid' || i === 0);
+}
+
+/** The outcome of each attempt: each outcome (lost included) spends one attempt, in order. */
+function byAttempt(outcomes: readonly Outcome[]): Map<number, Outcome> {
+  return new Map(effective(outcomes).map((o, i) => [i + 1, o]));
+}
+
+function baseDelay(policy: ResolvedRetryPolicy, attempt: number): number {
+  return Math.min(policy.initialIntervalMs * policy.backoffCoefficient ** (attempt - 1), policy.maximumIntervalMs);
+}
+
+describe('job machine properties across messages', () => {
+  it('never runs more than maximumAttempts, and settles exactly once when the outcomes run out of retries', () => {
+    fc.assert(
+      fc.property(policyArb, fc.array(outcomeArb, { minLength: 0, maxLength: 12 }), (policy, outcomes) => {
+        const life = simulate(outcomes, { policy });
+        expect(Math.max(0, ...life.attemptsRun)).toBeLessThanOrEqual(policy.maximumAttempts);
+        // Attempts run in increasing order, each one once.
+        expect([...life.attemptsRun].sort((a, b) => a - b)).toEqual(life.attemptsRun);
+        expect(new Set(life.attemptsRun).size).toBe(life.attemptsRun.length);
+        // Every attempt used is counted: outcomes consumed = attempts spent (an invalid payload spends none).
+        const used = life.outcomes.filter((o) => o !== 'invalid').length;
+        expect(used).toBeLessThanOrEqual(policy.maximumAttempts);
+        // The outcome of attempt maximumAttempts always ends the job.
+        if (effective(outcomes).length >= policy.maximumAttempts) expect(life.status).not.toBe('active');
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('keeps every retry delay within its jitter bounds and the cap (unless nextRetryDelayMs overrides)', () => {
+    fc.assert(
+      fc.property(policyArb, fc.array(outcomeArb, { minLength: 1, maxLength: 12 }), (policy, outcomes) => {
+        const life = simulate(outcomes, { policy });
+        const outcomeOf = byAttempt(outcomes);
+        for (const effect of life.effects) {
+          if (effect.type !== 'retry') continue;
+          expect(effect.nextAttempt).toBe(effect.attempt + 1);
+          const outcome = outcomeOf.get(effect.attempt);
+          expect(outcome?.kind === 'retryable' || outcome?.kind === 'timeout').toBe(true);
+          if (outcome?.kind === 'retryable' && outcome.nextRetryDelayMs !== undefined) {
+            expect(effect.delayMs).toBe(outcome.nextRetryDelayMs);
+            continue;
+          }
+          const base = baseDelay(policy, effect.attempt);
+          const low = policy.jitter === 'full' ? 0 : policy.jitter === 'equal' ? Math.floor(base / 2) : Math.round(base);
+          expect(effect.delayMs).toBeGreaterThanOrEqual(low);
+          expect(effect.delayMs).toBeLessThanOrEqual(Math.round(base));
+          expect(effect.delayMs).toBeLessThanOrEqual(Math.round(policy.maximumIntervalMs));
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('never both acks and dead-letters a job, and ends in at most one final effect', () => {
+    fc.assert(
+      fc.property(policyArb, fc.array(outcomeArb, { maxLength: 12 }), (policy, outcomes) => {
+        const life = simulate(outcomes, { policy });
+        const acks = life.effects.filter((e) => e.type === 'ack').length;
+        const deads = life.effects.filter((e) => e.type === 'deadLetter').length;
+        expect(acks + deads).toBeLessThanOrEqual(1);
+        expect(acks === 1).toBe(life.status === 'succeeded');
+        expect(deads === 1).toBe(life.status === 'dead');
+        // A final effect is the last thing that happens.
+        if (acks + deads === 1) expect(['ack', 'deadLetter']).toContain(life.effects.at(-1)!.type);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('carries a history as long as the failed attempts made (failures, timeouts and lost workers)', () => {
+    fc.assert(
+      fc.property(policyArb, fc.array(outcomeArb, { maxLength: 12 }), (policy, outcomes) => {
+        const life = simulate(outcomes, { policy });
+        const failedKinds = life.outcomes.filter((o) => o === 'retryable' || o === 'timeout' || o === 'nonRetryable' || o === 'lost');
+        // Lost receives of the message now in the queue are written down by the next receive.
+        expect(life.history.length + life.lostReceives).toBe(failedKinds.length);
+        if (life.status !== 'active') expect(life.lostReceives).toBe(0);
+        expect(life.history.map((h) => h.kind)).toEqual(
+          failedKinds.slice(0, life.history.length).map((o) => (o === 'timeout' ? 'timeout' : o === 'lost' ? 'worker_lost' : 'failed')),
+        );
+        // Entries name consecutive attempts from 1.
+        expect(life.history.map((h) => h.attempt)).toEqual(life.history.map((_, i) => i + 1));
+        for (const effect of life.effects) {
+          if (effect.type === 'retry') expect(effect.history).toHaveLength(effect.attempt);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('dead-letters with the reason the outcomes call for', () => {
+    fc.assert(
+      fc.property(policyArb, fc.array(outcomeArb, { maxLength: 12 }), (policy, outcomes) => {
+        const life = simulate(outcomes, { policy });
+        const dead = life.effects.find((e) => e.type === 'deadLetter');
+        if (!dead || dead.type !== 'deadLetter') return;
+        const last = life.outcomes.at(-1);
+        const expected = last === 'invalid' ? 'invalid_payload' : last === 'nonRetryable' ? 'non_retryable' : 'attempts_exhausted';
+        expect(dead.reason).toBe(expected);
+        if (expected === 'attempts_exhausted') expect(dead.attempt).toBe(policy.maximumAttempts);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('a pure transition never mutates the snapshot it was given', () => {
+    fc.assert(
+      fc.property(policyArb, randomArb, (policy, random) => {
+        const [start] = initialTransition(jobMachine, { attempt: 1, createdAtMs: 0, policy });
+        const [running] = transition(jobMachine, start, { type: 'START', now: 0 });
+        const before = JSON.stringify(running.context);
+        transition(jobMachine, running, { type: 'FAILED', now: 1, durationMs: 1, error: { name: 'E', message: 'm' }, retryable: true, random });
+        expect(JSON.stringify(running.context)).toBe(before);
+        expect(running.value).toBe('running');
+      }),
+      { numRuns: 200 },
+    );
+  });
+});

@@ -1,0 +1,138 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { TransportError } from '../../src/queue/errors.js';
+import { ManualClock } from '../../src/queue/manual-clock.js';
+import type { BatchFailure, BatchResult, DeleteEntry, JobTransport } from '../../src/queue/transport.js';
+import { DeleteBatcher } from '../../src/runtime/delete-batcher.js';
+import { settle } from '../support/runtime-harness.js';
+
+type Answer = (entries: readonly DeleteEntry[], call: number) => BatchResult | Promise<BatchResult>;
+
+function setup(answer: Answer = (entries) => ({ successful: entries.map((e) => ({ id: e.id })), failed: [] }), flushMs = 20) {
+  const clock = new ManualClock();
+  const calls: string[][] = [];
+  const transport = {
+    kind: 'fake',
+    deleteBatch: async (_url: string, entries: readonly DeleteEntry[]) => {
+      calls.push(entries.map((e) => e.receiptHandle));
+      return await answer(entries, calls.length);
+    },
+  } as unknown as JobTransport;
+  const warnings: Array<{ msg: string; code?: string; tries?: number }> = [];
+  const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(JSON.parse(line) as { msg: string }) });
+  const errors: Error[] = [];
+  const batcher = new DeleteBatcher({ transport, queueUrl: 'memory://q', clock, flushMs, logger, onError: (e) => errors.push(e) });
+  const settled = new Set<string>();
+  const del = (handle: string): Promise<void> => batcher.delete(handle).then(() => void settled.add(handle));
+  return { clock, calls, batcher, warnings, errors, settled, del };
+}
+
+const handles = (n: number, from = 0): string[] => Array.from({ length: n }, (_, i) => `h${from + i}`);
+
+describe('DeleteBatcher', () => {
+  it('flushes at once when 10 deletes are queued, without waiting for the timer', async () => {
+    const { calls, del, settled, clock } = setup();
+    handles(10).forEach((h) => void del(h));
+    await settle();
+    expect(calls).toEqual([handles(10)]);
+    expect(settled.size).toBe(10);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('flushes fewer than 10 after flushMs, not before', async () => {
+    const { calls, del, settled, clock } = setup(undefined, 20);
+    handles(3).forEach((h) => void del(h));
+    clock.advance(19);
+    await settle();
+    expect(calls).toEqual([]);
+    clock.advance(1);
+    await settle();
+    expect(calls).toEqual([handles(3)]);
+    expect(settled.size).toBe(3);
+  });
+
+  it('sends 25 deletes as 10, 10 and then 5 after flushMs', async () => {
+    const { calls, del, clock } = setup();
+    handles(25).forEach((h) => void del(h));
+    await settle();
+    expect(calls.map((c) => c.length)).toEqual([10, 10]);
+    clock.advance(20);
+    await settle();
+    expect(calls.map((c) => c.length)).toEqual([10, 10, 5]);
+    expect(calls.flat()).toEqual(handles(25));
+  });
+
+  it('retries an entry that failed transiently, alone, until it is deleted', async () => {
+    const transient = (id: string): BatchFailure => ({ id, code: 'InternalError', message: 'try later', senderFault: false });
+    const { calls, del, settled, clock, warnings } = setup((entries, call) => {
+      const [first, ...rest] = entries;
+      if (call <= 2 && first?.receiptHandle === 'h0') return { successful: rest.map((e) => ({ id: e.id })), failed: [transient(first.id)] };
+      return { successful: entries.map((e) => ({ id: e.id })), failed: [] };
+    });
+    handles(3).forEach((h) => void del(h));
+    for (let i = 0; i < 5; i++) {
+      clock.advance(20);
+      await settle();
+    }
+    expect(calls).toEqual([['h0', 'h1', 'h2'], ['h0'], ['h0']]);
+    expect(settled).toEqual(new Set(['h0', 'h1', 'h2']));
+    expect(warnings).toEqual([]);
+  });
+
+  it('gives up on a transient failure after 3 tries and logs it', async () => {
+    const { calls, del, settled, clock, warnings } = setup((entries) => ({
+      successful: [],
+      failed: entries.map((e) => ({ id: e.id, code: 'InternalError', message: 'down', senderFault: false })),
+    }));
+    void del('h0');
+    for (let i = 0; i < 6; i++) {
+      clock.advance(20);
+      await settle();
+    }
+    expect(calls).toEqual([['h0'], ['h0'], ['h0']]);
+    expect(settled.has('h0')).toBe(true);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ code: 'InternalError', tries: 3 });
+  });
+
+  it('logs a permanent per-entry failure (stale handle) once and does not retry it', async () => {
+    const { calls, del, settled, clock, warnings } = setup((entries) => ({
+      successful: entries.filter((e) => e.receiptHandle !== 'stale').map((e) => ({ id: e.id })),
+      failed: entries.filter((e) => e.receiptHandle === 'stale').map((e) => ({ id: e.id, code: 'ReceiptHandleIsInvalid', message: 'gone', senderFault: true })),
+    }));
+    ['a', 'stale', 'b'].forEach((h) => void del(h));
+    for (let i = 0; i < 4; i++) {
+      clock.advance(20);
+      await settle();
+    }
+    expect(calls).toEqual([['a', 'stale', 'b']]);
+    expect(settled).toEqual(new Set(['a', 'stale', 'b']));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ code: 'ReceiptHandleIsInvalid', tries: 1 });
+    expect(warnings[0]!.msg).toMatch(/will be redelivered and counted as worker_lost/);
+  });
+
+  it('reports a failed request to onError and retries the whole batch when it is retryable', async () => {
+    const { calls, del, settled, clock, errors } = setup((entries, call) => {
+      if (call === 1) throw new TransportError('throttled', { code: 'RequestThrottled', retryable: true });
+      return { successful: entries.map((e) => ({ id: e.id })), failed: [] };
+    });
+    handles(2).forEach((h) => void del(h));
+    for (let i = 0; i < 3; i++) {
+      clock.advance(20);
+      await settle();
+    }
+    expect(calls).toEqual([handles(2), handles(2)]);
+    expect(errors.map((e) => (e as TransportError).code)).toEqual(['RequestThrottled']);
+    expect(settled.size).toBe(2);
+  });
+
+  it('flush() sends what is queued at once and waits for it', async () => {
+    const { calls, del, batcher, settled } = setup(undefined, 10_000);
+    handles(4).forEach((h) => void del(h));
+    await batcher.flush();
+    expect(calls).toEqual([handles(4)]);
+    await settle(1);
+    expect(settled.size).toBe(4);
+  });
+});

@@ -1,0 +1,188 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { decodeEnvelope } from '../../src/queue/envelope.js';
+import { InvalidJobError, TransportError } from '../../src/queue/errors.js';
+import { JobQueue } from '../../src/queue/job-queue.js';
+import { messageBytes } from '../../src/queue/limits.js';
+import { ManualClock } from '../../src/queue/manual-clock.js';
+import { MemoryTransport } from '../../src/queue/memory-transport.js';
+import type { BatchResult, OutgoingBatchEntry } from '../../src/queue/transport.js';
+import { RecordingTransport } from '../support/runtime-harness.js';
+
+const jobs = [
+  { type: 'calendar.sync', schema: z.object({ calendarId: z.string(), blob: z.string().optional() }) },
+  { type: 'demo.hello', schema: z.object({ name: z.string() }) },
+];
+
+async function setup(options: { maxMessageBytes?: number; transportMaxBytes?: number } = {}) {
+  const clock = new ManualClock(Date.parse('2026-03-01T00:00:00.000Z'));
+  const memory = new MemoryTransport({ clock, maxMessageBytes: options.transportMaxBytes ?? options.maxMessageBytes });
+  const queueUrl = await memory.createQueue('jobs');
+  const transport = new RecordingTransport(memory);
+  const queue = new JobQueue({ transport, queueUrl, jobs, clock, ...(options.maxMessageBytes ? { maxMessageBytes: options.maxMessageBytes } : {}) });
+  return { clock, memory, transport, queue, queueUrl };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<InvalidJobError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (InvalidJobError.is(error)) return error;
+    throw error;
+  }
+  throw new Error('expected an InvalidJobError');
+}
+
+describe('JobQueue.enqueueJob', () => {
+  it('sends a decodable first-attempt envelope with the job-type attribute', async () => {
+    const { queue, transport, queueUrl, memory } = await setup();
+    const id = await queue.enqueueJob({ type: 'demo.hello', payload: { name: 'Ada' }, idempotencyKey: 'k-1' });
+    expect(transport.requests).toEqual({ sendBatch: 1 });
+    const [message] = await memory.receive(queueUrl, { waitTimeSeconds: 0 });
+    const decoded = decodeEnvelope(message!.body);
+    expect(decoded.ok && decoded.envelope).toMatchObject({ v: 1, id, type: 'demo.hello', attempt: 1, payload: { name: 'Ada' }, idempotencyKey: 'k-1', createdAt: '2026-03-01T00:00:00.000Z' });
+    expect(message!.attributes['job-type']).toBe('demo.hello');
+  });
+
+  it('rejects a bad payload naming the field, before any request', async () => {
+    const { queue, transport } = await setup();
+    const error = await rejection(queue.enqueueJob({ type: 'calendar.sync', payload: { calendarId: 42 } }));
+    expect(error.code).toBe('invalid_payload');
+    expect(error.field).toBe('payload.calendarId');
+    expect(error.message).toBe('payload.calendarId: expected string, received number');
+    expect(transport.requestCount).toBe(0);
+  });
+
+  it('rejects an unknown type listing the known ones, before any request', async () => {
+    const { queue, transport } = await setup();
+    const error = await rejection(queue.enqueueJob({ type: 'calendar.nope', payload: {} }));
+    expect(error.code).toBe('unknown_type');
+    expect(error.field).toBe('type');
+    expect(error.message).toBe('type: unknown job type "calendar.nope" (known: calendar.sync, demo.hello)');
+    expect(transport.requestCount).toBe(0);
+  });
+
+  it.each([
+    [{ delayMs: -1 }, 'delayMs'],
+    [{ delayMs: Number.NaN }, 'delayMs'],
+    [{ idempotencyKey: '' }, 'idempotencyKey'],
+    [{ idempotencyKey: 'k'.repeat(257) }, 'idempotencyKey'],
+  ])('rejects %j naming the option, before any request', async (extra, field) => {
+    const { queue, transport } = await setup();
+    const error = await rejection(queue.enqueueJob({ type: 'demo.hello', payload: { name: 'a' }, ...extra }));
+    expect(error.code).toBe('invalid_option');
+    expect(error.field).toBe(field);
+    expect(transport.requestCount).toBe(0);
+  });
+
+  it('rejects an oversize job with the configured limit, before any request', async () => {
+    const { queue, transport } = await setup({ maxMessageBytes: 262_144 });
+    const error = await rejection(queue.enqueueJob({ type: 'calendar.sync', payload: { calendarId: 'c', blob: 'x'.repeat(262_144) } }));
+    expect(error.code).toBe('too_large');
+    expect(error.field).toBe('payload');
+    expect(error.message).toMatch(/^payload: the message would be \d+ bytes, over the 262144-byte limit$/);
+    expect(transport.requestCount).toBe(0);
+  });
+
+  it('sends delays up to 900 s as DelaySeconds (rounded up) and longer ones as notBefore + 900 s', async () => {
+    const { queue, transport, clock } = await setup();
+    await queue.enqueueJob({ type: 'demo.hello', payload: { name: 'a' }, delayMs: 1_500 });
+    await queue.enqueueJob({ type: 'demo.hello', payload: { name: 'b' }, delayMs: 900_000 });
+    await queue.enqueueJob({ type: 'demo.hello', payload: { name: 'c' }, delayMs: 3_600_000 });
+    const sends = transport.records.filter((r) => r.op === 'send');
+    expect(sends.map((s) => s.op === 'send' && s.delaySeconds)).toEqual([2, 900, 900]);
+    const notBefore = sends.map((s) => {
+      const decoded = s.op === 'send' ? decodeEnvelope(s.body) : undefined;
+      return decoded?.ok ? decoded.envelope.notBefore : 'undecodable';
+    });
+    expect(notBefore).toEqual([undefined, undefined, new Date(clock.now() + 3_600_000).toISOString()]);
+  });
+});
+
+describe('JobQueue.enqueueJobs', () => {
+  it('sends 25 jobs in batches of 10, 10 and 5, returning the ids in order', async () => {
+    const { queue, transport, memory, queueUrl } = await setup();
+    const ids = await queue.enqueueJobs(Array.from({ length: 25 }, (_, i) => ({ type: 'demo.hello', payload: { name: `n${i}` } })));
+    expect(ids).toHaveLength(25);
+    expect(new Set(ids).size).toBe(25);
+    expect(transport.requests).toEqual({ sendBatch: 3 });
+    const sent = transport.records.filter((r) => r.op === 'send');
+    const sentIds = sent.map((s) => {
+      const decoded = s.op === 'send' ? decodeEnvelope(s.body) : undefined;
+      return decoded?.ok ? decoded.envelope.id : '';
+    });
+    expect(sentIds).toEqual(ids);
+    expect((await memory.depth(queueUrl)).visible).toBe(25);
+  });
+
+  it('names the bad job by index and sends nothing when one of them is bad', async () => {
+    const { queue, transport } = await setup();
+    const batch = Array.from({ length: 25 }, (_, i) => ({ type: 'demo.hello', payload: i === 17 ? { name: 7 } : { name: 'ok' } }));
+    const error = await rejection(queue.enqueueJobs(batch));
+    expect(error.field).toBe('jobs[17].payload.name');
+    expect(error.message).toBe('jobs[17].payload.name: expected string, received number');
+    expect(transport.requestCount).toBe(0);
+  });
+
+  it('splits large messages so no batch goes over 1 MiB', async () => {
+    const { queue, transport } = await setup();
+    const blob = 'x'.repeat(300_000);
+    await queue.enqueueJobs(Array.from({ length: 25 }, (_, i) => ({ type: 'calendar.sync', payload: { calendarId: `c${i}`, blob } })));
+    const batches = batchesOf(transport);
+    expect(batches.map((b) => b.length)).toEqual([3, 3, 3, 3, 3, 3, 3, 3, 1]);
+    for (const batch of batches) expect(batch.reduce((sum, e) => sum + messageBytes(e), 0)).toBeLessThanOrEqual(1_048_576);
+  });
+
+  // A server that enforces 256 KiB per message (ElasticMQ strict, older AWS) also enforces 256 KiB per
+  // batch. With maxMessageBytes 262144 the batches must stay under 262144 bytes in all.
+  it('keeps byte-limited batches under the configured limit (256 KiB servers)', async () => {
+    const { queue, transport } = await setup({ maxMessageBytes: 262_144 });
+    const blob = 'x'.repeat(60_000);
+    await queue.enqueueJobs(Array.from({ length: 25 }, (_, i) => ({ type: 'calendar.sync', payload: { calendarId: `c${i}`, blob } })));
+    const batches = batchesOf(transport);
+    expect(batches.flat()).toHaveLength(25);
+    for (const batch of batches) expect(batch.reduce((sum, e) => sum + messageBytes(e), 0)).toBeLessThanOrEqual(262_144);
+  });
+
+  it('retries entries that fail transiently and fails on a sender fault', async () => {
+    const { memory, queueUrl, clock } = await setup();
+    let calls = 0;
+    const flaky = Object.create(memory) as MemoryTransport;
+    flaky.sendBatch = async (url: string, entries: readonly OutgoingBatchEntry[]): Promise<BatchResult> => {
+      calls++;
+      if (calls === 1) {
+        const [first, ...rest] = entries;
+        const result = await memory.sendBatch(url, rest);
+        return { ...result, failed: [{ id: first!.id, code: 'InternalError', message: 'try again', senderFault: false }] };
+      }
+      return memory.sendBatch(url, entries);
+    };
+    const queue = new JobQueue({ transport: flaky, queueUrl, jobs, clock });
+    await queue.enqueueJobs([0, 1, 2].map((i) => ({ type: 'demo.hello', payload: { name: `n${i}` } })));
+    expect(calls).toBe(2);
+    expect((await memory.depth(queueUrl)).visible).toBe(3);
+
+    const broken = Object.create(memory) as MemoryTransport;
+    broken.sendBatch = async (_url: string, entries: readonly OutgoingBatchEntry[]): Promise<BatchResult> => ({
+      successful: [],
+      failed: entries.map((e) => ({ id: e.id, code: 'InvalidMessageContents', message: 'bad', senderFault: true })),
+    });
+    const failing = new JobQueue({ transport: broken, queueUrl, jobs, clock });
+    const error = await failing.enqueueJob({ type: 'demo.hello', payload: { name: 'x' } }).catch((e: unknown) => e);
+    expect(TransportError.is(error)).toBe(true);
+    expect(error).toMatchObject({ code: 'InvalidMessageContents', retryable: false });
+  });
+});
+
+function batchesOf(transport: RecordingTransport): Array<Array<{ body: string; attributes: Record<string, string> }>> {
+  // Each sendBatch call appends its entries to records in one go; split them by request count.
+  const sends = transport.records.filter((r): r is Extract<typeof r, { op: 'send' }> => r.op === 'send');
+  const sizes = transport.batchSizes;
+  const out: Array<Array<{ body: string; attributes: Record<string, string> }>> = [];
+  let at = 0;
+  for (const size of sizes) {
+    out.push(sends.slice(at, at + size).map((s) => ({ body: s.body, attributes: s.attributes })));
+    at += size;
+  }
+  return out;
+}
