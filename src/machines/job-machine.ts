@@ -8,7 +8,7 @@
  *      │                  ├──FAILED/TIMEOUT──▶ backoff             (retry: next attempt after a delay)
  *      │                  ├──FAILED/TIMEOUT──▶ dead                (deadLetter: non-retryable / exhausted / deadline)
  *      │                  ├──CHECKPOINT──▶ checkpointed            (checkpoint: continue from saved state)
- *      │                  ├──RELEASE──▶ released                   (release: visibility 0 on shutdown)
+ *      │                  ├──RELEASE──▶ released                   (release: the job back to the queue on shutdown)
  *      │                  └──LEASE_DUE──▶ running                  (extendLease)
  *      ├──INVALID──▶ dead                                          (deadLetter invalid_payload)
  *      └──WORKER_LOST──▶ pending (next attempt at once) | dead

@@ -28,7 +28,7 @@ export const TRACER_NAME = 'calsync-jobs';
 export const MESSAGING_SYSTEM = 'aws_sqs';
 
 /** What a producer send is for; becomes the `job.operation` attribute. */
-export type ProducerOperation = 'send' | 'retry' | 'dead_letter' | 'checkpoint' | 'defer' | 'redrive';
+export type ProducerOperation = 'send' | 'retry' | 'dead_letter' | 'checkpoint' | 'defer' | 'release' | 'redrive';
 
 export interface ProducerSpanInfo {
   /** Queue name (not URL); the span is named `send <destination>`. */

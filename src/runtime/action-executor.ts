@@ -9,7 +9,7 @@
  * | `deadLetter`  | SendMessage to the DLQ (envelope + reason + history), then delete           |
  * | `checkpoint`  | SendMessage of the envelope with the checkpoint, attempt reset, then delete |
  * | `extendLease` | ChangeMessageVisibility                                                     |
- * | `release`     | ChangeMessageVisibility 0                                                   |
+ * | `release`     | SendMessage of the same envelope (no delay), then delete: visible at once   |
  *
  * Always send before delete: a crash in between can duplicate a job, never lose one.
  */
@@ -147,8 +147,13 @@ export class ActionExecutor {
     this.#events.emit('job:dead', { ...this.#base(scope), reason: params.reason, error: params.error });
   }
 
+  /**
+   * Gives the job back on a forced stop. ChangeMessageVisibility(0) would also make it visible at once,
+   * but the next receive would see ApproximateReceiveCount 2 and count a lost attempt, so every
+   * deploy would burn attempts; a fresh copy of the same envelope starts at receive count 1.
+   */
   async #release(scope: ExecutionScope): Promise<void> {
-    await this.#changeVisibility(scope.message, 0);
+    await this.#sendThenDelete(scope, 'release', scope.envelope, 0, {});
     scope.telemetry.end({ outcome: 'released' });
     this.#events.emit('job:released', this.#base(scope));
   }

@@ -25,7 +25,7 @@ export interface InFlightJob {
   readonly messageId: string;
   /** Settles when the message is acked, re-sent, dead-lettered or released. */
   readonly done: Promise<void>;
-  /** Aborts the handler and releases the message (visibility 0) unless it already settled. */
+  /** Aborts the handler and gives the job back to the queue at once, unless it already settled. */
   release(): Promise<void>;
 }
 

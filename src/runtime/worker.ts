@@ -97,7 +97,7 @@ export class Worker {
 
   /**
    * Stops receiving at once (the long poll is aborted), lets running handlers finish for `graceMs`, then
-   * aborts their signals and releases their messages (visibility 0) so another worker takes them at once.
+   * aborts their signals and releases their jobs (a fresh copy of each message, visible at once) so another worker takes them.
    * Idempotent: every call returns the same promise.
    */
   stop(options: StopOptions = {}): Promise<void> {
