@@ -3,18 +3,26 @@
  */
 import { ConfigError, InvalidJobError, TransportError } from '../queue/errors.js';
 import { UsageError } from './args.js';
+import { apiCommand } from './commands/api.js';
 import { devCommand } from './commands/dev.js';
+import { dlqCommand } from './commands/dlq.js';
 import { enqueueCommand } from './commands/enqueue.js';
+import { machinesCommand } from './commands/machines.js';
 import { queuesCommand } from './commands/queues.js';
+import { statsCommand } from './commands/stats.js';
 import { workerCommand } from './commands/worker.js';
 
 export const USAGE = `Usage: calsync-jobs <command> [options]
 
 Commands:
   worker          run jobs from the queue
+  api             the calendar HTTP API: validates and enqueues calendar jobs
   dev             embedded SQS + worker + demo jobs (what npm start runs)
   enqueue         send one job
   queues create   create the main queue and its dead-letter queue
+  stats           queue depths of the main queue and the DLQ (--watch, --json)
+  dlq             dead jobs: list, show <id>, redrive, purge --yes
+  machines        each job type's state machine as Mermaid or JSON
 
 Run "calsync-jobs <command> --help" for a command's options.`;
 
@@ -22,9 +30,13 @@ type Command = (argv: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, Command> = {
   worker: workerCommand,
+  api: apiCommand,
   dev: devCommand,
   enqueue: enqueueCommand,
   queues: queuesCommand,
+  stats: statsCommand,
+  dlq: dlqCommand,
+  machines: machinesCommand,
 };
 
 /** Registers extra commands (operations: stats, dlq, machines). */

@@ -1,14 +1,19 @@
 /**
  * `calendar.sync`: mirrors one CalDAV calendar into PostgreSQL with WebDAV sync-collection (RFC 6578).
  *
- * 1. Plan: a sync REPORT from the stored token (none: a full sync) lists the changed hrefs with their
- *    ETags, the deleted ones and the new token. A token the server refuses (403/409 `valid-sync-token`)
- *    falls back to a full sync, which also deletes local events the server no longer has. Changed items
- *    whose ETag the store already holds are not fetched.
- * 2. Fetch in batches of `batchSize` with calendar-multiget (servers such as Radicale ignore `nresults`,
- *    so paging is ours). Each batch is applied in one transaction, then `saveCheckpoint` records the
- *    hrefs still to fetch: an interrupted sync resumes there. The stored token moves only with the last
- *    batch, in the same transaction.
+ * 1. Plan (a run without a checkpoint): a sync REPORT from the stored token (none: a full sync) lists the
+ *    changed hrefs with their ETags, the deleted ones and the new token. A token the server refuses
+ *    (403/409 `valid-sync-token`) falls back to a full sync, which also deletes local events the server
+ *    no longer has. Changed items whose ETag the store already holds are not fetched.
+ * 2. One run applies ONE batch of at most `batchSize` objects (calendar-multiget; servers such as
+ *    Radicale ignore `nresults`, so paging is ours) in one transaction, with the planned deletions on the
+ *    first batch. Then either nothing is left (the same transaction stores the new token: the sync is
+ *    complete) or the run calls `saveCheckpoint` with the hrefs still to fetch and returns.
+ *
+ * `saveCheckpoint` is continue-as-new: the runtime sends a new message carrying the checkpoint and
+ * deletes the current one, so the next batch runs as a new message (maybe on another worker) and this
+ * run must stop. A sync of N objects is therefore ceil(N / batchSize) messages; a worker that dies
+ * mid-batch leaves the message it held, which comes back and repeats only that batch.
  */
 import pg from 'pg';
 import type { Logger } from 'pino';
@@ -62,9 +67,11 @@ export interface CalendarSyncStats {
   upserted: number;
   /** Events removed from the store by this run. */
   deleted: number;
-  /** Batches applied by this run. */
+  /** Batches applied by this run: 1, or 0 when it failed before its transaction committed. */
   batches: number;
-  /** Whether the sync completed (token stored). */
+  /** Objects still to fetch after this run (in the checkpoint it saved); 0 when completed. */
+  remaining: number;
+  /** Whether the sync completed (token stored). False: a checkpoint was saved, or the run failed. */
   completed: boolean;
 }
 
@@ -73,7 +80,7 @@ export interface CalendarSyncDeps {
   pool: pg.Pool;
   /** Objects per calendar-multiget and per transaction. @defaultValue 50 */
   batchSize?: number;
-  /** Called with the statistics when a run ends, completed or interrupted. */
+  /** Called with the statistics when a run ends: completed, checkpointed or failed. */
   onStats?: (stats: CalendarSyncStats) => void;
   /** @defaultValue globalThis.fetch */
   fetch?: Fetch;
@@ -150,7 +157,11 @@ function readEvent(ical: string, href: string, log: Logger): ParsedEvent {
   }
 }
 
-/** Runs one attempt of `calendar.sync`; resumes from `ctx.checkpoint` when there is one. */
+/**
+ * Runs one step of `calendar.sync`: plans (or resumes from `ctx.checkpoint`), applies one batch, then
+ * either completes (token stored, `completed: true`) or saves a checkpoint and returns
+ * (`completed: false`; the runtime continues the sync as a new message).
+ */
 export async function runCalendarSync(payload: CalendarSyncPayload, ctx: Ctx, deps: CalendarSyncDeps): Promise<CalendarSyncStats> {
   const batchSize = deps.batchSize ?? DEFAULT_SYNC_BATCH_SIZE;
   const account = await deps.accounts.resolve(payload.accountId);
@@ -163,7 +174,7 @@ export async function runCalendarSync(payload: CalendarSyncPayload, ctx: Ctx, de
   const resumed = resumeFrom.success;
   const planned = resumeFrom.success ? { checkpoint: resumeFrom.data, deletes: [], tokenRejected: false } : await plan(payload, ctx, deps, fetch, url);
   let state = planned.checkpoint;
-  let pendingDeletes = planned.deletes;
+  const pendingDeletes = planned.deletes;
   const stats: CalendarSyncStats = {
     accountId: payload.accountId,
     calendar: payload.calendar,
@@ -175,55 +186,58 @@ export async function runCalendarSync(payload: CalendarSyncPayload, ctx: Ctx, de
     upserted: 0,
     deleted: 0,
     batches: 0,
+    remaining: state.remaining.length,
     completed: false,
   };
   const log = ctx.logger.child({ accountId: payload.accountId, calendar: payload.calendar, mode: state.mode });
   log.info({ resumed, toFetch: state.remaining.length, toDelete: pendingDeletes.length }, 'calendar.sync planned');
+  let checkpointed = false;
   try {
-    for (;;) {
-      ctx.signal.throwIfAborted();
-      const batch = state.remaining.slice(0, batchSize);
-      const rest = state.remaining.slice(batchSize);
-      const upserts: StoredObject[] = [];
-      const vanished: string[] = [];
-      if (batch.length > 0) {
-        const result = await calendarMultiGet(
-          fetch,
-          url,
-          batch.map((entry) => expandHref(entry, base)),
-        );
-        expectMultiStatus(result, payload, `calendar-multiget ${url}`);
-        stats.fetched += batch.length;
-        for (const item of result.items) {
-          if (item.status === 404) vanished.push(item.href);
-          else if (item.status >= 200 && item.status < 300 && item.data !== undefined) {
-            upserts.push({ href: item.href, etag: item.etag, ical: item.data, event: readEvent(item.data, item.href, log) });
-          }
+    ctx.signal.throwIfAborted();
+    const batch = state.remaining.slice(0, batchSize);
+    const rest = state.remaining.slice(batchSize);
+    const upserts: StoredObject[] = [];
+    const vanished: string[] = [];
+    if (batch.length > 0) {
+      const result = await calendarMultiGet(
+        fetch,
+        url,
+        batch.map((entry) => expandHref(entry, base)),
+      );
+      expectMultiStatus(result, payload, `calendar-multiget ${url}`);
+      stats.fetched = batch.length;
+      for (const item of result.items) {
+        if (item.status === 404) vanished.push(item.href);
+        else if (item.status >= 200 && item.status < 300 && item.data !== undefined) {
+          upserts.push({ href: item.href, etag: item.etag, ical: item.data, event: readEvent(item.data, item.href, log) });
         }
       }
-      const deletes = [...pendingDeletes, ...vanished];
-      const complete = rest.length === 0;
-      await applyBatch(deps.pool, {
-        accountId: payload.accountId,
-        calendar: payload.calendar,
-        upserts,
-        deletes,
-        ...(complete ? { completeWithToken: state.token } : {}),
-      });
-      pendingDeletes = [];
-      stats.batches += 1;
-      stats.upserted += upserts.length;
-      stats.deleted += deletes.length;
-      stats.fetchedTotal = state.fetched + batch.length;
-      state = { ...state, remaining: rest, fetched: state.fetched + batch.length, deleted: state.deleted + deletes.length };
-      if (complete) {
-        stats.completed = true;
-        break;
-      }
+    }
+    const deletes = [...pendingDeletes, ...vanished];
+    const complete = rest.length === 0;
+    ctx.signal.throwIfAborted();
+    await applyBatch(deps.pool, {
+      accountId: payload.accountId,
+      calendar: payload.calendar,
+      upserts,
+      deletes,
+      ...(complete ? { completeWithToken: state.token } : {}),
+    });
+    stats.batches = 1;
+    stats.upserted = upserts.length;
+    stats.deleted = deletes.length;
+    stats.fetchedTotal = state.fetched + batch.length;
+    stats.remaining = rest.length;
+    state = { ...state, remaining: rest, fetched: state.fetched + batch.length, deleted: state.deleted + deletes.length };
+    if (complete) {
+      stats.completed = true;
+    } else {
+      // Continue-as-new: the next batch is a new message (maybe on another worker); this run ends here.
       await ctx.saveCheckpoint(state);
+      checkpointed = true;
     }
   } finally {
-    log.info({ ...stats }, stats.completed ? 'calendar.sync completed' : 'calendar.sync interrupted');
+    log.info({ ...stats }, stats.completed ? 'calendar.sync completed' : checkpointed ? 'calendar.sync checkpointed' : 'calendar.sync interrupted');
     deps.onStats?.(stats);
   }
   return stats;

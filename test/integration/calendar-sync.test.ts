@@ -1,7 +1,8 @@
 /**
  * calendar.sync against a real Radicale and a real PostgreSQL: full sync, incremental sync of exactly the
  * changed and deleted objects, an interrupted sync resumed from its checkpoint, and the fallback to a
- * full sync when the stored token is refused.
+ * full sync when the stored token is refused. One run applies one batch and checkpoints
+ * (continue-as-new); `runToCompletion` re-invokes it with the saved state, as the queue would.
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +13,7 @@ import { createCalendarSyncJob, runCalendarSync, type CalendarSyncCheckpoint, ty
 import { NonRetryableError } from '../../src/machines/errors.js';
 import { startPostgres, type PostgresDatabase } from '../support/postgres.js';
 import { radicaleUser, startRadicale, type RadicaleServer, type RadicaleUser } from '../support/radicale.js';
-import { makeEvents, testContext } from './calendar-context.js';
+import { makeEvents, runToCompletion, testContext } from './calendar-context.js';
 
 let radicale: RadicaleServer;
 let database: PostgresDatabase;
@@ -49,10 +50,25 @@ async function storedToken(calendar: string): Promise<string | null | undefined>
   return rows[0]?.sync_token;
 }
 
-async function sync(calendar: string, options: { batchSize?: number; checkpoint?: CalendarSyncCheckpoint } = {}): Promise<{ stats: CalendarSyncStats; checkpoints: CalendarSyncCheckpoint[] }> {
-  const { ctx, checkpoints } = testContext<CalendarSyncCheckpoint>(options.checkpoint === undefined ? {} : { checkpoint: options.checkpoint });
-  const stats = await runCalendarSync({ accountId: 'alice', calendar }, ctx, { accounts, pool, batchSize: options.batchSize ?? 50 });
-  return { stats, checkpoints };
+/** One run's statistics folded over a whole sync: sums of the per-run counts, the first run's mode, the last run's end. */
+function total(runs: readonly CalendarSyncStats[]): CalendarSyncStats {
+  const first = runs[0]!;
+  const last = runs.at(-1)!;
+  const sum = (key: 'fetched' | 'upserted' | 'deleted' | 'batches'): number => runs.reduce((n, run) => n + run[key], 0);
+  return { ...last, mode: first.mode, resumed: first.resumed, tokenRejected: first.tokenRejected, fetched: sum('fetched'), upserted: sum('upserted'), deleted: sum('deleted'), batches: sum('batches') };
+}
+
+/** Syncs `calendar` to completion, one run per batch; `stats` totals the runs. */
+async function sync(
+  calendar: string,
+  options: { batchSize?: number; checkpoint?: CalendarSyncCheckpoint } = {},
+): Promise<{ stats: CalendarSyncStats; runs: CalendarSyncStats[]; checkpoints: CalendarSyncCheckpoint[] }> {
+  const deps = { accounts, pool, batchSize: options.batchSize ?? 50 };
+  const { runs, checkpoints } = await runToCompletion<CalendarSyncCheckpoint, CalendarSyncStats>(
+    (ctx) => runCalendarSync({ accountId: 'alice', calendar }, ctx, deps),
+    options.checkpoint === undefined ? {} : { checkpoint: options.checkpoint },
+  );
+  return { stats: total(runs), runs, checkpoints };
 }
 
 describe('calendar.sync', () => {
@@ -60,11 +76,21 @@ describe('calendar.sync', () => {
     await alice.uploadCalendar('team', makeEvents('team', 200));
     const seen: CalendarSyncStats[] = [];
     const job = createCalendarSyncJob({ accounts, pool, batchSize: 50, onStats: (stats) => seen.push(stats) });
-    const { ctx, checkpoints } = testContext<CalendarSyncCheckpoint>();
-    await job.handler({ accountId: 'alice', calendar: 'team' }, ctx);
+    const { runs, checkpoints } = await runToCompletion<CalendarSyncCheckpoint, CalendarSyncStats>(async (ctx) => {
+      await job.handler({ accountId: 'alice', calendar: 'team' }, ctx);
+      return seen.at(-1)!;
+    });
 
-    expect(seen).toHaveLength(1);
-    expect(seen[0]).toMatchObject({ mode: 'full', resumed: false, fetched: 200, upserted: 200, deleted: 0, batches: 4, completed: true });
+    // One batch a run: 4 runs, each but the last ending in a checkpoint (continue-as-new).
+    expect(seen).toHaveLength(4);
+    expect(runs.map((run) => [run.fetched, run.batches, run.completed])).toEqual([
+      [50, 1, false],
+      [50, 1, false],
+      [50, 1, false],
+      [50, 1, true],
+    ]);
+    expect(runs.map((run) => run.resumed)).toEqual([false, true, true, true]);
+    expect(total(seen)).toMatchObject({ mode: 'full', resumed: false, fetched: 200, fetchedTotal: 200, upserted: 200, deleted: 0, batches: 4, completed: true });
     expect(checkpoints.map((c) => c.remaining.length)).toEqual([150, 100, 50]);
     expect(await stored('team')).toEqual(await alice.list('team'));
     expect(await storedToken('team')).toMatch(/\S/);
@@ -96,20 +122,38 @@ describe('calendar.sync', () => {
   it('a sync of 1,000 events interrupted after 2 batches resumes from its checkpoint and fetches only the rest', async () => {
     const events = makeEvents('big', 1000);
     await alice.uploadCalendar('big', events);
-    const interrupted = testContext<CalendarSyncCheckpoint>({ onCheckpoint: (_state, count, controller) => count === 2 && controller.abort(new Error('worker stopped')) });
-    const first: CalendarSyncStats[] = [];
-    await expect(runCalendarSync({ accountId: 'alice', calendar: 'big' }, interrupted.ctx, { accounts, pool, batchSize: 50, onStats: (s) => first.push(s) })).rejects.toThrow('worker stopped');
-    expect(first[0]).toMatchObject({ fetched: 100, batches: 2, completed: false });
+    const deps = { accounts, pool, batchSize: 50 };
+    const applied: CalendarSyncStats[] = [];
+    const saved: CalendarSyncCheckpoint[] = [];
+    for (let run = 0; run < 2; run++) {
+      const step = testContext<CalendarSyncCheckpoint>(saved.length === 0 ? {} : { checkpoint: saved.at(-1)! });
+      applied.push(await runCalendarSync({ accountId: 'alice', calendar: 'big' }, step.ctx, deps));
+      saved.push(...step.checkpoints);
+    }
+    // The third run's worker dies while it fetches: its signal aborts mid-request and nothing is applied.
+    const dying = testContext<CalendarSyncCheckpoint>({ checkpoint: saved.at(-1)! });
+    const died: CalendarSyncStats[] = [];
+    const killOnFetch: typeof fetch = async (input, init) => {
+      dying.controller.abort(new Error('worker stopped'));
+      return await fetch(input, init);
+    };
+    await expect(runCalendarSync({ accountId: 'alice', calendar: 'big' }, dying.ctx, { ...deps, fetch: killOnFetch, onStats: (s) => died.push(s) })).rejects.toThrow('worker stopped');
+    expect(dying.checkpoints).toEqual([]);
+    expect(died[0]).toMatchObject({ resumed: true, fetched: 0, batches: 0, completed: false });
+    expect(total(applied)).toMatchObject({ fetched: 100, batches: 2, completed: false });
+    expect(saved.map((c) => c.remaining.length)).toEqual([950, 900]);
     expect((await stored('big')).size).toBe(100);
     expect(await storedToken('big')).toBeNull();
 
-    const last = interrupted.checkpoints.at(-1)!;
+    // The message that came back after the death carries the last saved checkpoint.
+    const last = saved.at(-1)!;
     expect(last.remaining).toHaveLength(900);
     // hrefs travel relative to the calendar's path: 900 of them fit in well under the 256 KiB of an SQS message.
     expect(last.remaining[0]).toMatch(/^big-\d{4}\.ics$/);
     expect(JSON.stringify(last).length).toBeLessThan(16 * 1024);
     const resumed = await sync('big', { checkpoint: last });
     expect(resumed.stats).toMatchObject({ resumed: true, fetched: 900, fetchedTotal: 1000, upserted: 900, batches: 18, completed: true });
+    expect(resumed.runs).toHaveLength(18);
     const server = await alice.list('big');
     expect(server.size).toBe(1000);
     expect(await stored('big')).toEqual(server);

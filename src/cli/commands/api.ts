@@ -1,0 +1,97 @@
+/**
+ * `calsync-jobs api`: the calendar product's HTTP API (src/api/server.ts) in a process of its own. It
+ * enqueues through the same `JobQueue` as every other producer, validating payloads against the
+ * calendar jobs' schemas and signing messages when `CALSYNC_SIGNING_KEYS` is set.
+ */
+import { createApiServer } from '../../api/server.js';
+import { calendarJobs } from '../../jobs/calendar/index.js';
+import { loadConfig } from '../../queue/config.js';
+import { ConfigError } from '../../queue/errors.js';
+import { JobQueue } from '../../queue/job-queue.js';
+import { createLogger } from '../../runtime/logger.js';
+import { CONNECTION_HELP, CONNECTION_OPTIONS, connectionFlags, parse } from '../args.js';
+import { connect } from '../connect.js';
+import { startOtel } from '../otel.js';
+
+export const API_USAGE = `Usage: calsync-jobs api [--port N] [--host H]
+
+Serves the calendar HTTP API until SIGTERM or SIGINT:
+  POST /accounts/:id/calendars/:calendar/sync     enqueues calendar.sync
+  POST /accounts/:id/calendars/:calendar/events   enqueues calendar.write ({ op, event })
+
+  --port N              CALSYNC_API_PORT (default 8080; 0 picks a free port)
+  --host H              where to listen (default 127.0.0.1; 0.0.0.0 in a container)
+${CONNECTION_HELP}`;
+
+export const DEFAULT_API_PORT = 8080;
+
+function parsePort(text: string | undefined, setting: string): number {
+  if (text === undefined || text === '') return DEFAULT_API_PORT;
+  const port = /^\d+$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new ConfigError(setting, `expected a port from 0 to 65535, got ${JSON.stringify(text)}`);
+  return port;
+}
+
+export async function apiCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { ...CONNECTION_OPTIONS, port: { type: 'string' }, host: { type: 'string' } }, API_USAGE);
+  if (values.help) {
+    console.log(API_USAGE);
+    return 0;
+  }
+  const port = typeof values.port === 'string' ? parsePort(values.port, '--port') : parsePort(process.env.CALSYNC_API_PORT, 'CALSYNC_API_PORT');
+  const host = typeof values.host === 'string' && values.host !== '' ? values.host : '127.0.0.1';
+  const config = loadConfig(process.env, connectionFlags(values));
+  if (config.embedded) throw new ConfigError('--embedded', 'the API needs an SQS server shared with the worker; set AWS_ENDPOINT_URL_SQS instead');
+  const logger = createLogger({ level: config.logLevel, redact: config.logRedact });
+  // With OTEL_* set, each enqueue is a PRODUCER span: a job's trace starts at the API.
+  const otel = await startOtel({ serviceName: 'calsync-api' });
+  const connection = await connect(config, logger).catch(async (error: unknown) => {
+    await otel.shutdown();
+    throw error;
+  });
+  const queue = new JobQueue({
+    transport: connection.transport,
+    queueUrl: connection.queueUrl,
+    queueName: connection.queueName,
+    maxMessageBytes: config.maxMessageBytes,
+    jobs: calendarJobs,
+    ...(connection.signMessage ? { attributes: connection.signMessage } : {}),
+  });
+  const api = createApiServer({ enqueue: (job) => queue.enqueueJob(job), logger });
+  let url: string;
+  try {
+    ({ url } = await api.listen({ port, host }));
+  } catch (error) {
+    await connection.close();
+    await otel.shutdown();
+    throw new ConfigError('--port', `cannot listen on ${host}:${port}: ${(error as Error).message}`);
+  }
+  console.log(url);
+  logger.info({ url, queueUrl: connection.queueUrl }, 'api listening; SIGTERM or Ctrl-C to stop');
+
+  const code = await new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: exiting now');
+        process.exit(130);
+      }
+      stopping = true;
+      logger.info({ signal }, 'api stopping');
+      api
+        .close()
+        .then(() => connection.close())
+        .then(() => otel.shutdown())
+        .then(
+          () => resolve(0),
+          (error: unknown) => {
+            logger.error({ err: error }, 'api shutdown failed');
+            resolve(1);
+          },
+        );
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+  return code;
+}
