@@ -15,7 +15,7 @@ export const MACHINES_DOC_PATH = join(dirname(fileURLToPath(import.meta.url)), '
 const EVENTS: Array<[string, string]> = [
   ['START', 'The runtime received the message, decoded the envelope and validated the payload; about to run the handler.'],
   ['INVALID', 'The payload failed the job type\'s zod schema. No attempt is spent: the job is dead at once (`invalid_payload`).'],
-  ['WORKER_LOST', 'The message arrived with ApproximateReceiveCount > 1: a worker received it before and died without settling it. One event per lost receive; each counts as a failed attempt (`worker_lost` in the history).'],
+  ['WORKER_LOST', 'The message arrived with ApproximateReceiveCount > 1: a worker received it before and died without settling it. One event, however high the count (a dead worker\'s open long poll can be handed the message too); it is a retryable failure (`worker_lost` in the history): the job is re-sent as the next attempt after the backoff, or dead-lettered when attempts are spent. The handler does not run on that message.'],
   ['SUCCEEDED', 'The handler resolved.'],
   ['FAILED', 'The handler threw, or the attempt outlived `attemptTimeoutMs` (`timedOut`). Carries the error, whether it may be retried (`NonRetryableError` may not), an optional `nextRetryDelayMs` from the error, and a pre-drawn random number for jitter.'],
   ['CHECKPOINT', 'The handler called `ctx.saveCheckpoint(state)`.'],

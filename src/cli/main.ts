@@ -39,11 +39,6 @@ const COMMANDS: Record<string, Command> = {
   machines: machinesCommand,
 };
 
-/** Registers extra commands (operations: stats, dlq, machines). */
-export function registerCommand(name: string, command: Command): void {
-  COMMANDS[name] = command;
-}
-
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {

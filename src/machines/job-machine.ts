@@ -11,7 +11,7 @@
  *      │                  ├──RELEASE──▶ released                   (release: the job back to the queue on shutdown)
  *      │                  └──LEASE_DUE──▶ running                  (extendLease)
  *      ├──INVALID──▶ dead                                          (deadLetter invalid_payload)
- *      └──WORKER_LOST──▶ pending (next attempt at once) | dead
+ *      └──WORKER_LOST──▶ backoff (retry) | dead                    (the message came back unsettled)
  */
 import { setup, assign } from 'xstate';
 import type { HistoryEntry } from '../queue/envelope.js';
@@ -49,7 +49,8 @@ export interface JobMachineContext {
 export type JobMachineEvent =
   | { type: 'START'; now: number }
   | { type: 'INVALID'; message: string }
-  | { type: 'WORKER_LOST'; now: number }
+  /** The message came back unsettled: its attempt was lost with its worker. A retryable failure. */
+  | { type: 'WORKER_LOST'; now: number; random: number }
   | { type: 'SUCCEEDED'; now: number }
   | {
       type: 'FAILED';
@@ -72,6 +73,22 @@ export type FailedEvent = Extract<JobMachineEvent, { type: 'FAILED' }>;
 
 /** What a failure leads to. Pure; shared by the guards and the action parameters. */
 export type FailureVerdict = { kind: 'retry'; delayMs: number } | { kind: 'dead'; reason: DeadReason };
+
+/** A lost attempt is judged like any retryable failure. */
+function asFailure(event: FailedEvent | Extract<JobMachineEvent, { type: 'WORKER_LOST' }>): FailedEvent {
+  return event.type === 'FAILED' ? event : { type: 'FAILED', now: event.now, durationMs: 0, error: WORKER_LOST_ERROR, retryable: true, random: event.random };
+}
+
+function retryParams(context: JobMachineContext, event: FailedEvent | Extract<JobMachineEvent, { type: 'WORKER_LOST' }>): RetryParams {
+  const verdict = failureVerdict(context, asFailure(event));
+  return { delayMs: verdict.kind === 'retry' ? verdict.delayMs : 0, nextAttempt: context.attempt + 1, history: context.history, checkpoint: context.checkpoint };
+}
+
+function deadLetterParams(context: JobMachineContext, event: FailedEvent | Extract<JobMachineEvent, { type: 'WORKER_LOST' }>): DeadLetterParams {
+  const failure = asFailure(event);
+  const verdict = failureVerdict(context, failure);
+  return { reason: verdict.kind === 'dead' ? verdict.reason : 'attempts_exhausted', error: failure.error, history: context.history };
+}
 
 export function failureVerdict(context: JobMachineContext, event: FailedEvent): FailureVerdict {
   const { policy } = context;
@@ -136,8 +153,8 @@ export const jobMachineSetup = setup({
     tooEarly: ({ context, event }) => event.type === 'START' && context.notBeforeMs !== undefined && context.notBeforeMs > event.now,
     pastDeadline: ({ context, event }) =>
       event.type === 'START' && context.deadlineMs !== undefined && event.now > context.createdAtMs + context.deadlineMs,
-    attemptsRemain: ({ context }) => context.policy.maximumAttempts === 0 || context.attempt < context.policy.maximumAttempts,
-    willRetry: ({ context, event }) => event.type === 'FAILED' && failureVerdict(context, event).kind === 'retry',
+    willRetry: ({ context, event }) =>
+      (event.type === 'FAILED' || event.type === 'WORKER_LOST') && failureVerdict(context, asFailure(event)).kind === 'retry',
   },
 });
 
@@ -175,23 +192,18 @@ export function createJobMachine(id = 'job') {
         },
         WORKER_LOST: [
           {
-            guard: 'attemptsRemain',
-            target: 'pending',
-            reenter: true,
-            actions: assign(({ context, event }) => ({
-              history: [...context.history, lostEntry(context, event.now)],
-              attempt: context.attempt + 1,
-              lastError: WORKER_LOST_ERROR,
-            })),
+            guard: 'willRetry',
+            target: 'backoff',
+            actions: [
+              assign(({ context, event }) => ({ history: [...context.history, lostEntry(context, event.now)], lastError: WORKER_LOST_ERROR })),
+              { type: 'retry', params: ({ context, event }) => retryParams(context, event) },
+            ],
           },
           {
             target: 'dead',
             actions: [
               assign(({ context, event }) => ({ history: [...context.history, lostEntry(context, event.now)], lastError: WORKER_LOST_ERROR })),
-              {
-                type: 'deadLetter',
-                params: ({ context }) => ({ reason: 'attempts_exhausted' as const, error: WORKER_LOST_ERROR, history: context.history }),
-              },
+              { type: 'deadLetter', params: ({ context, event }) => deadLetterParams(context, event) },
             ],
           },
         ],
@@ -234,31 +246,14 @@ export function createJobMachine(id = 'job') {
             target: 'backoff',
             actions: [
               assign(({ context, event }) => ({ history: [...context.history, failureEntry(context, event)], lastError: event.error })),
-              {
-                type: 'retry',
-                params: ({ context, event }) => {
-                  const verdict = failureVerdict({ ...context, attempt: context.attempt }, event);
-                  return {
-                    delayMs: verdict.kind === 'retry' ? verdict.delayMs : 0,
-                    nextAttempt: context.attempt + 1,
-                    history: context.history,
-                    checkpoint: context.checkpoint,
-                  };
-                },
-              },
+              { type: 'retry', params: ({ context, event }) => retryParams(context, event) },
             ],
           },
           {
             target: 'dead',
             actions: [
               assign(({ context, event }) => ({ history: [...context.history, failureEntry(context, event)], lastError: event.error })),
-              {
-                type: 'deadLetter',
-                params: ({ context, event }) => {
-                  const verdict = failureVerdict(context, event);
-                  return { reason: verdict.kind === 'dead' ? verdict.reason : 'attempts_exhausted', error: event.error, history: context.history };
-                },
-              },
+              { type: 'deadLetter', params: ({ context, event }) => deadLetterParams(context, event) },
             ],
           },
         ],

@@ -121,17 +121,23 @@ class Attempt {
       deadlineMs: definition.deadlineMs,
     });
     this.#snapshot = snapshot;
-    // Each receive after the first means a worker took this message and never settled it.
-    const lost: JobMachineEvent[] = [];
-    for (let i = 1; i < Math.max(1, message.receiveCount); i++) lost.push({ type: 'WORKER_LOST', now: clock.now() });
     const parsed = definition.schema.safeParse(envelope.payload);
     const validation: JobMachineEvent = parsed.success
       ? { type: 'START', now: clock.now() }
       : { type: 'INVALID', message: formatIssues(parsed.error, 'payload') };
-
+    // A message received again means a worker took it and never settled it: one lost attempt, whatever
+    // the count says (a dead worker's long poll left open can be handed the message too, so the count
+    // over-states). The machine re-sends the job as the next attempt, so each message is lost once.
+    // Nothing was lost if the handler could not have run: a payload that fails its schema, or a hop
+    // message whose notBefore is still ahead.
+    const tooEarly = envelope.notBefore !== undefined && Date.parse(envelope.notBefore) > clock.now();
+    const lost: JobMachineEvent[] =
+      message.receiveCount > 1 && parsed.success && !tooEarly ? [{ type: 'WORKER_LOST', now: clock.now(), random: options.random() }] : [];
     if (lost.length > 0) {
-      this.#runner.telemetry.recordLostAttempts(envelope.type, lost.length);
-      this.#runner.logger.warn({ jobId: envelope.id, type: envelope.type, attempt: envelope.attempt, receiveCount: message.receiveCount }, `received again unsettled: ${lost.length} attempt(s) lost with their worker (worker_lost)`);
+      this.#runner.logger.warn(
+        { jobId: envelope.id, type: envelope.type, attempt: envelope.attempt, receiveCount: message.receiveCount },
+        `received again unsettled: attempt ${envelope.attempt} was lost with its worker (worker_lost)`,
+      );
     }
     for (const event of [...lost, validation]) {
       const [next, actions]: [Snapshot, Actions] = transition(machine, snapshot, event);

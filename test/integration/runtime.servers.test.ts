@@ -210,7 +210,8 @@ describe.each(SERVERS)('the runtime on $name', ({ start }) => {
 
     // Nothing lost, nothing run twice. (On ElasticMQ a few jobs may run as attempt 2 here: stop() aborts
     // an in-flight ReceiveMessage whose messages the server already hid; they return after the 5 s
-    // visibility timeout with ApproximateReceiveCount 2 and are counted as worker_lost.)
+    // visibility timeout with ApproximateReceiveCount 2, are counted as worker_lost and re-sent as
+    // attempt 2 without running, and that message runs once.)
     expect(new Set(runs.keys())).toEqual(new Set(ids));
     expect([...runs.values()].filter((n) => n !== 1)).toEqual([]);
     await expectEmpty(q.mainQueueUrl);

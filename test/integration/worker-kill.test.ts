@@ -2,8 +2,10 @@
  * A worker killed with SIGKILL mid-job: a real child process (test/fixtures/worker-process.ts, run with
  * `node --import tsx`) takes two jobs from an embedded fauxqs and blocks on them; the test kills it, and a
  * second worker with a short visibility timeout picks the messages up again. The runtime must count the
- * dead worker's attempt (ApproximateReceiveCount 2 → one WORKER_LOST): `kill.block` runs as attempt 2 and
- * succeeds; `kill.last` (maximumAttempts 1) goes to the DLQ with one `worker_lost` history entry.
+ * dead worker's attempt (ApproximateReceiveCount 2 → one WORKER_LOST) and settle the message without
+ * running it: `kill.block` is re-sent as attempt 2 (its policy's 1 s delay, one `worker_lost` history
+ * entry in the new envelope), which then runs on its own receive (count 1) and succeeds; `kill.last`
+ * (maximumAttempts 1) goes to the DLQ with one `worker_lost` history entry.
  */
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -42,7 +44,7 @@ describe('a worker killed with SIGKILL in the middle of a job', () => {
     await server?.stop();
   });
 
-  it('counts the lost attempt: the job runs again as attempt 2 and succeeds; a job with no attempts left is dead-lettered', async () => {
+  it('counts the lost attempt: the job is re-sent as attempt 2, runs and succeeds; a job with no attempts left is dead-lettered', async () => {
     child = spawnPeer('worker-process', process.execPath, ['--import', 'tsx', FIXTURE], {
       cwd: REPO_ROOT,
       env: { ...process.env, SQS_ENDPOINT: server!.endpoint, QUEUE_URL: q.mainQueueUrl, DLQ_URL: q.dlqUrl, BLOCK_MS: '30000', VISIBILITY_TIMEOUT_SECONDS: '2' },
@@ -69,6 +71,7 @@ describe('a worker killed with SIGKILL in the middle of a job', () => {
     const attempts: Array<[string, number]> = [];
     const succeeded: Array<[string, number]> = [];
     const dead: Array<[string, string]> = [];
+    const retrying: Array<[string, number, number, string]> = [];
     second = createWorker({
       transport: recording,
       jobs: killJobs(async (ctx) => void attempts.push([ctx.type, ctx.attempt])),
@@ -80,23 +83,36 @@ describe('a worker killed with SIGKILL in the middle of a job', () => {
     });
     second.on('job:succeeded', (e) => succeeded.push([e.jobId, e.attempt]));
     second.on('job:dead', (e) => dead.push([e.jobId, String(e.reason)]));
+    second.on('job:retrying', (e) => retrying.push([e.jobId, e.attempt, e.delayMs, e.error.name]));
     second.start();
 
     await eventually('the second worker to settle both jobs', () => succeeded.length + dead.length >= 2, 30_000);
 
-    // kill.block: its message came back once more than it was sent (receive count 2, envelope attempt 1)…
+    // kill.block: its message came back once more than it was sent (receive count 2, envelope attempt 1)
+    // and was settled by a re-send of attempt 2; that message came once (receive count 1).
     const received = recording.records.flatMap((r) => (r.op === 'receive' ? r.messages : []));
-    const blockMessages = received.filter((m) => {
+    const blockMessages = received.flatMap((m) => {
       const decoded = decodeEnvelope(m.body);
-      return decoded.ok && decoded.envelope.id === blockId;
+      return decoded.ok && decoded.envelope.id === blockId ? [{ receiveCount: m.receiveCount, envelope: decoded.envelope }] : [];
     });
-    expect(blockMessages.map((m) => m.receiveCount)).toEqual([2]);
-    const blockEnvelope = decodeEnvelope(blockMessages[0]!.body);
-    expect(blockEnvelope.ok && blockEnvelope.envelope.attempt).toBe(1);
-    // …so it ran as attempt 2, once, and succeeded with nothing re-sent.
+    expect(blockMessages.map((m) => [m.receiveCount, m.envelope.attempt])).toEqual([
+      [2, 1],
+      [1, 2],
+    ]);
+    expect(blockMessages[0]!.envelope.history ?? []).toEqual([]);
+    // The lost attempt is on record in the re-sent envelope: attempt 1, worker_lost, once.
+    const lostEntry = { attempt: 1, kind: 'worker_lost', durationMs: 0, error: { name: 'WorkerLost', message: expect.any(String), reason: 'worker_lost' }, at: expect.any(String) };
+    expect(blockMessages[1]!.envelope.history).toEqual([lostEntry]);
+    expect(retrying).toEqual([[blockId, 1, 100, 'WorkerLost']]);
+    const mainSends = recording.records.flatMap((r) => (r.op === 'send' && r.queueUrl === q.mainQueueUrl ? [r] : []));
+    expect(mainSends).toHaveLength(1);
+    // kill.block's policy: initialIntervalMs 100, jitter none → 100 ms → DelaySeconds 1.
+    expect(mainSends[0]!.delaySeconds).toBe(1);
+    const resent = decodeEnvelope(mainSends[0]!.body);
+    expect(resent.ok && resent.envelope).toMatchObject({ id: blockId, type: 'kill.block', attempt: 2, payload: { n: 1 }, history: [lostEntry] });
+    // The handler never ran on the unsettled message: it ran once, as attempt 2, and succeeded.
     expect(attempts).toEqual([['kill.block', 2]]);
     expect(succeeded).toEqual([[blockId, 2]]);
-    expect(recording.records.filter((r) => r.op === 'send' && r.queueUrl === q.mainQueueUrl)).toEqual([]);
 
     // kill.last had one attempt, spent by the dead worker: it is dead-lettered with that attempt on record.
     expect(dead).toEqual([[lastId, 'attempts_exhausted']]);
@@ -105,9 +121,12 @@ describe('a worker killed with SIGKILL in the middle of a job', () => {
     const letter = decodeDeadLetter(dlqSends[0]!.op === 'send' ? dlqSends[0]!.body : '');
     expect(letter.envelope?.id).toBe(lastId);
     expect(letter.record).toMatchObject({ reason: 'attempts_exhausted', receiveCount: 2, error: { name: 'WorkerLost', reason: 'worker_lost' } });
-    expect(letter.envelope?.history?.map((h) => [h.attempt, h.kind])).toEqual([[1, 'worker_lost']]);
+    expect(letter.envelope?.history).toEqual([lostEntry]);
+    expect(letter.envelope?.attempt).toBe(1);
 
     await second.stop();
+    // Deletes: kill.block's lost message, its attempt-2 message, kill.last's message.
+    expect(recording.records.filter((r) => r.op === 'delete' && r.queueUrl === q.mainQueueUrl)).toHaveLength(3);
     expect(await transport!.receive(q.mainQueueUrl, { maxMessages: 10, waitTimeSeconds: 1 })).toEqual([]);
   }, 80_000);
 });

@@ -5,12 +5,17 @@
  * then run through the REAL runtime (createWorker) on a MemoryTransport driven by a ManualClock, and
  * the SQS requests it made are compared with an independent oracle: deletes, re-sends with their
  * DelaySeconds, DLQ sends with their reason, receive counts and histories.
+ *
+ * A lost attempt (a worker takes the message and dies) is settled by the next receive of that message
+ * (receive count 2) without running the handler: re-sent as the next attempt with a `worker_lost` entry
+ * and the policy's delay, or dead-lettered `attempts_exhausted` at the last attempt.
  */
 import { getShortestPaths, getSimplePaths } from 'xstate/graph';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineJob } from '../../src/machines/define-job.js';
 import { NonRetryableError, RetryableError } from '../../src/machines/errors.js';
+import { initialTransition, transition } from 'xstate';
 import { jobMachine, type JobMachineEvent } from '../../src/machines/job-machine.js';
 import { resolveRetryPolicy, type RetryPolicy } from '../../src/machines/retry-policy.js';
 import { decodeDeadLetter } from '../../src/queue/dead-letter.js';
@@ -36,46 +41,57 @@ type ExpectedRequest =
 interface Oracle {
   requests: ExpectedRequest[];
   handlerAttempts: number[];
+  /** ApproximateReceiveCount of each message a worker received, in order. */
+  receiveCounts: number[];
   final: 'succeeded' | 'dead';
 }
 
 function oracle(outcomes: readonly OutcomeKind[], maximumAttempts: number): Oracle {
   const requests: ExpectedRequest[] = [];
   const handlerAttempts: number[] = [];
+  const receiveCounts: number[] = [];
   const history: string[] = [];
   let attempt = 1;
-  let receives = 0;
-  const dead = (reason: string): Oracle => {
-    requests.push({ op: 'send-dlq', attempt, reason, receiveCount: receives + 1, history: [...history] }, { op: 'delete' });
-    return { requests, handlerAttempts, final: 'dead' };
+  const dead = (reason: string, receiveCount: number): Oracle => {
+    requests.push({ op: 'send-dlq', attempt, reason, receiveCount, history: [...history] }, { op: 'delete' });
+    return { requests, handlerAttempts, receiveCounts, final: 'dead' };
+  };
+  /** The next attempt re-sent after the policy's delay (jitter none), then the message deleted. */
+  const retry = (): void => {
+    const delayMs = Math.min(RETRY.initialIntervalMs * RETRY.backoffCoefficient ** (attempt - 1), RETRY.maximumIntervalMs);
+    requests.push({ op: 'send-main', attempt: attempt + 1, delaySeconds: Math.ceil(delayMs / 1000), history: [...history] }, { op: 'delete' });
+    attempt += 1;
   };
   for (const outcome of outcomes) {
     switch (outcome) {
       case 'lost':
+        // The dying worker's receive is not a worker's; the next one sees receive count 2, writes the
+        // attempt down as lost and settles the message without running the handler.
+        receiveCounts.push(2);
         history.push(`worker_lost@${attempt}`);
-        receives += 1;
-        if (attempt >= maximumAttempts) return dead('attempts_exhausted');
-        attempt += 1;
+        if (attempt >= maximumAttempts) return dead('attempts_exhausted', 2);
+        retry();
         break;
       case 'invalid':
-        return dead('invalid_payload');
+        receiveCounts.push(1);
+        return dead('invalid_payload', 1);
       case 'success':
+        receiveCounts.push(1);
         handlerAttempts.push(attempt);
         requests.push({ op: 'delete' });
-        return { requests, handlerAttempts, final: 'succeeded' };
+        return { requests, handlerAttempts, receiveCounts, final: 'succeeded' };
       case 'nonRetryable':
+        receiveCounts.push(1);
         handlerAttempts.push(attempt);
         history.push(`failed@${attempt}`);
-        return dead('non_retryable');
+        return dead('non_retryable', 1);
       case 'retryable':
       case 'timeout': {
+        receiveCounts.push(1);
         handlerAttempts.push(attempt);
         history.push(`${outcome === 'timeout' ? 'timeout' : 'failed'}@${attempt}`);
-        if (attempt >= maximumAttempts) return dead('attempts_exhausted');
-        const delayMs = Math.min(RETRY.initialIntervalMs * RETRY.backoffCoefficient ** (attempt - 1), RETRY.maximumIntervalMs);
-        requests.push({ op: 'send-main', attempt: attempt + 1, delaySeconds: Math.ceil(delayMs / 1000), history: [...history] }, { op: 'delete' });
-        attempt += 1;
-        receives = 0;
+        if (attempt >= maximumAttempts) return dead('attempts_exhausted', 1);
+        retry();
         break;
       }
     }
@@ -100,6 +116,7 @@ function lifePaths(maximumAttempts: number): Array<{ outcomes: OutcomeKind[]; li
 interface RunResult {
   requests: ExpectedRequest[];
   handlerAttempts: number[];
+  receiveCounts: number[];
   succeeded: number;
   dead: number;
   leaseExtensions: number[];
@@ -184,17 +201,22 @@ async function runPath(outcomes: readonly OutcomeKind[], maximumAttempts: number
       await driveUntil(clock, 'the message to become visible', async () => (await memory.depth(queueUrl)).visible > 0);
       const taken = await memory.receive(queueUrl, { maxMessages: 10, waitTimeSeconds: 0, visibilityTimeoutSeconds: LOST_VISIBILITY_SECONDS });
       expect(taken).toHaveLength(1);
+      expect(taken[0]!.receiveCount).toBe(1);
       clock.advance(LOST_VISIBILITY_SECONDS * 1000);
-      if (i === outcomes.length - 1) await deliverOnce(); // lost at the last attempt: the next receive ends it
-    } else {
-      await deliverOnce();
     }
+    // After a lost attempt this is the receive that finds the message unsettled (receive count 2) and
+    // settles it (re-sent as the next attempt, or dead-lettered) without running the handler.
+    await deliverOnce();
   }
 
   const requests: ExpectedRequest[] = [];
   const leaseExtensions: number[] = [];
+  const receiveCounts: number[] = [];
   for (const r of transport.records) {
-    if (r.op === 'delete') {
+    if (r.op === 'receive') {
+      expect(r.queueUrl).toBe(queueUrl);
+      receiveCounts.push(...r.messages.map((m) => m.receiveCount));
+    } else if (r.op === 'delete') {
       expect(r.queueUrl).toBe(queueUrl);
       requests.push({ op: 'delete' });
     } else if (r.op === 'changeVisibility') {
@@ -214,7 +236,7 @@ async function runPath(outcomes: readonly OutcomeKind[], maximumAttempts: number
     }
   }
   const dlqMessages = await memory.receive(dlqUrl, { maxMessages: 10, waitTimeSeconds: 0 });
-  return { requests, handlerAttempts, succeeded, dead, leaseExtensions, mainDepth: await memory.depth(queueUrl), dlqCount: dlqMessages.length };
+  return { requests, handlerAttempts, receiveCounts, succeeded, dead, leaseExtensions, mainDepth: await memory.depth(queueUrl), dlqCount: dlqMessages.length };
 }
 
 describe('the per-message job machine (xstate/graph)', () => {
@@ -222,7 +244,7 @@ describe('the per-message job machine (xstate/graph)', () => {
   const events: JobMachineEvent[] = [
     { type: 'START', now: 1_700_000_000_000 },
     { type: 'INVALID', message: 'payload: bad' },
-    { type: 'WORKER_LOST', now: 1_700_000_000_000 },
+    { type: 'WORKER_LOST', now: 1_700_000_000_000, random: 0 },
     { type: 'SUCCEEDED', now: 1_700_000_001_000 },
     { type: 'FAILED', now: 1_700_000_001_000, durationMs: 1, error: { name: 'Error', message: 'x' }, retryable: true, random: 0 },
     { type: 'FAILED', now: 1_700_000_001_000, durationMs: 1, error: { name: 'Error', message: 'x' }, retryable: false, random: 0 },
@@ -240,15 +262,57 @@ describe('the per-message job machine (xstate/graph)', () => {
     }
   });
 
-  it('has no path of more than two worker-lost receives before it dies at maximumAttempts 2', () => {
-    const paths = getSimplePaths(jobMachine, {
-      events: [{ type: 'WORKER_LOST', now: 1_700_000_000_000 }],
-      input: { attempt: 1, createdAtMs: 1_700_000_000_000, policy },
-    });
-    const dead = paths.filter((p) => p.state.value === 'dead');
-    expect(dead).toHaveLength(1);
-    expect(dead[0]!.steps.filter((s) => s.event.type === 'WORKER_LOST')).toHaveLength(2);
-    expect(dead[0]!.state.context.history.map((h) => h.kind)).toEqual(['worker_lost', 'worker_lost']);
+  it('ends the message at one WORKER_LOST: backoff (retry as the next attempt) while attempts remain, dead at maximumAttempts 2', () => {
+    const lostAt = 1_700_000_000_000;
+    for (const attempt of [1, 2]) {
+      const input = { attempt, createdAtMs: lostAt, policy };
+      const paths = getSimplePaths(jobMachine, { events, input });
+      const withLost = paths.filter((p) => p.steps.some((s) => s.event.type === 'WORKER_LOST'));
+      // Only from pending, and it is the last event of its path: nothing runs on a message found unsettled.
+      expect(withLost).toHaveLength(1);
+      const [path] = withLost;
+      expect(path!.steps.map((s) => s.event.type)).toEqual(['xstate.init', 'WORKER_LOST']);
+      expect(path!.state.status).toBe('done');
+      expect(path!.state.value).toBe(attempt === 1 ? 'backoff' : 'dead');
+      expect(path!.state.context.attempt).toBe(attempt);
+      expect(path!.state.context.history.map((h) => [h.kind, h.attempt, h.error?.name])).toEqual([['worker_lost', attempt, 'WorkerLost']]);
+
+      // The actions the runtime would execute.
+      const [pending] = initialTransition(jobMachine, input);
+      const [, actions] = transition(jobMachine, pending, { type: 'WORKER_LOST', now: lostAt, random: 0 });
+      const history = [{ attempt, at: new Date(lostAt).toISOString(), durationMs: 0, kind: 'worker_lost', error: expect.objectContaining({ name: 'WorkerLost', reason: 'worker_lost' }) }];
+      const effects = actions.filter((a) => a.type === 'retry' || a.type === 'deadLetter').map((a) => ({ type: a.type, params: a.params }));
+      expect(effects).toEqual(
+        attempt === 1
+          ? [{ type: 'retry', params: { delayMs: RETRY.initialIntervalMs, nextAttempt: 2, history, checkpoint: undefined } }]
+          : [{ type: 'deadLetter', params: { reason: 'attempts_exhausted', error: expect.objectContaining({ name: 'WorkerLost', reason: 'worker_lost' }), history } }],
+      );
+    }
+  });
+
+  it('judges WORKER_LOST like a retryable failure: jittered policy delay, deadline_exceeded, checkpoint kept, unlimited attempts', () => {
+    const createdAtMs = 1_700_000_000_000;
+    const lost = (input: Parameters<typeof initialTransition<typeof jobMachine>>[1], now: number, random: number) => {
+      const [pending] = initialTransition(jobMachine, input);
+      const [next, actions] = transition(jobMachine, pending, { type: 'WORKER_LOST', now, random });
+      return { state: next.value, actions: actions.filter((a) => a.type === 'retry' || a.type === 'deadLetter').map((a) => ({ type: a.type, params: a.params as Record<string, unknown> })) };
+    };
+    // Full jitter over min(1000 × 2^(3-1), 3000) = 3000 with random 0.5: 1500 ms after attempt 3 of 5.
+    const jittered = resolveRetryPolicy({ initialIntervalMs: 1000, backoffCoefficient: 2, maximumIntervalMs: 3000, maximumAttempts: 5, jitter: 'full' });
+    const retried = lost({ attempt: 3, createdAtMs, policy: jittered, checkpoint: { page: 7 } }, createdAtMs, 0.5);
+    expect(retried.state).toBe('backoff');
+    expect(retried.actions).toHaveLength(1);
+    expect(retried.actions[0]).toMatchObject({ type: 'retry', params: { delayMs: 1500, nextAttempt: 4, checkpoint: { page: 7 } } });
+    // initialIntervalMs 0: re-sent at once.
+    const immediate = lost({ attempt: 1, createdAtMs, policy: resolveRetryPolicy({ initialIntervalMs: 0, maximumAttempts: 2 }) }, createdAtMs, 0.9);
+    expect(immediate.actions).toMatchObject([{ type: 'retry', params: { delayMs: 0, nextAttempt: 2 } }]);
+    // maximumAttempts 0 is unlimited: a lost attempt 50 is still retried.
+    const unlimited = lost({ attempt: 50, createdAtMs, policy: resolveRetryPolicy({ ...RETRY, maximumAttempts: 0 }) }, createdAtMs, 0);
+    expect(unlimited.actions).toMatchObject([{ type: 'retry', params: { delayMs: RETRY.maximumIntervalMs, nextAttempt: 51 } }]);
+    // The retry would land past the deadline: dead-lettered deadline_exceeded, with the WorkerLost error.
+    const late = lost({ attempt: 1, createdAtMs, policy, deadlineMs: 1000 }, createdAtMs, 0);
+    expect(late.state).toBe('dead');
+    expect(late.actions).toMatchObject([{ type: 'deadLetter', params: { reason: 'deadline_exceeded', error: { name: 'WorkerLost' }, history: [{ kind: 'worker_lost', attempt: 1 }] } }]);
   });
 });
 
@@ -263,6 +327,8 @@ describe.each([1, 2, 3, 4])('a job’s whole life through the real runtime, maxi
       const want = oracle(outcomes, maximumAttempts);
       expect(life.status, outcomes.join(' → ')).toBe(want.final);
       expect(life.attemptsRun).toEqual(want.handlerAttempts);
+      // One settling receive per outcome; after a lost attempt it is the message's second receive.
+      expect(life.effects.map((e) => e.receiveCount)).toEqual(want.receiveCounts);
       expect(Math.max(0, ...life.attemptsRun)).toBeLessThanOrEqual(maximumAttempts);
     }
   });
@@ -273,6 +339,7 @@ describe.each([1, 2, 3, 4])('a job’s whole life through the real runtime, maxi
 
     expect(got.requests).toEqual(want.requests);
     expect(got.handlerAttempts).toEqual(want.handlerAttempts);
+    expect(got.receiveCounts).toEqual(want.receiveCounts);
     expect(Math.max(0, ...got.handlerAttempts)).toBeLessThanOrEqual(maximumAttempts);
     expect({ succeeded: got.succeeded, dead: got.dead }).toEqual(want.final === 'succeeded' ? { succeeded: 1, dead: 0 } : { succeeded: 0, dead: 1 });
     expect(got.mainDepth).toEqual({ visible: 0, inFlight: 0, delayed: 0 });

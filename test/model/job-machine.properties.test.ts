@@ -29,7 +29,7 @@ const outcomeArb: fc.Arbitrary<Outcome> = fc.oneof(
   fc.constant({ kind: 'nonRetryable' as const }),
   fc.record({ kind: fc.constant('timeout' as const), random: randomArb }),
   fc.constant({ kind: 'invalid' as const }),
-  fc.constant({ kind: 'lost' as const }),
+  fc.record({ kind: fc.constant('lost' as const), random: randomArb }),
 );
 
 /** The outcomes the simulator consumes: an invalid payload can only be seen on the first delivery. */
@@ -74,7 +74,8 @@ describe('job machine properties across messages', () => {
           if (effect.type !== 'retry') continue;
           expect(effect.nextAttempt).toBe(effect.attempt + 1);
           const outcome = outcomeOf.get(effect.attempt);
-          expect(outcome?.kind === 'retryable' || outcome?.kind === 'timeout').toBe(true);
+          // A lost attempt is retried like a failed one: same policy, its own pre-drawn jitter value.
+          expect(outcome?.kind === 'retryable' || outcome?.kind === 'timeout' || outcome?.kind === 'lost').toBe(true);
           if (outcome?.kind === 'retryable' && outcome.nextRetryDelayMs !== undefined) {
             expect(effect.delayMs).toBe(outcome.nextRetryDelayMs);
             continue;
@@ -111,17 +112,45 @@ describe('job machine properties across messages', () => {
       fc.property(policyArb, fc.array(outcomeArb, { maxLength: 12 }), (policy, outcomes) => {
         const life = simulate(outcomes, { policy });
         const failedKinds = life.outcomes.filter((o) => o === 'retryable' || o === 'timeout' || o === 'nonRetryable' || o === 'lost');
-        // Lost receives of the message now in the queue are written down by the next receive.
-        expect(life.history.length + life.lostReceives).toBe(failedKinds.length);
-        if (life.status !== 'active') expect(life.lostReceives).toBe(0);
-        expect(life.history.map((h) => h.kind)).toEqual(
-          failedKinds.slice(0, life.history.length).map((o) => (o === 'timeout' ? 'timeout' : o === 'lost' ? 'worker_lost' : 'failed')),
-        );
+        // A lost attempt is written down (once) by the receive that settles its message, so the envelope
+        // now in the queue already carries it.
+        expect(life.history.map((h) => h.kind)).toEqual(failedKinds.map((o) => (o === 'timeout' ? 'timeout' : o === 'lost' ? 'worker_lost' : 'failed')));
         // Entries name consecutive attempts from 1.
         expect(life.history.map((h) => h.attempt)).toEqual(life.history.map((_, i) => i + 1));
         for (const effect of life.effects) {
           if (effect.type === 'retry') expect(effect.history).toHaveLength(effect.attempt);
         }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('settles a lost attempt at the next receive, without running it: one worker_lost entry, then a retry or the DLQ', () => {
+    fc.assert(
+      fc.property(policyArb, fc.array(outcomeArb, { maxLength: 12 }), (policy, outcomes) => {
+        const life = simulate(outcomes, { policy });
+        // One settling effect per outcome consumed, in order, and nothing after the final one.
+        expect(life.effects).toHaveLength(life.outcomes.length);
+        life.outcomes.forEach((kind, i) => {
+          const effect = life.effects[i]!;
+          // Every message is received at most twice: once by the worker that lost it, once to settle it.
+          expect(effect.receiveCount).toBe(kind === 'lost' ? 2 : 1);
+          if (kind !== 'lost') return;
+          const attempt = i + 1; // each outcome spends one attempt (an invalid payload can only end the job)
+          expect(effect.attempt).toBe(attempt);
+          expect(effect.type).not.toBe('ack');
+          if (effect.type === 'ack') return;
+          expect(effect.history.at(-1)).toMatchObject({ attempt, kind: 'worker_lost', durationMs: 0, error: { name: 'WorkerLost', reason: 'worker_lost' } });
+          expect(effect.history.filter((h) => h.kind === 'worker_lost' && h.attempt === attempt)).toHaveLength(1);
+          if (attempt < policy.maximumAttempts) {
+            expect(effect).toMatchObject({ type: 'retry', nextAttempt: attempt + 1 });
+          } else {
+            expect(effect).toMatchObject({ type: 'deadLetter', reason: 'attempts_exhausted', error: { name: 'WorkerLost', reason: 'worker_lost' } });
+          }
+        });
+        // The handler ran exactly the attempts that were neither lost nor refused as invalid.
+        const ran = life.outcomes.flatMap((kind, i) => (kind === 'lost' || kind === 'invalid' ? [] : [i + 1]));
+        expect(life.attemptsRun).toEqual(ran);
       }),
       { numRuns: 500 },
     );

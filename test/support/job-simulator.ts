@@ -1,8 +1,9 @@
 /**
  * A pure simulator of one job's whole life across SQS messages, built on the REAL job machine: each
  * delivery restores the machine from the (simulated) envelope with `initialTransition`, feeds it the
- * events the runtime would (WORKER_LOST per extra receive, then START or INVALID, then the handler's
- * outcome), and a `retry` action becomes the next envelope. No queue, no clock, no runtime.
+ * events the runtime would (START or INVALID, then the handler's outcome; or, for a message received
+ * again unsettled, exactly one WORKER_LOST and nothing else), and a `retry` action becomes the next
+ * envelope. No queue, no clock, no runtime.
  *
  * Used by the model test (as the traversal logic for `xstate/graph`) and by the property tests.
  */
@@ -11,22 +12,28 @@ import { createJobMachine, type DeadLetterParams, type DeadReason, type JobMachi
 import type { ResolvedRetryPolicy } from '../../src/machines/retry-policy.js';
 import type { HistoryEntry } from '../../src/queue/envelope.js';
 
-/** What happened to one attempt. `lost`: the worker holding the message died before settling it. */
+/**
+ * What happened to one attempt. `lost`: the worker holding the message died before settling it; the
+ * next receive of that message (receive count 2) settles it without running the handler.
+ */
 export type Outcome =
   | { kind: 'success' }
   | { kind: 'retryable'; random?: number; nextRetryDelayMs?: number }
   | { kind: 'nonRetryable' }
   | { kind: 'timeout'; random?: number }
   | { kind: 'invalid' }
-  | { kind: 'lost' };
+  | { kind: 'lost'; random?: number };
 
 export type OutcomeKind = Outcome['kind'];
 
-/** An SQS-visible consequence of a delivery, from the machine's actions. */
+/**
+ * An SQS-visible consequence of a delivery, from the machine's actions. `receiveCount`: of the receive
+ * that produced it (2 for the receive after a lost one, 1 otherwise).
+ */
 export type Effect =
-  | { type: 'ack'; attempt: number }
-  | { type: 'retry'; attempt: number; delayMs: number; nextAttempt: number; history: HistoryEntry[] }
-  | { type: 'deadLetter'; attempt: number; reason: DeadReason; history: HistoryEntry[] };
+  | { type: 'ack'; attempt: number; receiveCount: number }
+  | { type: 'retry'; attempt: number; receiveCount: number; delayMs: number; nextAttempt: number; history: HistoryEntry[] }
+  | { type: 'deadLetter'; attempt: number; receiveCount: number; reason: DeadReason; error: DeadLetterParams['error']; history: HistoryEntry[] };
 
 export interface JobLife {
   status: 'active' | 'succeeded' | 'dead';
@@ -34,8 +41,6 @@ export interface JobLife {
   envelopeAttempt: number;
   /** `history` of the envelope now in the queue. */
   history: HistoryEntry[];
-  /** Receives of the current message that died without settling it. */
-  lostReceives: number;
   /** Attempts whose handler ran to an outcome in a live worker (lost attempts are not among them), in order. */
   attemptsRun: number[];
   effects: Effect[];
@@ -54,7 +59,7 @@ const machine = createJobMachine('sim');
 type Snapshot = SnapshotFrom<typeof machine>;
 
 export function initialLife(): JobLife {
-  return { status: 'active', envelopeAttempt: 1, history: [], lostReceives: 0, attemptsRun: [], effects: [], outcomes: [] };
+  return { status: 'active', envelopeAttempt: 1, history: [], attemptsRun: [], effects: [], outcomes: [] };
 }
 
 /** The outcomes that can happen next (INVALID only on the very first delivery: a payload never changes). */
@@ -78,24 +83,21 @@ export function step(life: JobLife, outcome: Outcome, config: SimulatorConfig): 
     deadlineMs: config.deadlineMs,
   });
   const next: JobLife = { ...life, outcomes: [...life.outcomes, outcome.kind], effects: [...life.effects], attemptsRun: [...life.attemptsRun] };
+  let receiveCount = 1;
   const feed = (event: JobMachineEvent): boolean => {
     const [after, actions] = transition(machine, snapshot, event);
     snapshot = after;
-    for (const action of actions) record(next, action, snapshot);
+    for (const action of actions) record(next, action, snapshot, receiveCount);
     return after.status === 'done';
   };
 
   if (outcome.kind === 'lost') {
-    // This receive dies. Its consequence shows at the next receive: one more WORKER_LOST than before.
-    // Probe that receive now: at the last attempt it dead-letters without running anything.
-    for (let i = 0; i <= life.lostReceives; i++) {
-      if (feed({ type: 'WORKER_LOST', now: now() })) return finish(next, snapshot);
-    }
-    next.lostReceives = life.lostReceives + 1;
-    return next;
-  }
-  for (let i = 0; i < life.lostReceives; i++) {
-    if (feed({ type: 'WORKER_LOST', now: now() })) return finish(next, snapshot);
+    // This receive dies before it settles the message. The next receive of the same message (receive
+    // count 2) feeds exactly one WORKER_LOST, which settles it: a retry (the next attempt, re-sent) or
+    // the DLQ. Nothing else happens on that receive, so it is simulated here, in the same step.
+    receiveCount = 2;
+    feed({ type: 'WORKER_LOST', now: now(), random: outcome.random ?? 0 });
+    return finish(next, snapshot);
   }
   if (outcome.kind === 'invalid') {
     feed({ type: 'INVALID', message: 'payload.x: expected string, received undefined' });
@@ -136,26 +138,26 @@ export function step(life: JobLife, outcome: Outcome, config: SimulatorConfig): 
   return finish(next, snapshot);
 }
 
-function record(life: JobLife, action: { type: string; params?: unknown }, snapshot: Snapshot): void {
+function record(life: JobLife, action: { type: string; params?: unknown }, snapshot: Snapshot, receiveCount: number): void {
   const attempt = snapshot.context.attempt;
-  if (action.type === 'ack') life.effects.push({ type: 'ack', attempt });
+  if (action.type === 'ack') life.effects.push({ type: 'ack', attempt, receiveCount });
   if (action.type === 'retry') {
     const p = action.params as RetryParams;
-    life.effects.push({ type: 'retry', attempt, delayMs: p.delayMs, nextAttempt: p.nextAttempt, history: p.history });
+    life.effects.push({ type: 'retry', attempt, receiveCount, delayMs: p.delayMs, nextAttempt: p.nextAttempt, history: p.history });
   }
   if (action.type === 'deadLetter') {
     const p = action.params as DeadLetterParams;
-    life.effects.push({ type: 'deadLetter', attempt, reason: p.reason, history: p.history });
+    life.effects.push({ type: 'deadLetter', attempt, receiveCount, reason: p.reason, error: p.error, history: p.history });
   }
 }
 
 function finish(life: JobLife, snapshot: Snapshot): JobLife {
   const last = life.effects.at(-1);
-  // In a final state the machine's history holds every failed attempt, lost receives included.
-  if (snapshot.value === 'succeeded') return { ...life, status: 'succeeded', history: snapshot.context.history, lostReceives: 0 };
-  if (snapshot.value === 'dead') return { ...life, status: 'dead', history: snapshot.context.history, lostReceives: 0 };
+  // In a final state the machine's history holds every failed attempt, lost ones included.
+  if (snapshot.value === 'succeeded') return { ...life, status: 'succeeded', history: snapshot.context.history };
+  if (snapshot.value === 'dead') return { ...life, status: 'dead', history: snapshot.context.history };
   if (snapshot.value === 'backoff' && last?.type === 'retry') {
-    return { ...life, envelopeAttempt: last.nextAttempt, history: last.history, lostReceives: 0 };
+    return { ...life, envelopeAttempt: last.nextAttempt, history: last.history };
   }
   throw new Error(`simulator: unexpected machine state ${JSON.stringify(snapshot.value)} after ${life.outcomes.join(', ')}`);
 }

@@ -75,11 +75,6 @@ export interface AttemptTelemetry {
 
 export interface WorkerTelemetry {
   startAttempt(info: AttemptInfo): AttemptTelemetry;
-  /**
-   * Counts attempts lost with their worker (a message received again unsettled): `failed_total` with
-   * `error_type="WorkerLost"`.
-   */
-  recordLostAttempts(jobType: string, count: number): void;
   /** Counts a message dead-lettered before any machine ran (invalid envelope, bad signature). */
   recordInvalid(reason: string, jobType?: string): void;
   /**
@@ -158,10 +153,6 @@ export function createWorkerTelemetry(options: WorkerTelemetryOptions): WorkerTe
 
   return {
     startAttempt,
-    recordLostAttempts(jobType: string, count: number): void {
-      if (count <= 0) return;
-      instruments.failed.add(count, { job_type: jobType, error_type: 'WorkerLost' });
-    },
     recordInvalid(reason: string, jobType?: string): void {
       instruments.deadLettered.add(1, { job_type: jobType ?? UNKNOWN_JOB_TYPE, reason });
     },
