@@ -94,9 +94,18 @@ export class ActionExecutor {
   }
 
   async #ack(scope: ExecutionScope): Promise<void> {
-    await this.#deleter.delete(scope.message.receiptHandle);
+    const deleted = await this.#deleter.delete(scope.message.receiptHandle);
     scope.telemetry.end({ outcome: 'succeeded' });
-    this.#events.emit('job:succeeded', { ...this.#base(scope), durationMs: scope.durationMs });
+    if (deleted) {
+      this.#events.emit('job:succeeded', { ...this.#base(scope), durationMs: scope.durationMs });
+    } else {
+      // The attempt succeeded but its message stays: it will come back, be counted as lost and run
+      // again. Reporting the job as succeeded now could contradict how it finally ends.
+      this.#events.emit('worker:error', {
+        error: new Error(`job ${scope.envelope.id} succeeded but its message could not be deleted; it will run again`),
+        during: 'DeleteMessage after success',
+      });
+    }
   }
 
   async #retry(scope: ExecutionScope, params: RetryParams): Promise<void> {

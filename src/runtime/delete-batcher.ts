@@ -1,7 +1,10 @@
 /**
  * Batches DeleteMessage calls: an entry waits at most `flushMs` (or until 10 are queued) and is sent
- * with DeleteMessageBatch. A transient per-entry failure is retried (3 tries); a permanent one (a stale
- * receipt handle) is logged: the message will come back and be counted as `worker_lost`.
+ * with DeleteMessageBatch. A transient failure (the request failed, or the entry did) is retried with
+ * backoff until `giveUpAfterMs` has passed since the first try — by then the message is visible again
+ * anyway. A permanent one (a stale receipt handle) is not retried. Either way `delete()` resolves
+ * `false` and the caller must not report the job as settled: the message will come back and be
+ * counted as `worker_lost`.
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../queue/clock.js';
@@ -11,10 +14,23 @@ import { SQS_LIMITS, type JobTransport } from '../queue/transport.js';
 interface Pending {
   receiptHandle: string;
   tries: number;
-  done: () => void;
+  firstTriedAt: number;
+  done: (deleted: boolean) => void;
 }
 
-const MAX_TRIES = 3;
+export interface DeleteBatcherOptions {
+  transport: JobTransport;
+  queueUrl: string;
+  clock: Clock;
+  flushMs: number;
+  logger: Logger;
+  onError: (error: Error) => void;
+  /** Stop retrying a transient failure after this long (the visibility timeout). @defaultValue 30000 */
+  giveUpAfterMs?: number;
+}
+
+const BACKOFF_BASE_MS = 50;
+const BACKOFF_CAP_MS = 2_000;
 
 export class DeleteBatcher {
   readonly #transport: JobTransport;
@@ -23,23 +39,26 @@ export class DeleteBatcher {
   readonly #flushMs: number;
   readonly #logger: Logger;
   readonly #onError: (error: Error) => void;
+  readonly #giveUpAfterMs: number;
   #queue: Pending[] = [];
   #timer: unknown;
   readonly #inflight = new Set<Promise<void>>();
+  readonly #waiting = new Set<Pending>();
 
-  constructor(options: { transport: JobTransport; queueUrl: string; clock: Clock; flushMs: number; logger: Logger; onError: (error: Error) => void }) {
+  constructor(options: DeleteBatcherOptions) {
     this.#transport = options.transport;
     this.#queueUrl = options.queueUrl;
     this.#clock = options.clock;
     this.#flushMs = options.flushMs;
     this.#logger = options.logger;
     this.#onError = options.onError;
+    this.#giveUpAfterMs = options.giveUpAfterMs ?? 30_000;
   }
 
-  /** Queues a delete; resolves once it is sent (or given up on, which is logged). */
-  delete(receiptHandle: string): Promise<void> {
+  /** Queues a delete; resolves `true` once the message is deleted, `false` if that could not be done. */
+  delete(receiptHandle: string): Promise<boolean> {
     return new Promise((resolve) => {
-      this.#queue.push({ receiptHandle, tries: 0, done: resolve });
+      this.#queue.push({ receiptHandle, tries: 0, firstTriedAt: this.#clock.now(), done: resolve });
       this.#schedule();
     });
   }
@@ -47,7 +66,7 @@ export class DeleteBatcher {
   #schedule(): void {
     if (this.#queue.length >= SQS_LIMITS.maxBatchEntries) {
       this.#flushNow();
-    } else if (this.#timer === undefined) {
+    } else if (this.#timer === undefined && this.#queue.length > 0) {
       this.#timer = this.#clock.setTimeout(() => {
         this.#timer = undefined;
         this.#flushNow();
@@ -73,30 +92,47 @@ export class DeleteBatcher {
     try {
       const result = await this.#transport.deleteBatch(this.#queueUrl, entries);
       failed = result.failed.map((f) => ({ pending: batch[Number(f.id)]!, retryable: !f.senderFault, code: f.code, message: f.message }));
-      for (const ok of result.successful) batch[Number(ok.id)]?.done();
+      for (const ok of result.successful) batch[Number(ok.id)]?.done(true);
     } catch (error) {
       const retryable = TransportError.is(error) ? error.retryable : true;
       this.#onError(error as Error);
       failed = batch.map((pending) => ({ pending, retryable, code: TransportError.is(error) ? error.code : 'Error', message: (error as Error).message }));
     }
+    const now = this.#clock.now();
+    const again: Pending[] = [];
     for (const f of failed) {
       f.pending.tries += 1;
-      if (f.retryable && f.pending.tries < MAX_TRIES) {
-        this.#queue.push(f.pending);
+      if (f.retryable && now - f.pending.firstTriedAt < this.#giveUpAfterMs) {
+        again.push(f.pending);
       } else {
-        this.#logger.warn({ code: f.code, tries: f.pending.tries }, `could not delete a settled message (${f.message}); it will be redelivered and counted as worker_lost`);
-        f.pending.done();
+        this.#logger.warn(
+          { code: f.code, tries: f.pending.tries },
+          `could not delete a settled message (${f.message}); it will be redelivered and counted as worker_lost`,
+        );
+        f.pending.done(false);
       }
     }
-    if (this.#queue.length > 0) this.#schedule();
+    if (again.length > 0) this.#retryLater(again);
   }
 
-  /** Sends everything queued and waits for it (used on stop). */
+  #retryLater(entries: Pending[]): void {
+    const tries = Math.max(...entries.map((p) => p.tries));
+    const delay = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (tries - 1));
+    for (const p of entries) this.#waiting.add(p);
+    this.#clock.setTimeout(() => {
+      for (const p of entries) this.#waiting.delete(p);
+      this.#queue.push(...entries);
+      this.#schedule();
+    }, delay);
+  }
+
+  /** Sends everything queued and waits for it, retries included (used on stop). */
   async flush(): Promise<void> {
-    this.#flushNow();
-    while (this.#inflight.size > 0 || this.#queue.length > 0) {
+    for (;;) {
       this.#flushNow();
-      await Promise.all([...this.#inflight]);
+      if (this.#inflight.size === 0 && this.#waiting.size === 0 && this.#queue.length === 0) return;
+      if (this.#inflight.size > 0) await Promise.all([...this.#inflight]);
+      else await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, BACKOFF_BASE_MS));
     }
   }
 }

@@ -1,13 +1,14 @@
 /**
  * Runs one received message through its job machine: decode, restore the machine from the envelope,
- * feed it events with XState's pure `transition()`, run the handler, and execute the actions the
+ * feed it events with a pure transition (XState's `transition()` semantics, see job-stepper.ts), run the handler, and execute the actions the
  * machine returns against the queue (see {@link ActionExecutor}).
  */
 import { context as otelContext } from '@opentelemetry/api';
 import type { Logger } from 'pino';
-import { initialTransition, transition, type SnapshotFrom } from 'xstate';
+import type { SnapshotFrom } from 'xstate';
 import type { JobContext, JobDefinition } from '../machines/define-job.js';
-import { createJobMachine, type JobMachine, type JobMachineEvent } from '../machines/job-machine.js';
+import { createJobMachine, restoreJob, type JobMachine, type JobMachineEvent } from '../machines/job-machine.js';
+import { createJobStepper, type JobActions, type JobStepper } from '../machines/job-stepper.js';
 import { decodeEnvelope, formatIssues, type Envelope } from '../queue/envelope.js';
 import { toError } from '../queue/errors.js';
 import type { ReceivedMessage } from '../queue/transport.js';
@@ -18,7 +19,13 @@ import type { AttemptTelemetry, WorkerTelemetry } from './telemetry/index.js';
 import type { ResolvedWorkerOptions } from './worker-options.js';
 
 type Snapshot = SnapshotFrom<JobMachine>;
-type Actions = ReturnType<typeof transition<JobMachine>>[1];
+type Actions = JobActions;
+
+interface DefinitionEntry {
+  definition: JobDefinition<any, any>;
+  machine: JobMachine;
+  stepper: JobStepper;
+}
 
 /** One message being processed; the worker keeps these to release them on a forced stop. */
 export interface InFlightJob {
@@ -31,7 +38,7 @@ export interface InFlightJob {
 
 export class JobRunner {
   readonly #options: ResolvedWorkerOptions;
-  readonly #definitions: Map<string, { definition: JobDefinition<any, any>; machine: JobMachine }>;
+  readonly #definitions: Map<string, DefinitionEntry>;
   readonly #executor: ActionExecutor;
   readonly #events: WorkerEvents;
   readonly #telemetry: WorkerTelemetry;
@@ -39,7 +46,12 @@ export class JobRunner {
 
   constructor(options: ResolvedWorkerOptions, deps: { executor: ActionExecutor; events: WorkerEvents; telemetry: WorkerTelemetry; logger: Logger }) {
     this.#options = options;
-    this.#definitions = new Map(options.jobs.map((definition) => [definition.type, { definition, machine: createJobMachine(definition.type) }]));
+    this.#definitions = new Map(
+      options.jobs.map((definition) => {
+        const machine = createJobMachine(definition.type);
+        return [definition.type, { definition, machine, stepper: createJobStepper(machine) }];
+      }),
+    );
     this.#executor = deps.executor;
     this.#events = deps.events;
     this.#telemetry = deps.telemetry;
@@ -71,7 +83,7 @@ export class JobRunner {
   /** @internal */ get logger(): Logger {
     return this.#logger;
   }
-  /** @internal */ lookup(type: string): { definition: JobDefinition<any, any>; machine: JobMachine } | undefined {
+  /** @internal */ lookup(type: string): DefinitionEntry | undefined {
     return this.#definitions.get(type);
   }
 }
@@ -81,7 +93,7 @@ class Attempt {
   readonly #runner: JobRunner;
   readonly #message: ReceivedMessage;
   #snapshot: Snapshot | undefined;
-  #machine: JobMachine | undefined;
+  #stepper: JobStepper | undefined;
   #envelope: Envelope | undefined;
   #telemetry: AttemptTelemetry | undefined;
   #controller = new AbortController();
@@ -108,10 +120,10 @@ class Attempt {
     const entry = this.#runner.lookup(envelope.type);
     if (!entry) return await executor.deadLetterInvalid(message, 'unknown_type', `type: unknown job type "${envelope.type}"`, envelope);
     const { definition, machine } = entry;
-    this.#machine = machine;
+    this.#stepper = entry.stepper;
     const clock = options.clock;
 
-    let [snapshot] = initialTransition(machine, {
+    let snapshot: Snapshot = restoreJob(machine, {
       attempt: envelope.attempt,
       history: envelope.history,
       checkpoint: envelope.checkpoint,
@@ -140,7 +152,7 @@ class Attempt {
       );
     }
     for (const event of [...lost, validation]) {
-      const [next, actions]: [Snapshot, Actions] = transition(machine, snapshot, event);
+      const [next, actions]: [Snapshot, Actions] = entry.stepper.step(snapshot, event);
       this.#snapshot = snapshot = next;
       if (next.status === 'done' || actions.length > 0) {
         this.#telemetry ??= this.#startTelemetry(envelope, next.context.attempt);
@@ -254,7 +266,7 @@ class Attempt {
   #send(event: JobMachineEvent, durationMs = 0): Promise<void> {
     const step = this.#chain.then(async () => {
       if (!this.#isRunning()) return;
-      const [next, actions] = transition(this.#machine!, this.#snapshot!, event);
+      const [next, actions] = this.#stepper!.step(this.#snapshot!, event);
       this.#snapshot = next;
       await this.#execute(actions, durationMs);
     });

@@ -79,7 +79,15 @@ export class Worker {
     if (this.#state !== 'idle') throw new Error(`worker.start(): the worker is ${this.#state}; a worker starts once`);
     const options = this.options;
     const onError = (error: Error): void => this.#events.emit('worker:error', { error, during: 'DeleteMessageBatch' });
-    this.#deleter = new DeleteBatcher({ transport: options.transport, queueUrl: options.queueUrl, clock: options.clock, flushMs: options.deleteFlushMs, logger: this.#logger, onError });
+    this.#deleter = new DeleteBatcher({
+      transport: options.transport,
+      queueUrl: options.queueUrl,
+      clock: options.clock,
+      flushMs: options.deleteFlushMs,
+      logger: this.#logger,
+      onError,
+      giveUpAfterMs: options.visibilityTimeoutSeconds * 1000,
+    });
     const deps = { deleter: this.#deleter, events: this.#events, telemetry: this.#telemetry, logger: this.#logger };
     const executor = new ActionExecutor(options, deps);
     this.#runner = new JobRunner(options, { executor, events: this.#events, telemetry: this.#telemetry, logger: this.#logger });

@@ -8,7 +8,7 @@ import { settle } from '../support/runtime-harness.js';
 
 type Answer = (entries: readonly DeleteEntry[], call: number) => BatchResult | Promise<BatchResult>;
 
-function setup(answer: Answer = (entries) => ({ successful: entries.map((e) => ({ id: e.id })), failed: [] }), flushMs = 20) {
+function setup(answer: Answer = (entries) => ({ successful: entries.map((e) => ({ id: e.id })), failed: [] }), flushMs = 20, giveUpAfterMs = 1_000) {
   const clock = new ManualClock();
   const calls: string[][] = [];
   const transport = {
@@ -21,10 +21,22 @@ function setup(answer: Answer = (entries) => ({ successful: entries.map((e) => (
   const warnings: Array<{ msg: string; code?: string; tries?: number }> = [];
   const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(JSON.parse(line) as { msg: string }) });
   const errors: Error[] = [];
-  const batcher = new DeleteBatcher({ transport, queueUrl: 'memory://q', clock, flushMs, logger, onError: (e) => errors.push(e) });
+  const batcher = new DeleteBatcher({ transport, queueUrl: 'memory://q', clock, flushMs, logger, onError: (e) => errors.push(e), giveUpAfterMs });
   const settled = new Set<string>();
-  const del = (handle: string): Promise<void> => batcher.delete(handle).then(() => void settled.add(handle));
-  return { clock, calls, batcher, warnings, errors, settled, del };
+  const results = new Map<string, boolean>();
+  const del = (handle: string): Promise<void> =>
+    batcher.delete(handle).then((deleted) => {
+      settled.add(handle);
+      results.set(handle, deleted);
+    });
+  /** Advances the clock in 10 ms steps, letting promises run between them. */
+  const run = async (ms: number): Promise<void> => {
+    for (let t = 0; t < ms; t += 10) {
+      clock.advance(10);
+      await settle();
+    }
+  };
+  return { clock, calls, batcher, warnings, errors, settled, results, del, run };
 }
 
 const handles = (n: number, from = 0): string[] => Array.from({ length: n }, (_, i) => `h${from + i}`);
@@ -62,41 +74,43 @@ describe('DeleteBatcher', () => {
     expect(calls.flat()).toEqual(handles(25));
   });
 
-  it('retries an entry that failed transiently, alone, until it is deleted', async () => {
+  it('retries an entry that failed transiently, alone, with backoff, until it is deleted', async () => {
     const transient = (id: string): BatchFailure => ({ id, code: 'InternalError', message: 'try later', senderFault: false });
-    const { calls, del, settled, clock, warnings } = setup((entries, call) => {
+    const { calls, del, results, run, warnings } = setup((entries, call) => {
       const [first, ...rest] = entries;
       if (call <= 2 && first?.receiptHandle === 'h0') return { successful: rest.map((e) => ({ id: e.id })), failed: [transient(first.id)] };
       return { successful: entries.map((e) => ({ id: e.id })), failed: [] };
     });
     handles(3).forEach((h) => void del(h));
-    for (let i = 0; i < 5; i++) {
-      clock.advance(20);
-      await settle();
-    }
+    await run(20);
+    expect(calls).toEqual([['h0', 'h1', 'h2']]);
+    await run(70); // 50 ms backoff, then the 20 ms flush window: sent at 90 ms
+    expect(calls).toEqual([['h0', 'h1', 'h2'], ['h0']]);
+    await run(60); // the second backoff is 100 ms: not yet
+    expect(calls).toHaveLength(2);
+    await run(100);
     expect(calls).toEqual([['h0', 'h1', 'h2'], ['h0'], ['h0']]);
-    expect(settled).toEqual(new Set(['h0', 'h1', 'h2']));
+    expect([...results.entries()].sort()).toEqual([['h0', true], ['h1', true], ['h2', true]]);
     expect(warnings).toEqual([]);
   });
 
-  it('gives up on a transient failure after 3 tries and logs it', async () => {
-    const { calls, del, settled, clock, warnings } = setup((entries) => ({
+  it('gives up on a transient failure once giveUpAfterMs has passed, resolves false and logs it', async () => {
+    const { calls, del, results, run, warnings } = setup((entries) => ({
       successful: [],
       failed: entries.map((e) => ({ id: e.id, code: 'InternalError', message: 'down', senderFault: false })),
     }));
     void del('h0');
-    for (let i = 0; i < 6; i++) {
-      clock.advance(20);
-      await settle();
-    }
-    expect(calls).toEqual([['h0'], ['h0'], ['h0']]);
-    expect(settled.has('h0')).toBe(true);
+    await run(3_000);
+    // 50, 100, 200, 400 ms backoffs fit in the 1 s budget; the try after that is the last.
+    expect(calls.length).toBeGreaterThanOrEqual(5);
+    expect(calls.length).toBeLessThanOrEqual(6);
+    expect(results.get('h0')).toBe(false);
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatchObject({ code: 'InternalError', tries: 3 });
+    expect(warnings[0]).toMatchObject({ code: 'InternalError', tries: calls.length });
   });
 
   it('logs a permanent per-entry failure (stale handle) once and does not retry it', async () => {
-    const { calls, del, settled, clock, warnings } = setup((entries) => ({
+    const { calls, del, settled, results, clock, warnings } = setup((entries) => ({
       successful: entries.filter((e) => e.receiptHandle !== 'stale').map((e) => ({ id: e.id })),
       failed: entries.filter((e) => e.receiptHandle === 'stale').map((e) => ({ id: e.id, code: 'ReceiptHandleIsInvalid', message: 'gone', senderFault: true })),
     }));
@@ -107,21 +121,20 @@ describe('DeleteBatcher', () => {
     }
     expect(calls).toEqual([['a', 'stale', 'b']]);
     expect(settled).toEqual(new Set(['a', 'stale', 'b']));
+    expect(results.get('stale')).toBe(false);
+    expect(results.get('a')).toBe(true);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatchObject({ code: 'ReceiptHandleIsInvalid', tries: 1 });
     expect(warnings[0]!.msg).toMatch(/will be redelivered and counted as worker_lost/);
   });
 
   it('reports a failed request to onError and retries the whole batch when it is retryable', async () => {
-    const { calls, del, settled, clock, errors } = setup((entries, call) => {
+    const { calls, del, settled, run, errors } = setup((entries, call) => {
       if (call === 1) throw new TransportError('throttled', { code: 'RequestThrottled', retryable: true });
       return { successful: entries.map((e) => ({ id: e.id })), failed: [] };
     });
     handles(2).forEach((h) => void del(h));
-    for (let i = 0; i < 3; i++) {
-      clock.advance(20);
-      await settle();
-    }
+    await run(150);
     expect(calls).toEqual([handles(2), handles(2)]);
     expect(errors.map((e) => (e as TransportError).code)).toEqual(['RequestThrottled']);
     expect(settled.size).toBe(2);
