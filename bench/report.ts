@@ -1,0 +1,154 @@
+/** Turns the collected figures into `latest.json`, the markdown table and the PASS/FAIL target lines. */
+import type { RequestCounts } from './counting-proxy.js';
+import { fmt, type Spread } from './stats.js';
+
+export interface ThroughputRow {
+  name: string;
+  server: string;
+  n: number;
+  msgPerSec: Spread;
+  /** Consuming side: receive + delete + visibility (+ retry sends) per settled job. */
+  consumerReqPerJob: Spread;
+  /** Consuming side plus the producer's SendMessageBatch. */
+  totalReqPerJob: Spread;
+  /** Median requests per job by action (consuming side). */
+  byAction: Record<string, number>;
+  /** Handler executions per job (median); 1.0 with no faults. */
+  executionsPerJob: Spread;
+  /** CPU time of the consumer process(es) per settled job, µs. */
+  cpuPerJobUs: Spread;
+  spansPerJob?: Spread;
+}
+
+export interface PickupRow {
+  name: string;
+  samples: number;
+  p50: Spread;
+  p99: Spread;
+  reqPerSecondIdle: Spread;
+}
+
+export interface RetryRow {
+  n: number;
+  plainMsgPerSec: Spread;
+  retryMsgPerSec: Spread;
+  extraRequestsPerRetry: Spread;
+  extraByAction: Record<string, number>;
+  wallMsPerRetry: Spread;
+  /** In the drain (a backlog of n jobs: the re-sent message queues behind it). */
+  plainJobP50Ms: Spread;
+  retriedJobP50Ms: Spread;
+  trickleSeconds: number;
+  /** At a trickle of 20 jobs/s: enqueue → final success. */
+  tricklePlainP50Ms: Spread;
+  trickleRetriedP50Ms: Spread;
+  trickleMsPerRetry: Spread;
+}
+
+export interface MemoryRow {
+  inFlight: number;
+  idleRssMiB: number;
+  rssMiB: number;
+  heapUsedMiB: number;
+}
+
+export interface ScaleRow {
+  processes: number;
+  concurrencyEach: number;
+  msgPerSec: Spread;
+  executionsPerJob: Spread;
+  distinctPerJob: Spread;
+}
+
+export interface Target {
+  name: string;
+  pass: boolean;
+  detail: string;
+}
+
+export interface BenchReport {
+  generatedAt: string;
+  machine: Record<string, string | number>;
+  settings: Record<string, string | number | boolean>;
+  servers: string[];
+  durationSeconds: number;
+  throughput: ThroughputRow[];
+  pickup: PickupRow[];
+  retry: RetryRow | undefined;
+  memory: MemoryRow[];
+  memoryGrowthPerJobKiB: { rss: number; heap: number } | undefined;
+  scaleOut: ScaleRow[];
+  targets: Target[];
+  notes: string[];
+}
+
+const actions = (byAction: Record<string, number>): string =>
+  Object.entries(byAction)
+    .filter(([, v]) => v > 0)
+    .map(([k, v]) => `${k.replace('Message', '').replace('Batch', 'B')} ${v.toFixed(3)}`)
+    .join(', ');
+
+export function medianCounts(runs: RequestCounts[], n: number): Record<string, number> {
+  const keys = new Set(runs.flatMap((r) => Object.keys(r)));
+  const out: Record<string, number> = {};
+  for (const key of keys) {
+    const values = runs.map((r) => (r[key] ?? 0) / n).sort((a, b) => a - b);
+    out[key] = values[Math.floor((values.length - 1) / 2)]!;
+  }
+  return out;
+}
+
+export function markdown(report: BenchReport): string {
+  const lines: string[] = [];
+  const m = report.machine;
+  lines.push(`# calsync-jobs benchmark — ${report.generatedAt}`, '');
+  lines.push(`Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, ${m.platform}; load average at start ${m.loadStart}, at end ${m.loadEnd}.`);
+  lines.push(`Servers: ${report.servers.join(', ')} (each in its own process, behind a counting HTTP proxy in the orchestrator). ` +
+    `Settings: ${Object.entries(report.settings).map(([k, v]) => `${k}=${v}`).join(', ')}. Total ${report.durationSeconds.toFixed(0)} s.`);
+  lines.push('', 'Figures are median (min–max) over the runs; every run is a fresh process and a fresh queue, configurations interleaved.', '');
+  lines.push('## Throughput and SQS requests per settled job', '');
+  lines.push('| server | consumer | msg/s | consumer CPU µs/job | consuming req/job | total req/job (+ producer) | consuming req/job by action | executions/job |');
+  lines.push('|---|---|---:|---:|---:|---:|---|---:|');
+  for (const r of report.throughput) {
+    lines.push(`| ${r.server} | ${r.name} | ${fmt(r.msgPerSec)} | ${fmt(r.cpuPerJobUs)} | ${fmt(r.consumerReqPerJob, 3)} | ${fmt(r.totalReqPerJob, 3)} | ${actions(r.byAction)} | ${fmt(r.executionsPerJob, 3)} |`);
+  }
+  if (report.pickup.length > 0) {
+    lines.push('', `## Pickup latency (enqueue → handler start) at 20 jobs/s for ${report.settings.trickleSeconds} s`, '');
+    lines.push('| consumer | samples/run | p50 ms | p99 ms | requests/s while trickling |');
+    lines.push('|---|---:|---:|---:|---:|');
+    for (const p of report.pickup) lines.push(`| ${p.name} | ${p.samples} | ${fmt(p.p50, 1)} | ${fmt(p.p99, 1)} | ${fmt(p.reqPerSecondIdle, 1)} |`);
+  }
+  if (report.retry) {
+    const r = report.retry;
+    lines.push('', `## Retry path (calsync-jobs, concurrency 50, ${r.n} jobs that fail once then succeed; retry delay 0)`, '');
+    lines.push('| figure | value |', '|---|---:|');
+    lines.push(`| plain success msg/s | ${fmt(r.plainMsgPerSec)} |`);
+    lines.push(`| fail-once jobs/s (final successes) | ${fmt(r.retryMsgPerSec)} |`);
+    lines.push(`| extra SQS requests per retry | ${fmt(r.extraRequestsPerRetry, 3)} (${actions(r.extraByAction)}) |`);
+    lines.push(`| extra wall ms per retry (drain time difference / retries, at concurrency 50) | ${fmt(r.wallMsPerRetry, 3)} |`);
+    lines.push(`| in the drain, first handler start → success, p50 ms: plain / retried once (the re-sent message queues behind the backlog) | ${fmt(r.plainJobP50Ms, 1)} / ${fmt(r.retriedJobP50Ms, 1)} |`);
+    lines.push(`| at a trickle (20 jobs/s for ${r.trickleSeconds} s, c=10), enqueue → success, p50 ms: plain / retried once | ${fmt(r.tricklePlainP50Ms, 1)} / ${fmt(r.trickleRetriedP50Ms, 1)} |`);
+    lines.push(`| **ms added by one retry** (trickle p50 difference) | ${fmt(r.trickleMsPerRetry, 1)} |`);
+  }
+  if (report.memory.length > 0) {
+    lines.push('', '## Worker memory with slow jobs in flight (concurrency = in-flight, handlers wait to be released; after a forced GC)', '');
+    lines.push('| in flight | idle RSS MiB | RSS MiB | heap used MiB |', '|---:|---:|---:|---:|');
+    for (const r of report.memory) lines.push(`| ${r.inFlight} | ${r.idleRssMiB.toFixed(1)} | ${r.rssMiB.toFixed(1)} | ${r.heapUsedMiB.toFixed(1)} |`);
+    if (report.memoryGrowthPerJobKiB) {
+      const sizes = report.memory.map((r) => r.inFlight);
+      lines.push('', `Growth per in-flight job (${sizes[0]} → ${sizes.at(-1)}): RSS ${report.memoryGrowthPerJobKiB.rss.toFixed(2)} KiB, heap ${report.memoryGrowthPerJobKiB.heap.toFixed(2)} KiB.`);
+    }
+  }
+  if (report.scaleOut.length > 0) {
+    lines.push('', '## Scale-out: worker processes on one queue (calsync-jobs)', '');
+    lines.push('| processes | concurrency each | msg/s | handler executions/job | distinct jobs run / jobs |', '|---:|---:|---:|---:|---:|');
+    for (const r of report.scaleOut) lines.push(`| ${r.processes} | ${r.concurrencyEach} | ${fmt(r.msgPerSec)} | ${fmt(r.executionsPerJob, 4)} | ${fmt(r.distinctPerJob, 4)} |`);
+  }
+  lines.push('', '## Targets', '');
+  for (const t of report.targets) lines.push(`- ${t.pass ? 'PASS' : 'FAIL'} ${t.name}: ${t.detail}`);
+  if (report.notes.length > 0) {
+    lines.push('', '## Notes', '');
+    for (const n of report.notes) lines.push(`- ${n}`);
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,99 @@
+/**
+ * The measured scenarios beyond a plain drain: pickup latency at a trickle and worker memory with
+ * many jobs in flight. (Throughput, requests per job, the retry path and scale-out are drains: see
+ * harness.ts.)
+ */
+import type { MemorySample } from './children/protocol.js';
+import { diffCounts, type RequestCounts } from './counting-proxy.js';
+import { consumerConfig, prefill, runQueues, type DrainSpec, type Target } from './harness.js';
+import { startConsumer, within } from './processes.js';
+import { percentile } from './stats.js';
+
+export interface PickupResult {
+  samples: number;
+  /** With `timeJobs`: enqueue → final success, p50 ms. */
+  jobP50?: number;
+  p50: number;
+  p99: number;
+  max: number;
+  requests: RequestCounts;
+}
+
+/**
+ * Starts an idle consumer, waits a second so its long polls are open, then enqueues one job every
+ * `1000 / ratePerSec` ms for `seconds` (payload `t` = epoch ms before the SendMessageBatch) and
+ * collects enqueue → handler-start latencies.
+ */
+export async function pickup(target: Target, spec: DrainSpec, ratePerSec = 20, seconds = 10): Promise<PickupResult> {
+  const queues = await runQueues(target);
+  const consumer = startConsumer(consumerConfig({ mode: 'pickup', ...spec }, queues, target));
+  try {
+    await consumer.ready;
+    consumer.send({ type: 'go' });
+    await new Promise((r) => setTimeout(r, 1_000));
+    const before = target.proxy.snapshot();
+    const n = ratePerSec * seconds;
+    const startAt = Date.now();
+    const sends: Promise<unknown>[] = [];
+    for (let i = 0; i < n; i++) {
+      const due = startAt + (i * 1000) / ratePerSec;
+      const wait = due - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      sends.push(queues.jobs.enqueueJob({ type: 'bench.job', payload: { i, t: Date.now() } }));
+    }
+    await Promise.all(sends);
+    await within('trickle jobs to settle', 60_000, new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if (consumer.progress.settled >= n) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 20);
+    }));
+    const requests = diffCounts(target.proxy.snapshot(), before);
+    const result = await consumer.finish();
+    const latencies = result.pickupMs ?? [];
+    return {
+      ...(result.jobMs ? { jobP50: percentile(result.jobMs, 50) } : {}),
+      samples: latencies.length, p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(...latencies), requests };
+  } finally {
+    await consumer.kill();
+    await queues.dispose();
+  }
+}
+
+export interface MemoryResult {
+  inFlight: number;
+  idle: MemorySample;
+  holding: MemorySample;
+}
+
+/** A calsync-jobs worker (concurrency = n) holding `n` jobs whose handlers wait to be released. */
+export async function memory(target: Target, n: number): Promise<MemoryResult> {
+  const queues = await runQueues(target, 300);
+  const consumer = startConsumer(
+    consumerConfig({ kind: 'calsync', concurrency: n, mode: 'hold', visibilityTimeoutSeconds: 300 }, queues, target),
+  );
+  try {
+    await prefill(queues, n);
+    const idle = await consumer.ready;
+    consumer.send({ type: 'go' });
+    await consumer.waitStarted(n, 120_000);
+    await new Promise((r) => setTimeout(r, 300));
+    const { memory: holding } = await consumer.measure();
+    consumer.send({ type: 'release' });
+    await within(`${n} held jobs to settle`, 120_000, new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if (consumer.progress.settled >= n) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 20);
+    }));
+    await consumer.finish();
+    return { inFlight: n, idle, holding };
+  } finally {
+    await consumer.kill();
+    await queues.dispose();
+  }
+}
