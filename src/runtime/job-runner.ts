@@ -96,7 +96,9 @@ class Attempt {
   #stepper: JobStepper | undefined;
   #envelope: Envelope | undefined;
   #telemetry: AttemptTelemetry | undefined;
-  #controller = new AbortController();
+  /** Created on first use: most handlers never read ctx.signal, and an AbortController per job shows in profiles. */
+  #controller: AbortController | undefined;
+  #abortReason: unknown;
   #settle: ((outcome: 'released') => void) | undefined;
   #released = false;
   /** Serialises transitions: a lease extension must not interleave with the final settle. */
@@ -181,17 +183,21 @@ class Attempt {
     const telemetry = this.#telemetry!;
     const attempt = this.#snapshot!.context.attempt;
     const base = { jobId: envelope.id, type: envelope.type, attempt, messageId: this.#message.messageId };
-    const logger = this.#runner.logger.child({
-      jobId: envelope.id,
-      type: envelope.type,
-      attempt,
-      trace_id: telemetry.traceId,
-      span_id: telemetry.spanId,
-      ...(options.logPayloads ? { payload } : {}),
-    });
+    // The per-attempt logger is built when first used (a pino child with redaction costs a few µs).
+    let attemptLogger: Logger | undefined;
+    const logger = (): Logger =>
+      (attemptLogger ??= this.#runner.logger.child({
+        jobId: envelope.id,
+        type: envelope.type,
+        attempt,
+        trace_id: telemetry.traceId,
+        span_id: telemetry.spanId,
+        ...(options.logPayloads ? { payload } : {}),
+      }));
+    const attemptSignal = (): AbortSignal => this.#signal();
     const startedAt = clock.now();
     events.emit('job:started', base);
-    logger.debug('attempt started');
+    if (this.#runner.logger.isLevelEnabled('debug')) logger().debug('attempt started');
 
     const leaseEveryMs = (options.visibilityTimeoutSeconds * 1000) / 2;
     let leaseTimer: unknown;
@@ -210,15 +216,19 @@ class Attempt {
       this.#settle = () => resolve({ kind: 'released' });
       timeoutTimer = clock.setTimeout(() => {
         const error = new AttemptTimeoutError(definition.attemptTimeoutMs);
-        this.#controller.abort(error);
+        this.#abort(error);
         resolve({ kind: 'error', error });
       }, definition.attemptTimeoutMs);
       const ctx: JobContext<unknown> = {
         jobId: envelope.id,
         type: envelope.type,
         attempt,
-        signal: this.#controller.signal,
-        logger,
+        get signal() {
+          return attemptSignal();
+        },
+        get logger() {
+          return logger();
+        },
         idempotencyKey: envelope.idempotencyKey,
         checkpoint: envelope.checkpoint,
         saveCheckpoint: async (state) => {
@@ -226,7 +236,7 @@ class Attempt {
           await this.#send({ type: 'CHECKPOINT', state });
           events.emit('job:checkpointed', base);
           // Continue-as-new: the continuation is already in the queue; stop this run at once.
-          this.#controller.abort(new CheckpointSavedError());
+          this.#abort(new CheckpointSavedError());
         },
         heartbeat: async () => {
           if (this.#isRunning()) await this.#send({ type: 'LEASE_DUE' });
@@ -245,7 +255,7 @@ class Attempt {
 
     if (outcome.kind === 'released' || !this.#isRunning()) {
       if (outcome.kind === 'error' && !this.#released && !(outcome.error instanceof CheckpointSavedError)) {
-        logger.debug({ err: outcome.error }, 'the handler threw after it saved a checkpoint; the job continues from the checkpoint');
+        logger().debug({ err: outcome.error }, 'the handler threw after it saved a checkpoint; the job continues from the checkpoint');
       }
       return;
     }
@@ -253,9 +263,23 @@ class Attempt {
       await this.#send({ type: 'SUCCEEDED', now: clock.now() }, durationMs);
     } else {
       const failure = classifyFailure(outcome.error);
-      logger.warn({ err: toError(outcome.error), durationMs }, `attempt failed: ${failure.error.message}`);
+      logger().warn({ err: toError(outcome.error), durationMs }, `attempt failed: ${failure.error.message}`);
       await this.#send({ type: 'FAILED', now: clock.now(), durationMs, random: options.random(), ...failure }, durationMs);
     }
+  }
+
+  #signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#abortReason !== undefined) this.#controller.abort(this.#abortReason);
+    }
+    return this.#controller.signal;
+  }
+
+  #abort(reason: unknown): void {
+    if (this.#abortReason !== undefined) return;
+    this.#abortReason = reason;
+    this.#controller?.abort(reason);
   }
 
   #isRunning(): boolean {
@@ -288,7 +312,7 @@ class Attempt {
   async release(): Promise<void> {
     if (!this.#isRunning()) return;
     this.#released = true;
-    this.#controller.abort(new WorkerStoppingError());
+    this.#abort(new WorkerStoppingError());
     await this.#send({ type: 'RELEASE' });
     this.#settle?.('released');
   }
