@@ -11,13 +11,14 @@
  * | `extendLease` | ChangeMessageVisibility                                                     |
  * | `release`     | SendMessage of the same envelope (no delay), then delete: visible at once   |
  *
+ * Sends go through a {@link SendBatcher} (SendMessageBatch within 5 ms), deletes through a DeleteBatcher.
+ *
  * Always send before delete: a crash in between can duplicate a job, never lose one.
  */
 import { context as otelContext } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { SnapshotFrom, transition } from 'xstate';
 import type { DeadLetterParams, JobMachine, RetryParams } from '../machines/job-machine.js';
-import { sleep } from '../queue/clock.js';
 import { deadLetterBody, invalidMessageBody, type DeadLetterRecord } from '../queue/dead-letter.js';
 import { delaySecondsFor, notBeforeFor } from '../queue/delay.js';
 import { encodeEnvelope, type Envelope, type HistoryEntry } from '../queue/envelope.js';
@@ -25,6 +26,7 @@ import { TransportError, toError } from '../queue/errors.js';
 import { withProducerSpan, type ProducerOperation } from '../queue/tracing.js';
 import type { ReceivedMessage } from '../queue/transport.js';
 import type { DeleteBatcher } from './delete-batcher.js';
+import type { SendBatcher } from './send-batcher.js';
 import type { WorkerEvents } from './events.js';
 import type { AttemptTelemetry, WorkerTelemetry } from './telemetry/index.js';
 import type { ResolvedWorkerOptions } from './worker-options.js';
@@ -37,9 +39,12 @@ export interface ExecutionScope {
   snapshot: SnapshotFrom<JobMachine>;
   telemetry: AttemptTelemetry;
   durationMs: number;
+  /** When the message's lease runs out (epoch ms): after it another worker may hold the message. */
+  leaseExpiresAt: number;
+  /** Records a successful lease extension. */
+  leaseExtended(expiresAt: number): void;
 }
 
-const SEND_TRIES = 4;
 /** Retries carry at most this many history entries (the oldest are dropped) to stay far below 1 MiB. */
 const MAX_HISTORY = 100;
 const STALE_HANDLE_CODES = new Set(['ReceiptHandleIsInvalid', 'MessageNotInflight', 'InvalidParameterValue', 'AWS.SimpleQueueService.MessageNotInflight']);
@@ -47,13 +52,15 @@ const STALE_HANDLE_CODES = new Set(['ReceiptHandleIsInvalid', 'MessageNotInfligh
 export class ActionExecutor {
   readonly #options: ResolvedWorkerOptions;
   readonly #deleter: DeleteBatcher;
+  readonly #sender: SendBatcher;
   readonly #events: WorkerEvents;
   readonly #telemetry: WorkerTelemetry;
   readonly #logger: Logger;
 
-  constructor(options: ResolvedWorkerOptions, deps: { deleter: DeleteBatcher; events: WorkerEvents; telemetry: WorkerTelemetry; logger: Logger }) {
+  constructor(options: ResolvedWorkerOptions, deps: { deleter: DeleteBatcher; sender: SendBatcher; events: WorkerEvents; telemetry: WorkerTelemetry; logger: Logger }) {
     this.#options = options;
     this.#deleter = deps.deleter;
+    this.#sender = deps.sender;
     this.#events = deps.events;
     this.#telemetry = deps.telemetry;
     this.#logger = deps.logger;
@@ -78,7 +85,12 @@ export class ActionExecutor {
           await this.#checkpoint(scope, action.params as { state: unknown; history: HistoryEntry[] });
           break;
         case 'extendLease':
-          await this.#changeVisibility(scope.message, this.#options.visibilityTimeoutSeconds);
+          {
+            const requestedAt = this.#options.clock.now();
+            if (await this.#changeVisibility(scope.message, this.#options.visibilityTimeoutSeconds)) {
+              scope.leaseExtended(requestedAt + this.#options.visibilityTimeoutSeconds * 1000);
+            }
+          }
           break;
         case 'release':
           await this.#release(scope);
@@ -94,7 +106,9 @@ export class ActionExecutor {
   }
 
   async #ack(scope: ExecutionScope): Promise<void> {
-    const deleted = await this.#deleter.delete(scope.message.receiptHandle);
+    // Deleted in time, or not at all: a delete that lands after the lease ran out may race a
+    // redelivery that another worker is already running, so the job is not reported as succeeded.
+    const deleted = await this.#deleter.delete(scope.message.receiptHandle, scope.leaseExpiresAt);
     scope.telemetry.end({ outcome: 'succeeded' });
     if (deleted) {
       this.#events.emit('job:succeeded', { ...this.#base(scope), durationMs: scope.durationMs });
@@ -191,7 +205,7 @@ export class ActionExecutor {
     await this.#deleter.delete(scope.message.receiptHandle);
   }
 
-  /** Sends with a PRODUCER span, retrying transient failures; a permanent failure throws (the message is then redelivered). */
+  /** Sends (batched) with a PRODUCER span; a failure that outlasts the retries throws, and the caller's message is redelivered. */
   async #sendWithRetry(
     queueUrl: string,
     queueName: string,
@@ -205,27 +219,22 @@ export class ActionExecutor {
     const info = { destination: queueName, jobId: envelope?.id ?? 'unknown', jobType, attempt: envelope?.attempt ?? 0, operation, attributes };
     await withProducerSpan(info, async (carrier) => {
       const messageAttributes = { ...carrier, 'job-type': jobType, ...this.#options.signMessage?.(body, jobType) };
-      for (let tries = 1; ; tries++) {
-        try {
-          return await this.#options.transport.send(queueUrl, { body, delaySeconds, attributes: messageAttributes });
-        } catch (error) {
-          const retryable = TransportError.is(error) ? error.retryable : false;
-          if (!retryable || tries >= SEND_TRIES) throw error;
-          await sleep(100 * 2 ** tries * (0.5 + this.#options.random()), this.#options.clock);
-        }
-      }
+      return await this.#sender.send(queueUrl, { body, delaySeconds, attributes: messageAttributes });
     });
   }
 
-  async #changeVisibility(message: ReceivedMessage, seconds: number): Promise<void> {
+  /** True when the visibility change went through. */
+  async #changeVisibility(message: ReceivedMessage, seconds: number): Promise<boolean> {
     try {
       await this.#options.transport.changeVisibility(this.#options.queueUrl, message.receiptHandle, seconds);
+      return true;
     } catch (error) {
       if (TransportError.is(error) && STALE_HANDLE_CODES.has(error.code)) {
         this.#logger.debug({ messageId: message.messageId, code: error.code }, 'lease change on a settled message ignored');
-        return;
+        return false;
       }
       this.#events.emit('worker:error', { error: toError(error), during: `ChangeMessageVisibility(${seconds}) of ${message.messageId}` });
+      return false;
     }
   }
 }

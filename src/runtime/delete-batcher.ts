@@ -14,9 +14,15 @@ import { SQS_LIMITS, type JobTransport } from '../queue/transport.js';
 interface Pending {
   receiptHandle: string;
   tries: number;
-  firstTriedAt: number;
+  /** Give up (resolve false) from this time on. */
+  giveUpAt: number;
+  /** A success that arrives after this counts as a failure (the lease had run out). */
+  deadline: number;
   done: (deleted: boolean) => void;
 }
+
+/** How long before the lease runs out a delete stops being trusted (request time, clock skew). */
+const LEASE_SAFETY_MS = 1_000;
 
 export interface DeleteBatcherOptions {
   transport: JobTransport;
@@ -55,10 +61,16 @@ export class DeleteBatcher {
     this.#giveUpAfterMs = options.giveUpAfterMs ?? 30_000;
   }
 
-  /** Queues a delete; resolves `true` once the message is deleted, `false` if that could not be done. */
-  delete(receiptHandle: string): Promise<boolean> {
+  /**
+   * Queues a delete; resolves `true` once the message is deleted, `false` if that could not be done
+   * (or was confirmed only after `leaseExpiresAt`, less a safety margin: by then another worker may
+   * have received the message again).
+   */
+  delete(receiptHandle: string, leaseExpiresAt?: number): Promise<boolean> {
+    const now = this.#clock.now();
+    const deadline = leaseExpiresAt === undefined ? Number.POSITIVE_INFINITY : leaseExpiresAt - LEASE_SAFETY_MS;
     return new Promise((resolve) => {
-      this.#queue.push({ receiptHandle, tries: 0, firstTriedAt: this.#clock.now(), done: resolve });
+      this.#queue.push({ receiptHandle, tries: 0, giveUpAt: Math.min(now + this.#giveUpAfterMs, deadline), deadline, done: resolve });
       this.#schedule();
     });
   }
@@ -92,7 +104,17 @@ export class DeleteBatcher {
     try {
       const result = await this.#transport.deleteBatch(this.#queueUrl, entries);
       failed = result.failed.map((f) => ({ pending: batch[Number(f.id)]!, retryable: !f.senderFault, code: f.code, message: f.message }));
-      for (const ok of result.successful) batch[Number(ok.id)]?.done(true);
+      const now = this.#clock.now();
+      for (const ok of result.successful) {
+        const pending = batch[Number(ok.id)];
+        if (!pending) continue;
+        if (now <= pending.deadline) {
+          pending.done(true);
+        } else {
+          this.#logger.warn({ tries: pending.tries + 1 }, 'a settled message was deleted only after its lease ran out; it may have been redelivered, so it is not reported as settled');
+          pending.done(false);
+        }
+      }
     } catch (error) {
       const retryable = TransportError.is(error) ? error.retryable : true;
       this.#onError(error as Error);
@@ -102,7 +124,7 @@ export class DeleteBatcher {
     const again: Pending[] = [];
     for (const f of failed) {
       f.pending.tries += 1;
-      if (f.retryable && now - f.pending.firstTriedAt < this.#giveUpAfterMs) {
+      if (f.retryable && now < f.pending.giveUpAt) {
         again.push(f.pending);
       } else {
         this.#logger.warn(

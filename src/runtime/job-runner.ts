@@ -94,6 +94,7 @@ class Attempt {
   readonly #message: ReceivedMessage;
   #snapshot: Snapshot | undefined;
   #stepper: JobStepper | undefined;
+  #leaseExpiresAt: number;
   #envelope: Envelope | undefined;
   #telemetry: AttemptTelemetry | undefined;
   /** Created on first use: most handlers never read ctx.signal, and an AbortController per job shows in profiles. */
@@ -107,6 +108,9 @@ class Attempt {
   constructor(runner: JobRunner, message: ReceivedMessage) {
     this.#runner = runner;
     this.#message = message;
+    // The receive asked for this visibility; counting from now (after the response) errs late by a
+    // round trip, so the deleter keeps a safety margin before it.
+    this.#leaseExpiresAt = runner.options.clock.now() + runner.options.visibilityTimeoutSeconds * 1000;
   }
 
   async run(): Promise<void> {
@@ -305,6 +309,10 @@ class Attempt {
       snapshot: this.#snapshot!,
       telemetry: this.#telemetry!,
       durationMs,
+      leaseExpiresAt: this.#leaseExpiresAt,
+      leaseExtended: (expiresAt) => {
+        this.#leaseExpiresAt = Math.max(this.#leaseExpiresAt, expiresAt);
+      },
     });
   }
 

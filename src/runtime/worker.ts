@@ -9,6 +9,7 @@ import { toError } from '../queue/errors.js';
 import { SQS_LIMITS, type ReceivedMessage } from '../queue/transport.js';
 import { ActionExecutor } from './action-executor.js';
 import { DeleteBatcher } from './delete-batcher.js';
+import { SendBatcher } from './send-batcher.js';
 import { WorkerEvents, type WorkerEventName, type WorkerListener, type WorkerState } from './events.js';
 import { JobRunner, type InFlightJob } from './job-runner.js';
 import { createLogger } from './logger.js';
@@ -88,7 +89,8 @@ export class Worker {
       onError,
       giveUpAfterMs: options.visibilityTimeoutSeconds * 1000,
     });
-    const deps = { deleter: this.#deleter, events: this.#events, telemetry: this.#telemetry, logger: this.#logger };
+    const sender = new SendBatcher({ transport: options.transport, clock: options.clock, flushMs: options.deleteFlushMs, maxMessageBytes: options.maxMessageBytes });
+    const deps = { deleter: this.#deleter, sender, events: this.#events, telemetry: this.#telemetry, logger: this.#logger };
     const executor = new ActionExecutor(options, deps);
     this.#runner = new JobRunner(options, { executor, events: this.#events, telemetry: this.#telemetry, logger: this.#logger });
     this.#setState('running');

@@ -149,3 +149,30 @@ describe('DeleteBatcher', () => {
     expect(settled.size).toBe(4);
   });
 });
+
+describe('DeleteBatcher and the lease', () => {
+  it('does not trust a delete confirmed after the lease ran out, and stops retrying before it', async () => {
+    const clock = new ManualClock();
+    let slow = true;
+    const transport = {
+      kind: 'fake',
+      deleteBatch: async (_url: string, entries: readonly DeleteEntry[]) => {
+        if (slow) await new Promise<void>((r) => clock.setTimeout(r, 3_000));
+        return { successful: entries.map((e) => ({ id: e.id })), failed: [] };
+      },
+    } as unknown as JobTransport;
+    const batcher = new DeleteBatcher({ transport, queueUrl: 'q', clock, flushMs: 5, logger: pino({ level: 'silent' }), onError: () => undefined, giveUpAfterMs: 30_000 });
+    // Lease ends at 2,500 ms; the delete is answered at 3,005 ms: too late to count.
+    const late = batcher.delete('late', clock.now() + 2_500);
+    for (let t = 0; t < 3_100; t += 5) {
+      clock.advance(5);
+      await settle();
+    }
+    expect(await late).toBe(false);
+    slow = false;
+    const inTime = batcher.delete('in-time', clock.now() + 2_500);
+    clock.advance(5);
+    await settle();
+    expect(await inTime).toBe(true);
+  });
+});
