@@ -23,6 +23,9 @@ export interface LogLine {
   kind?: string;
   rss?: number;
   heapUsed?: number;
+  external?: number;
+  heapTotal?: number;
+  arrayBuffers?: number;
 }
 
 export function scratchDir(name: string): { dir: string; dispose(): void } {
