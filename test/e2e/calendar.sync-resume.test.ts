@@ -8,86 +8,62 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDavProxy, type DavProxy } from '../fixtures/calendar-dav-proxy.js';
-import { calendarEnv, drainDeadLetters, post, queueSize, sample, startApi, startWorker, type ApiProcess, type LogLine, type WorkerProcess } from '../fixtures/calendar-e2e.js';
+import type { DavProxy } from '../fixtures/calendar-dav-proxy.js';
+import { drainDeadLetters, post, queueSize, sample, startCalendarStack, startWorker, type ApiProcess, type CalendarStack, type LogLine, type WorkerProcess } from '../fixtures/calendar-e2e.js';
 import { makeEvents } from '../integration/calendar-context.js';
-import { startElasticMq, type ElasticMq } from '../support/elasticmq.js';
-import { startPostgres, type PostgresDatabase } from '../support/postgres.js';
 import { waitFor } from '../support/process.js';
-import { radicaleUser, startRadicale, type RadicaleServer, type RadicaleUser } from '../support/radicale.js';
+import type { RadicaleUser } from '../support/radicale.js';
 
 const PREFIX = `e2e-resume-${randomUUID().slice(0, 8)}`;
 const BATCH = 50;
 const EVENTS = 1000;
 
-let radicale: RadicaleServer | undefined;
-let database: PostgresDatabase | undefined;
-let sqs: ElasticMq | undefined;
-let proxy: DavProxy | undefined;
-let api: ApiProcess | undefined;
-let pool: pg.Pool | undefined;
+let stack: CalendarStack | undefined;
+let proxy: DavProxy;
+let pool: pg.Pool;
+let api: ApiProcess;
 let alice: RadicaleUser;
 let env: NodeJS.ProcessEnv;
-const workers: WorkerProcess[] = [];
+/** Every worker process started, killed or not: the stack stops them all. */
+let workers: WorkerProcess[] = [];
 
 beforeAll(async () => {
-  const [r, d, q] = await Promise.allSettled([startRadicale({ users: { alice: 'alice-pw' } }), startPostgres(), startElasticMq()]);
-  if (r.status === 'fulfilled') radicale = r.value;
-  if (d.status === 'fulfilled') database = d.value;
-  if (q.status === 'fulfilled') sqs = q.value;
-  for (const result of [r, d, q]) if (result.status === 'rejected') throw result.reason;
-  alice = radicaleUser(radicale!, 'alice', 'alice-pw');
-  // One whole-calendar PUT seeds the 1,000 events (1,000 single PUTs would take minutes).
-  await alice.uploadCalendar('big', makeEvents('big', EVENTS));
-  proxy = await startDavProxy(radicale!.url);
-  pool = new pg.Pool({ connectionString: database!.connectionString, max: 2 });
-  env = calendarEnv({
-    sqsEndpoint: sqs!.endpoint,
-    queuePrefix: PREFIX,
-    accounts: { alice: { serverUrl: new URL('alice/', proxy.url).href, username: 'alice', password: 'alice-pw' } },
-    databaseUrl: database!.connectionString,
-    extra: { CALSYNC_SYNC_BATCH_SIZE: String(BATCH) },
-  });
-  workers.push(await startWorker(env, { concurrency: 4 }));
-  api = await startApi(env);
+  stack = await startCalendarStack({ prefix: PREFIX, concurrency: 4, seed: (alice) => alice.uploadCalendar('big', makeEvents('big', EVENTS)), extraEnv: { CALSYNC_SYNC_BATCH_SIZE: String(BATCH) } });
+  ({ proxy, pool, api, alice, env, workers } = stack);
 }, 600_000);
 
 afterAll(async () => {
-  await Promise.allSettled(workers.map((worker) => worker.kill()));
-  await api?.peer.stop();
-  await pool?.end();
-  await proxy?.close();
-  await Promise.allSettled([radicale?.stop(), database?.stop(), sqs?.stop()]);
+  await stack?.stop();
 });
 
 const runsOf = (lines: readonly LogLine[], jobId: string, msg: string): LogLine[] => lines.filter((l) => l.jobId === jobId && l.msg === msg);
-const multigets = (): number[] => proxy!.requests.filter((r) => r.report === 'calendar-multiget').map((r) => r.hrefs);
+const multigets = (): number[] => proxy.requests.filter((r) => r.report === 'calendar-multiget').map((r) => r.hrefs);
 
 describe('calendar.sync end to end: a worker killed mid-sync, resumed by another', () => {
   it('resumes from the last checkpoint, re-fetches at most the batch in flight, and ends with the exact store', async () => {
-    const { status, json } = await post(api!.url, '/accounts/alice/calendars/big/sync');
+    const { status, json } = await post(api.url, '/accounts/alice/calendars/big/sync');
     expect(status).toBe(202);
     const jobId = String(json.jobId);
     const [first] = workers;
 
     // Let 4 batches land, then park the worker's next request: a multiget of the 5th or 6th batch.
     await waitFor('4 checkpoints', () => runsOf(first!.lines, jobId, 'calendar.sync checkpointed').length >= 4, { timeoutMs: 120_000, intervalMs: 20 });
-    proxy!.hold();
+    proxy.hold();
     // Parked, and the run before it has finished saving its checkpoint (its message is deleted):
     // the only message of this job is the one the parked run holds.
     await waitFor(
       'a multiget to be parked after the previous run checkpointed',
-      () => proxy!.heldCount() === 1 && runsOf(first!.lines, jobId, 'calendar.sync checkpointed').length === multigets().length - 1,
+      () => proxy.heldCount() === 1 && runsOf(first!.lines, jobId, 'calendar.sync checkpointed').length === multigets().length - 1,
       { timeoutMs: 30_000, intervalMs: 20 },
     );
     await first!.kill();
-    proxy!.drop();
+    proxy.drop();
     const checkpointedBeforeKill = runsOf(first!.lines, jobId, 'calendar.sync checkpointed');
     const applied = checkpointedBeforeKill.length;
     expect(applied).toBeGreaterThanOrEqual(4);
     expect(applied).toBeLessThan(EVENTS / BATCH);
-    const requestsAtKill = proxy!.requests.length;
-    const { rows: atKill } = await pool!.query<{ n: number }>("SELECT count(*)::int AS n FROM events WHERE calendar = 'big'");
+    const requestsAtKill = proxy.requests.length;
+    const { rows: atKill } = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM events WHERE calendar = 'big'");
     expect(atKill[0]?.n).toBe(applied * BATCH);
 
     const second = await startWorker(env, { concurrency: 4 });
@@ -97,7 +73,7 @@ describe('calendar.sync end to end: a worker killed mid-sync, resumed by another
 
     // The new worker started from the checkpoint the killed run's message carried: no new plan (no
     // sync REPORT), its first run had exactly the rest to fetch.
-    const afterKill = proxy!.requests.slice(requestsAtKill);
+    const afterKill = proxy.requests.slice(requestsAtKill);
     expect(afterKill.filter((r) => r.report === 'sync-collection')).toEqual([]);
     const planned = runsOf(second.lines, jobId, 'calendar.sync planned');
     expect(planned[0]).toMatchObject({ resumed: true, toFetch: EVENTS - applied * BATCH });
@@ -113,10 +89,10 @@ describe('calendar.sync end to end: a worker killed mid-sync, resumed by another
     expect(multigets().filter((hrefs) => hrefs > BATCH)).toEqual([]);
 
     // The store is exact and the token stored.
-    const { rows } = await pool!.query<{ href: string; etag: string }>("SELECT href, etag FROM events WHERE account_id = 'alice' AND calendar = 'big'");
+    const { rows } = await pool.query<{ href: string; etag: string }>("SELECT href, etag FROM events WHERE account_id = 'alice' AND calendar = 'big'");
     expect(new Map(rows.map((row) => [row.href, row.etag]))).toEqual(await alice.list('big'));
     expect(rows).toHaveLength(EVENTS);
-    const token = await pool!.query<{ sync_token: string | null }>("SELECT sync_token FROM calendars WHERE account_id = 'alice' AND calendar = 'big'");
+    const token = await pool.query<{ sync_token: string | null }>("SELECT sync_token FROM calendars WHERE account_id = 'alice' AND calendar = 'big'");
     expect(token.rows[0]?.sync_token).toMatch(/\S/);
 
     // The killed run's message came back to the new worker, which counted exactly one attempt lost with
@@ -136,7 +112,7 @@ describe('calendar.sync end to end: a worker killed mid-sync, resumed by another
     expect(sample(metrics, 'calsync_jobs_failed_total', { job_type: 'calendar.sync' })).toBe(1);
     expect(sample(metrics, 'calsync_jobs_retried_total', { job_type: 'calendar.sync' })).toBe(1);
     expect(sample(metrics, 'calsync_jobs_processed_total', { job_type: 'calendar.sync', outcome: 'retrying' })).toBe(1);
-    await waitFor('the queue to be empty', async () => (await queueSize(sqs!.endpoint, `${PREFIX}-calsync-jobs`)) === 0, { timeoutMs: 30_000, intervalMs: 500 });
-    expect(await drainDeadLetters(sqs!.endpoint, `${PREFIX}-calsync-jobs-dlq`)).toEqual([]);
+    await waitFor('the queue to be empty', async () => (await queueSize(stack!.sqs.endpoint, `${PREFIX}-calsync-jobs`)) === 0, { timeoutMs: 30_000, intervalMs: 500 });
+    expect(await drainDeadLetters(stack!.sqs.endpoint, `${PREFIX}-calsync-jobs-dlq`)).toEqual([]);
   }, 300_000);
 });

@@ -19,67 +19,42 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEventIcs } from '../../src/jobs/calendar/ical.js';
 import type { CalendarEvent } from '../../src/jobs/calendar/schemas.js';
-import { startDavProxy, type DavProxy } from '../fixtures/calendar-dav-proxy.js';
+import type { DavProxy } from '../fixtures/calendar-dav-proxy.js';
 import {
-  calendarEnv,
   drainDeadLetters,
   post,
   queueSize,
   sample,
-  startApi,
+  startCalendarStack,
   startWorker,
+  type CalendarStack,
   type ApiProcess,
   type LogLine,
   type WorkerProcess,
 } from '../fixtures/calendar-e2e.js';
 import { makeEvents } from '../integration/calendar-context.js';
-import { startElasticMq, type ElasticMq } from '../support/elasticmq.js';
-import { startPostgres, type PostgresDatabase } from '../support/postgres.js';
 import { waitFor } from '../support/process.js';
-import { radicaleUser, startRadicale, type RadicaleServer, type RadicaleUser } from '../support/radicale.js';
+import type { RadicaleUser } from '../support/radicale.js';
 
 const PREFIX = `e2e-write-${randomUUID().slice(0, 8)}`;
 const CONCURRENCY = 4;
 
-let radicale: RadicaleServer | undefined;
-let database: PostgresDatabase | undefined;
-let sqs: ElasticMq | undefined;
-let proxy: DavProxy | undefined;
-let api: ApiProcess | undefined;
-let pool: pg.Pool | undefined;
+let stack: CalendarStack | undefined;
+let proxy: DavProxy;
+let pool: pg.Pool;
+let api: ApiProcess;
 let alice: RadicaleUser;
 let env: NodeJS.ProcessEnv;
-/** Every worker process started, killed or not: afterAll stops them all. */
-const workers: WorkerProcess[] = [];
+/** Every worker process started, killed or not: the stack stops them all. */
+let workers: WorkerProcess[] = [];
 
 beforeAll(async () => {
-  const [r, d, q] = await Promise.allSettled([startRadicale({ users: { alice: 'alice-pw' } }), startPostgres(), startElasticMq()]);
-  if (r.status === 'fulfilled') radicale = r.value;
-  if (d.status === 'fulfilled') database = d.value;
-  if (q.status === 'fulfilled') sqs = q.value;
-  for (const result of [r, d, q]) if (result.status === 'rejected') throw result.reason;
-  alice = radicaleUser(radicale!, 'alice', 'alice-pw');
-  await alice.uploadCalendar('work', []);
-  proxy = await startDavProxy(radicale!.url);
-  pool = new pg.Pool({ connectionString: database!.connectionString, max: 2 });
-  env = calendarEnv({
-    sqsEndpoint: sqs!.endpoint,
-    queuePrefix: PREFIX,
-    // The worker reaches Radicale through the proxy; the test talks to Radicale directly.
-    accounts: { alice: { serverUrl: new URL('alice/', proxy.url).href, username: 'alice', password: 'alice-pw' } },
-    databaseUrl: database!.connectionString,
-  });
-  // The worker creates the queues first; the API then finds them.
-  workers.push(await startWorker(env, { concurrency: CONCURRENCY }));
-  api = await startApi(env);
+  stack = await startCalendarStack({ prefix: PREFIX, concurrency: CONCURRENCY, seed: (alice) => alice.uploadCalendar('work', []) });
+  ({ proxy, pool, api, alice, env, workers } = stack);
 }, 600_000);
 
 afterAll(async () => {
-  await Promise.allSettled(workers.map((worker) => worker.kill()));
-  await api?.peer.stop();
-  await pool?.end();
-  await proxy?.close();
-  await Promise.allSettled([radicale?.stop(), database?.stop(), sqs?.stop()]);
+  await stack?.stop();
 });
 
 const current = (): WorkerProcess => workers.at(-1)!;
@@ -87,15 +62,15 @@ const allLines = (): LogLine[] => workers.flatMap((worker) => worker.lines);
 
 /** Objects Radicale created through the proxy (PUT answered 201), by path. */
 function createdPaths(): string[] {
-  return proxy!.requests.filter((r) => r.method === 'PUT' && r.status === 201).map((r) => r.path);
+  return proxy.requests.filter((r) => r.method === 'PUT' && r.status === 201).map((r) => r.path);
 }
 
 /** Parks the worker's next CalDAV requests, waits until one is parked (a job is mid-request), SIGKILLs the worker, starts another. */
 async function killWithJobsInFlight(): Promise<{ createdAtKill: number; at: number }> {
-  proxy!.hold();
-  await waitFor('a CalDAV request to be parked (a job in flight)', () => proxy!.heldCount() > 0, { timeoutMs: 30_000, intervalMs: 20 });
+  proxy.hold();
+  await waitFor('a CalDAV request to be parked (a job in flight)', () => proxy.heldCount() > 0, { timeoutMs: 30_000, intervalMs: 20 });
   await current().kill();
-  proxy!.drop();
+  proxy.drop();
   const createdAtKill = createdPaths().length;
   const at = Date.now();
   workers.push(await startWorker(env, { concurrency: CONCURRENCY }));
@@ -111,12 +86,12 @@ describe('calendar jobs end to end: API + worker processes, Radicale, PostgreSQL
   const jobIds: string[] = [];
 
   it('200 writes enqueued through the API survive two SIGKILLs of the worker: exactly 200 events, each created once', async () => {
-    proxy!.setDelay(150);
+    proxy.setDelay(150);
     // Enqueue at a steady pace while the kills happen; every answer is 202 with a job id.
     const enqueueing = (async () => {
       for (let i = 0; i < events.length; i += 10) {
         const answers = await Promise.all(
-          events.slice(i, i + 10).map((event) => post(api!.url, '/accounts/alice/calendars/work/events', { op: 'upsert', event })),
+          events.slice(i, i + 10).map((event) => post(api.url, '/accounts/alice/calendars/work/events', { op: 'upsert', event })),
         );
         for (const answer of answers) {
           expect(answer.status).toBe(202);
@@ -134,11 +109,11 @@ describe('calendar jobs end to end: API + worker processes, Radicale, PostgreSQL
     await waitFor('120 events created and 12 s since the first kill', () => createdPaths().length >= 120 && Date.now() - first.at >= 12_000, { timeoutMs: 120_000, intervalMs: 20 });
     const second = await killWithJobsInFlight();
     await enqueueing;
-    proxy!.setDelay(0);
+    proxy.setDelay(0);
     expect(jobIds).toHaveLength(200);
     expect(new Set(jobIds).size).toBe(200);
 
-    await waitFor('Radicale to hold 200 events and the queue to be empty', async () => (await alice.list('work')).size === 200 && (await queueSize(sqs!.endpoint, `${PREFIX}-calsync-jobs`)) === 0, {
+    await waitFor('Radicale to hold 200 events and the queue to be empty', async () => (await alice.list('work')).size === 200 && (await queueSize(stack!.sqs.endpoint, `${PREFIX}-calsync-jobs`)) === 0, {
       timeoutMs: 180_000,
       intervalMs: 500,
     });
@@ -168,7 +143,7 @@ describe('calendar jobs end to end: API + worker processes, Radicale, PostgreSQL
     // worker's PUT had already landed); nothing went to the DLQ.
     const settled = new Set(allLines().filter((l) => l.msg === 'calendar.write created' || l.msg === 'calendar.write unchanged').map((l) => l.jobId));
     expect(jobIds.filter((id) => !settled.has(id))).toEqual([]);
-    expect(await drainDeadLetters(sqs!.endpoint, `${PREFIX}-calsync-jobs-dlq`)).toEqual([]);
+    expect(await drainDeadLetters(stack!.sqs.endpoint, `${PREFIX}-calsync-jobs-dlq`)).toEqual([]);
 
     // Both kills happened with a request parked, so at least one message was in flight at the second
     // kill: it came back to the last worker, which counted the dead worker's attempt as WorkerLost.
@@ -196,7 +171,7 @@ describe('calendar jobs end to end: API + worker processes, Radicale, PostgreSQL
   }, 300_000);
 
   it('calendar.sync through the API fills PostgreSQL with exactly those 200 events', async () => {
-    const { status, json } = await post(api!.url, '/accounts/alice/calendars/work/sync');
+    const { status, json } = await post(api.url, '/accounts/alice/calendars/work/sync');
     expect(status).toBe(202);
     const jobId = String(json.jobId);
     const done = await waitFor('the sync to complete', () => current().lines.find((l) => l.jobId === jobId && l.msg === 'calendar.sync completed'), { timeoutMs: 60_000, intervalMs: 100 });
@@ -204,7 +179,7 @@ describe('calendar jobs end to end: API + worker processes, Radicale, PostgreSQL
     const runs = current().lines.filter((l) => l.jobId === jobId && (l.msg === 'calendar.sync checkpointed' || l.msg === 'calendar.sync completed'));
     expect(runs.map((l) => l.fetched)).toEqual([50, 50, 50, 50]);
 
-    const { rows } = await pool!.query<{ href: string; etag: string; uid: string; summary: string; starts_at: Date; ends_at: Date }>(
+    const { rows } = await pool.query<{ href: string; etag: string; uid: string; summary: string; starts_at: Date; ends_at: Date }>(
       "SELECT href, etag, uid, summary, starts_at, ends_at FROM events WHERE account_id = 'alice' AND calendar = 'work' ORDER BY uid",
     );
     expect(rows).toHaveLength(200);
@@ -212,37 +187,37 @@ describe('calendar jobs end to end: API + worker processes, Radicale, PostgreSQL
     expect(rows.map((row) => ({ uid: row.uid, summary: row.summary, start: row.starts_at.toISOString(), end: row.ends_at.toISOString() }))).toEqual(
       events.map((event) => ({ uid: event.uid, summary: event.summary, start: event.start, end: event.end })),
     );
-    const token = await pool!.query<{ sync_token: string | null }>("SELECT sync_token FROM calendars WHERE account_id = 'alice' AND calendar = 'work'");
+    const token = await pool.query<{ sync_token: string | null }>("SELECT sync_token FROM calendars WHERE account_id = 'alice' AND calendar = 'work'");
     expect(token.rows[0]?.sync_token).toMatch(/\S/);
   }, 120_000);
 
   it('after 10 changes and 5 deletions on Radicale, the next sync applies exactly those 15, fetches only the 10 and stores a new token', async () => {
-    const tokenBefore = (await pool!.query<{ sync_token: string }>("SELECT sync_token FROM calendars WHERE account_id = 'alice' AND calendar = 'work'")).rows[0]?.sync_token;
+    const tokenBefore = (await pool.query<{ sync_token: string }>("SELECT sync_token FROM calendars WHERE account_id = 'alice' AND calendar = 'work'")).rows[0]?.sync_token;
     const changed = events.slice(20, 30);
     const deleted = events.slice(100, 105);
     for (const event of changed) await alice.put('work', { ...event, summary: `${event.summary} (moved)` });
     for (const event of deleted) await alice.remove(eventPath(event));
-    const requestsBefore = proxy!.requests.length;
+    const requestsBefore = proxy.requests.length;
 
-    const { status, json } = await post(api!.url, '/accounts/alice/calendars/work/sync');
+    const { status, json } = await post(api.url, '/accounts/alice/calendars/work/sync');
     expect(status).toBe(202);
     const jobId = String(json.jobId);
     const done = await waitFor('the incremental sync to complete', () => current().lines.find((l) => l.jobId === jobId && l.msg === 'calendar.sync completed'), { timeoutMs: 60_000, intervalMs: 100 });
     // The job's own statistics: one run, 10 fetched and upserted, 5 deleted.
     expect(done).toMatchObject({ mode: 'incremental', resumed: false, fetched: 10, fetchedTotal: 10, upserted: 10, deleted: 5, batches: 1, completed: true });
     // What the worker actually asked Radicale: one sync REPORT, then one multiget of exactly the 10 changed hrefs.
-    const asked = proxy!.requests.slice(requestsBefore);
+    const asked = proxy.requests.slice(requestsBefore);
     expect(asked.filter((r) => r.report === 'sync-collection')).toHaveLength(1);
     expect(asked.filter((r) => r.report === 'calendar-multiget').map((r) => r.hrefs)).toEqual([10]);
 
-    const { rows } = await pool!.query<{ href: string; etag: string; uid: string; summary: string }>(
+    const { rows } = await pool.query<{ href: string; etag: string; uid: string; summary: string }>(
       "SELECT href, etag, uid, summary FROM events WHERE account_id = 'alice' AND calendar = 'work' ORDER BY uid",
     );
     expect(rows).toHaveLength(195);
     expect(new Map(rows.map((row) => [row.href, row.etag]))).toEqual(await alice.list('work'));
     expect(rows.filter((row) => row.summary.endsWith('(moved)')).map((row) => row.uid)).toEqual(changed.map((event) => event.uid));
     expect(rows.some((row) => deleted.some((event) => event.uid === row.uid))).toBe(false);
-    const tokenAfter = (await pool!.query<{ sync_token: string }>("SELECT sync_token FROM calendars WHERE account_id = 'alice' AND calendar = 'work'")).rows[0]?.sync_token;
+    const tokenAfter = (await pool.query<{ sync_token: string }>("SELECT sync_token FROM calendars WHERE account_id = 'alice' AND calendar = 'work'")).rows[0]?.sync_token;
     expect(tokenAfter).toMatch(/\S/);
     expect(tokenAfter).not.toBe(tokenBefore);
   }, 120_000);
