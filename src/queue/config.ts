@@ -1,8 +1,9 @@
 /**
- * One validated configuration from the environment and command-line flags (flags win). A bad value
+ * One zod-validated configuration from the environment and command-line flags (flags win). A bad value
  * throws a `ConfigError` whose one-line message names the setting and what was expected:
  * `CALSYNC_CONCURRENCY: expected an integer from 1 to 10000, got "lots"`.
  */
+import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { parseSigningKeys, type SigningKeys } from './signing.js';
 import { SQS_LIMITS } from './transport.js';
@@ -61,6 +62,24 @@ const FLAG_NAMES: Record<keyof ConfigFlags, string> = {
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const QUEUE_NAME = /^[A-Za-z0-9_-]{1,80}$/;
 
+/** Each kind of setting is a zod schema over the text as typed; the message names what was expected. */
+const integerText = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^-?\d+$/)
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+const booleanText = z
+  .union([z.boolean(), z.string().trim().toLowerCase().pipe(z.enum(['1', 'true', 'yes', 'on', '0', 'false', 'no', 'off']))])
+  .transform((value) => value === true || ['1', 'true', 'yes', 'on'].includes(String(value)));
+const httpUrlText = z
+  .string()
+  .trim()
+  .pipe(z.url({ protocol: /^https?$/ }))
+  .transform((text) => text.replace(/\/+$/, ''));
+const queueNameText = z.string().trim().regex(QUEUE_NAME);
+
 class Reader {
   constructor(
     private readonly env: NodeJS.ProcessEnv,
@@ -75,51 +94,34 @@ class Reader {
     return { value: fromEnv === '' ? undefined : fromEnv, setting: envName };
   }
 
+  /** Parses the setting with `schema`; a failure is one `ConfigError` line naming the setting. */
+  parse<T>(envName: string, flag: keyof ConfigFlags | undefined, schema: z.ZodType<T>, expected: string): T | undefined {
+    const { value, setting } = this.raw(envName, flag);
+    if (value === undefined) return undefined;
+    const result = schema.safeParse(value);
+    if (!result.success) throw new ConfigError(setting, `expected ${expected}, got ${JSON.stringify(value)}`);
+    return result.data;
+  }
+
   string(envName: string, flag?: keyof ConfigFlags): string | undefined {
     const { value } = this.raw(envName, flag);
     return typeof value === 'string' ? value.trim() : undefined;
   }
 
   integer(envName: string, flag: keyof ConfigFlags | undefined, fallback: number | undefined, min: number, max: number): number | undefined {
-    const { value, setting } = this.raw(envName, flag);
-    if (value === undefined) return fallback;
-    const text = String(value).trim();
-    const parsed = /^-?\d+$/.test(text) ? Number(text) : Number.NaN;
-    if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
-      throw new ConfigError(setting, `expected an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
-    }
-    return parsed;
+    return this.parse(envName, flag, integerText(min, max), `an integer from ${min} to ${max}`) ?? fallback;
   }
 
   boolean(envName: string, flag: keyof ConfigFlags | undefined, fallback: boolean): boolean {
-    const { value, setting } = this.raw(envName, flag);
-    if (value === undefined) return fallback;
-    if (typeof value === 'boolean') return value;
-    const text = value.trim().toLowerCase();
-    if (['1', 'true', 'yes', 'on'].includes(text)) return true;
-    if (['0', 'false', 'no', 'off'].includes(text)) return false;
-    throw new ConfigError(setting, `expected true or false, got ${JSON.stringify(value)}`);
+    return this.parse(envName, flag, booleanText, 'true or false') ?? fallback;
   }
 
   url(envName: string, flag?: keyof ConfigFlags): string | undefined {
-    const { value, setting } = this.raw(envName, flag);
-    if (value === undefined) return undefined;
-    const text = String(value).trim();
-    try {
-      const url = new URL(text);
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http');
-      return text.replace(/\/+$/, '');
-    } catch {
-      throw new ConfigError(setting, `expected an http(s) URL, got ${JSON.stringify(value)}`);
-    }
+    return this.parse(envName, flag, httpUrlText, 'an http(s) URL');
   }
 
   queueName(envName: string, flag: keyof ConfigFlags, fallback: string): string {
-    const { value, setting } = this.raw(envName, flag);
-    if (value === undefined) return fallback;
-    const text = String(value).trim();
-    if (!QUEUE_NAME.test(text)) throw new ConfigError(setting, `expected 1–80 letters, digits, '-' or '_', got ${JSON.stringify(value)}`);
-    return text;
+    return this.parse(envName, flag, queueNameText, "1–80 letters, digits, '-' or '_'") ?? fallback;
   }
 }
 
