@@ -271,6 +271,9 @@ async function defaultDeps(): Promise<CalendarSyncDeps> {
   }
   const accounts = accountsFromEnv();
   const pool = new pg.Pool({ connectionString, max: 4 });
+  // An idle client whose connection the server ends (restart, failover) is reported on the pool; with
+  // no listener that would crash the worker. The next query opens a new connection.
+  pool.on('error', (error) => process.emitWarning(`calendar.sync: an idle PostgreSQL connection failed: ${error.message}`));
   try {
     await migrate(pool);
   } catch (error) {

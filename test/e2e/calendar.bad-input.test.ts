@@ -18,7 +18,7 @@ import type { CalendarEvent } from '../../src/jobs/calendar/schemas.js';
 import { startEmbeddedSqs, type EmbeddedSqs } from '../../src/queue/embedded.js';
 import { BIN, calendarEnv, drainDeadLetters, post, queueSize, startApi, startWorker, type ApiProcess, type WorkerProcess } from '../fixtures/calendar-e2e.js';
 import { makeEvents } from '../integration/calendar-context.js';
-import { startPostgres, type PostgresDatabase } from '../support/postgres.js';
+import { startPostgres, testPool, type PostgresDatabase } from '../support/postgres.js';
 import { REPO_ROOT, waitFor } from '../support/process.js';
 import { radicaleUser, startRadicale, type RadicaleServer, type RadicaleUser } from '../support/radicale.js';
 
@@ -41,7 +41,7 @@ beforeAll(async () => {
   for (const result of [r, d, q]) if (result.status === 'rejected') throw result.reason;
   alice = radicaleUser(radicale!, 'alice', 'alice-pw');
   await alice.uploadCalendar('work', []);
-  pool = new pg.Pool({ connectionString: database!.connectionString, max: 2 });
+  pool = testPool(database!.connectionString, { max: 2 });
   env = calendarEnv({
     sqsEndpoint: sqs!.endpoint,
     queuePrefix: PREFIX,

@@ -5,12 +5,12 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/jobs/calendar/migrate.js';
-import { startPostgres, type PostgresDatabase } from '../support/postgres.js';
+import { startPostgres, testPool, type PostgresDatabase } from '../support/postgres.js';
 
 let database: PostgresDatabase;
 const pools: pg.Pool[] = [];
 const newPool = (): pg.Pool => {
-  const pool = new pg.Pool({ connectionString: database.connectionString, max: 2 });
+  const pool = testPool(database.connectionString, { max: 2 });
   pools.push(pool);
   return pool;
 };
@@ -44,7 +44,7 @@ describe('migrate', () => {
       await writeFile(join(dir, 'README.txt'), 'not a migration');
       const pool = newPool();
       await pool.query('CREATE SCHEMA other');
-      const scoped = new pg.Pool({ connectionString: database.connectionString, max: 1, options: '-c search_path=other' });
+      const scoped = testPool(database.connectionString, { max: 1, options: '-c search_path=other' });
       pools.push(scoped);
       expect(await migrate(scoped, { dir })).toEqual({ applied: ['001_a.sql', '002_b.sql'] });
       await writeFile(join(dir, '001_a.sql'), 'CREATE TABLE a (id bigint PRIMARY KEY);');

@@ -11,7 +11,7 @@ import { parseEventIcs } from '../../src/jobs/calendar/ical.js';
 import { migrate } from '../../src/jobs/calendar/migrate.js';
 import { createCalendarSyncJob, runCalendarSync, type CalendarSyncCheckpoint, type CalendarSyncStats } from '../../src/jobs/calendar-sync.js';
 import { NonRetryableError } from '../../src/machines/errors.js';
-import { startPostgres, type PostgresDatabase } from '../support/postgres.js';
+import { startPostgres, testPool, type PostgresDatabase } from '../support/postgres.js';
 import { radicaleUser, startRadicale, type RadicaleServer, type RadicaleUser } from '../support/radicale.js';
 import { makeEvents, runToCompletion, testContext } from './calendar-context.js';
 
@@ -28,7 +28,7 @@ beforeAll(async () => {
   if (d.status === 'fulfilled') database = d.value;
   if (r.status === 'rejected') throw r.reason;
   if (d.status === 'rejected') throw d.reason;
-  pool = new pg.Pool({ connectionString: database.connectionString, max: 4 });
+  pool = testPool(database.connectionString, { max: 4 });
   await migrate(pool);
   alice = radicaleUser(radicale, 'alice', 'alice-pw');
   accounts = staticAccounts({ alice: { serverUrl: alice.homeUrl, username: 'alice', password: 'alice-pw' } });

@@ -138,3 +138,13 @@ async function privateCluster(): Promise<PostgresDatabase> {
     throw error;
   }
 }
+
+/**
+ * A pool for tests. Stopping the server ends idle connections ("terminating connection due to
+ * administrator command"), which the pool reports as an 'error' event: unhandled, that fails the run.
+ */
+export function testPool(connectionString: string, options: Omit<pg.PoolConfig, 'connectionString'> = {}): pg.Pool {
+  const pool = new pg.Pool({ connectionString, ...options });
+  pool.on('error', () => undefined);
+  return pool;
+}
