@@ -4,10 +4,7 @@
  * exhausted, a non-retryable error, an invalid payload) with tracing on, so the bodies, history and
  * traceparent are what production writes.
  */
-import { context, propagation, trace } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { trace } from '@opentelemetry/api';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { z } from 'zod';
@@ -23,21 +20,9 @@ import type { JobTransport, ReceiveOptions, ReceivedMessage } from '../../src/qu
 import { createWorker } from '../../src/runtime/worker.js';
 import { waitFor } from '../support/process.js';
 import { SERVERS, cliEnv, createQueues, runCli, seedDeadJobs, testTransport, uniquePrefix, usageLine, type CliServer } from './cli-harness.js';
+import { useInMemoryTracing } from '../support/tracing.js';
 
-const exporter = new InMemorySpanExporter();
-const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
-
-beforeAll(() => {
-  trace.setGlobalTracerProvider(provider);
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
-});
-afterAll(async () => {
-  await provider.shutdown();
-  trace.disable();
-  context.disable();
-  propagation.disable();
-});
+const { exporter, provider } = useInMemoryTracing();
 
 const alwaysFails = defineJob({
   type: 'test.always-fails',

@@ -3,12 +3,10 @@
  * CONSUMER `process` span per attempt under the enqueue's PRODUCER span, retry and dead-letter sends
  * as children of the attempt that caused them, and the log lines carrying the same ids.
  */
-import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { Writable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineJob } from '../../src/machines/define-job.js';
 import { NonRetryableError, RetryableError } from '../../src/machines/errors.js';
@@ -17,22 +15,9 @@ import { JobQueue } from '../../src/queue/job-queue.js';
 import { MemoryTransport } from '../../src/queue/memory-transport.js';
 import { createLogger } from '../../src/runtime/logger.js';
 import { createWorker } from '../../src/runtime/worker.js';
+import { useInMemoryTracing } from '../support/tracing.js';
 
-const exporter = new InMemorySpanExporter();
-const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
-
-beforeAll(() => {
-  trace.setGlobalTracerProvider(provider);
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
-});
-
-afterAll(async () => {
-  await provider.shutdown();
-  trace.disable();
-  context.disable();
-  propagation.disable();
-});
+const { exporter, provider } = useInMemoryTracing();
 
 const flaky = defineJob({
   type: 'test.flaky',
