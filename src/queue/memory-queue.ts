@@ -81,11 +81,16 @@ export class MemoryQueue {
     this.messages = this.messages.filter((m) => m !== message);
   }
 
-  /** The earliest time after `now` when a hidden message becomes visible. */
+  /**
+   * The earliest time, from `now` on, when a message is or becomes visible: `now` itself when one is
+   * visible already. (Checking only hidden messages raced the clock: a message seen hidden a
+   * millisecond earlier could be visible by now, and a long poll then slept to its deadline.)
+   */
   nextChangeAt(now: number): number | undefined {
     let next: number | undefined;
     for (const m of this.messages) {
-      if (m.visibleAt > now && (next === undefined || m.visibleAt < next)) next = m.visibleAt;
+      const at = Math.max(m.visibleAt, now);
+      if (next === undefined || at < next) next = at;
     }
     return next;
   }

@@ -183,3 +183,29 @@ describe('MemoryTransport with a manual clock', () => {
     });
   });
 });
+
+describe('MemoryTransport long poll and a moving clock', () => {
+  test('a message that becomes visible between two clock reads still wakes the poll at once', async () => {
+    const manual = new ManualClock();
+    // The next reads of now() may be skewed: the poll's own timer fires, dequeue reads the clock a
+    // millisecond before the message is due, and the following reads see it due.
+    const skew: number[] = [];
+    const clock = {
+      now: () => manual.now() + (skew.shift() ?? 0),
+      setTimeout: (callback: () => void, ms: number) => manual.setTimeout(callback, ms),
+      clearTimeout: (handle: unknown) => manual.clearTimeout(handle),
+    };
+    const transport = new MemoryTransport({ clock });
+    const url = await transport.createQueue('race');
+    await transport.send(url, { body: 'due-in-1s', delaySeconds: 1 });
+    let received: string[] | undefined;
+    void transport.receive(url, { waitTimeSeconds: 10 }).then((messages) => (received = messages.map((m) => m.body)));
+    await Promise.resolve();
+    skew.push(-1);
+    manual.advance(1_000);
+    await Promise.resolve();
+    // Not at the 10 s deadline: at the moment it is due.
+    expect(received).toEqual(['due-in-1s']);
+    await transport.close();
+  });
+});
