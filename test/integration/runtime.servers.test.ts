@@ -1,6 +1,6 @@
 /**
  * The real runtime (createWorker + SqsTransport) against real SQS-compatible servers: fauxqs embedded
- * in this process and ElasticMQ run natively. Same cases on both: the demo jobs end as they should,
+ * in this process, ElasticMQ run natively and moto (moto_server from a Python venv). Same cases on all: the demo jobs end as they should,
  * lease extension keeps a long handler's message, stop() under load loses nothing, and a malformed
  * body goes to the DLQ while the worker keeps running.
  */
@@ -18,6 +18,7 @@ import type { JobTransport } from '../../src/queue/transport.js';
 import { createWorker, type Worker } from '../../src/runtime/worker.js';
 import type { WorkerOptions } from '../../src/runtime/worker-options.js';
 import { startElasticMq } from '../support/elasticmq.js';
+import { startMoto } from '../support/moto.js';
 import { eventually, RecordingTransport, silentLogger } from '../support/runtime-harness.js';
 
 interface Server {
@@ -40,6 +41,13 @@ const SERVERS: Array<{ name: string; start: () => Promise<Server> }> = [
     start: async () => {
       const s = await startElasticMq();
       return { endpoint: s.endpoint, maxMessageBytes: 262_144, stop: () => s.stop() };
+    },
+  },
+  {
+    name: 'moto (moto_server)',
+    start: async () => {
+      const s = await startMoto();
+      return { endpoint: s.endpoint, maxMessageBytes: 1_048_576, stop: () => s.stop() };
     },
   },
 ];
@@ -208,7 +216,7 @@ describe.each(SERVERS)('the runtime on $name', ({ start }) => {
     await eventually('every job to succeed', () => runs.size === 200, 45_000);
     await second.stop();
 
-    // Nothing lost, nothing run twice. (On ElasticMQ a few jobs may run as attempt 2 here: stop() aborts
+    // Nothing lost, nothing run twice. (On ElasticMQ, moto and fauxqs a few jobs may run as attempt 2 here: stop() aborts
     // an in-flight ReceiveMessage whose messages the server already hid; they return after the 5 s
     // visibility timeout with ApproximateReceiveCount 2, are counted as worker_lost and re-sent as
     // attempt 2 without running, and that message runs once.)

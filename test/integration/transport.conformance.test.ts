@@ -1,6 +1,6 @@
 /**
- * One conformance suite, three servers: the in-memory transport, fauxqs embedded in this process,
- * and ElasticMQ run natively. Differences from AWS are listed per server (docs/sqs-servers.md) and
+ * One conformance suite, four implementations: the in-memory transport, fauxqs embedded in this
+ * process, ElasticMQ run natively and moto (`moto_server` from a Python venv). Differences from AWS are listed per server (docs/sqs-servers.md) and
  * flip only the expectation they concern.
  */
 import { afterAll, beforeAll, describe } from 'vitest';
@@ -8,6 +8,7 @@ import { MemoryTransport } from '../../src/queue/memory-transport.js';
 import { SqsTransport } from '../../src/queue/sqs-transport.js';
 import { startEmbeddedSqs, type EmbeddedSqs } from '../../src/queue/embedded.js';
 import { startElasticMq, type ElasticMq } from '../support/elasticmq.js';
+import { startMoto, type Moto } from '../support/moto.js';
 import { batchCases } from './conformance/batch.cases.js';
 import { deliveryCases } from './conformance/delivery.cases.js';
 import type { Difference, Harness } from './conformance/harness.js';
@@ -55,6 +56,18 @@ conformance('SqsTransport on fauxqs (embedded)', async () => {
 conformance('SqsTransport on ElasticMQ (native)', async () => {
   const server: ElasticMq = await startElasticMq();
   const harness = sqsHarness('elasticmq', server.endpoint, []);
+  return {
+    harness,
+    async stop() {
+      await harness.transport.close();
+      await server.stop();
+    },
+  };
+});
+
+conformance('SqsTransport on moto (moto_server)', async () => {
+  const server: Moto = await startMoto();
+  const harness = sqsHarness('moto', server.endpoint, []);
   return {
     harness,
     async stop() {

@@ -2,8 +2,9 @@
  * `calsync-jobs dlq redrive`: dead jobs back to the main queue.
  *
  * Two ways. `--all` (no filter, no rewrite) asks the server to do it with StartMessageMoveTask
- * (AWS, ElasticMQ 1.6+), which moves every message as it is. A server without it (fauxqs answers
- * `InvalidAction`), a filter (`--type`, `--id`) or `--reset-attempts` moves by hand: receive from the
+ * (AWS, ElasticMQ 1.6+), which moves every message as it is. When StartMessageMoveTask fails for any
+ * reason but an authorisation error (fauxqs answers `InvalidAction`, moto 5.2.5 HTTP 500 with an HTML
+ * page), and with a filter (`--type`, `--id`) or `--reset-attempts`, it moves by hand: receive from the
  * DLQ, send the envelope (without its `deadLetter` record) to the main queue, and only then delete
  * the DLQ copy, so a crash in between can duplicate a job but never lose one. A message received
  * twice in one run is sent once (dedupe by MessageId).
@@ -40,13 +41,16 @@ Moves dead jobs back to the main queue.
   --id ID             this job (repeat for several)
   --all               everything. Uses StartMessageMoveTask where the server has it (AWS, ElasticMQ):
                       the server moves every message as it is, messages that are not jobs included
-                      (they are dead-lettered again), attempts not reset. Where the server lacks it,
-                      or with --reset-attempts, moves by receive → send → delete and skips messages
-                      that are not jobs (counted).
+                      (they are dead-lettered again), attempts not reset. Where StartMessageMoveTask
+                      fails (not implemented, or any error but an authorisation one), or with
+                      --reset-attempts, moves by receive → send → delete and skips messages that are
+                      not jobs (counted). The output says which way was taken, and why.
   --reset-attempts    start over: attempt 1, history cleared. Without it a job keeps its attempt and
                       history, so one that died of attempts_exhausted gets one more attempt and no retries.
   --dry-run           list what would move; change nothing
-  --json              print one JSON object with the counts instead of text
+  --json              print one JSON object with the counts, "method" and, when StartMessageMoveTask
+                      failed, "fallback" (its code, HTTP status and message) instead of text; notes
+                      go to stderr
 
 Receive → send → delete sends each job before deleting its DLQ copy: an interruption can leave a
 duplicate, never a loss. Prints "redrove N job(s) (skipped M) via <method>".
@@ -57,6 +61,89 @@ const UNSUPPORTED = new Set(['InvalidAction', 'UnsupportedOperation', 'UnknownOp
 
 export const NATIVE_METHOD = 'StartMessageMoveTask';
 export const MANUAL_METHOD = 'receive → send → delete';
+
+/**
+ * Error codes by which AWS refuses the caller: missing permission, bad or expired credentials. Moving
+ * by hand would only hide the problem (and needs permissions of its own), so these stop the command.
+ */
+const AUTHORIZATION = new Set([
+  'AccessDenied',
+  'AccessDeniedException',
+  'UnauthorizedOperation',
+  'UnauthorizedAccess',
+  'NotAuthorized',
+  'AuthFailure',
+  'AuthorizationError',
+  'InvalidClientTokenId',
+  'InvalidAccessKeyId',
+  'UnrecognizedClientException',
+  'SignatureDoesNotMatch',
+  'IncompleteSignature',
+  'MissingAuthenticationToken',
+  'InvalidSecurity',
+  'ExpiredToken',
+  'ExpiredTokenException',
+  'RequestExpired',
+  'KMS.AccessDeniedException',
+  'OptInRequired',
+]);
+
+/** Codes that SQS answers with HTTP 403 although they are no refusal of the caller. */
+const FORBIDDEN_BUT_NOT_AUTHORIZATION = new Set(['OverLimit', 'PurgeQueueInProgress', ...UNSUPPORTED]);
+
+/** Codes among {@link AUTHORIZATION} that mean a missing permission (the others: bad credentials). */
+const PERMISSION = /^(AccessDenied|Unauthorized|NotAuthorized|AuthorizationError|KMS\.AccessDenied|OptInRequired)/;
+
+/** A refusal of the caller rather than a server that cannot move: by code, or HTTP 401/403. */
+export function isAuthorizationError(error: TransportError): boolean {
+  if (AUTHORIZATION.has(error.code)) return true;
+  const status = httpStatus(error);
+  return (status === 401 || status === 403) && !FORBIDDEN_BUT_NOT_AUTHORIZATION.has(error.code);
+}
+
+function refused(error: TransportError, dlqUrl: string): TransportError {
+  const status = httpStatus(error);
+  const why = PERMISSION.test(error.code)
+    ? `these credentials may not move messages out of ${dlqUrl}: grant sqs:StartMessageMoveTask and sqs:ListMessageMoveTasks on the DLQ (OperatorPolicy in docs/aws.md)`
+    : 'the credentials were not accepted (wrong, expired, or for another account): check AWS_PROFILE or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN';
+  return new TransportError(
+    `${NATIVE_METHOD} was refused (${error.code}${status !== undefined ? `, HTTP ${status}` : ''}: ${fallbackFrom(error).message}); ${why}. Nothing was moved`,
+    { code: error.code, retryable: false, cause: error },
+  );
+}
+
+function httpStatus(error: TransportError): number | undefined {
+  const status = (error.cause as { $metadata?: { httpStatusCode?: unknown } } | undefined)?.$metadata?.httpStatusCode;
+  return typeof status === 'number' ? status : undefined;
+}
+
+/** Why `--all` moved by hand: how StartMessageMoveTask failed. */
+export interface RedriveFallback {
+  from: typeof NATIVE_METHOD;
+  /** The normalised error code (`InvalidAction` on fauxqs; moto's HTML page gives `SyntaxError`). */
+  code: string;
+  httpStatus?: number;
+  /** The first line of the error, at most 200 characters. */
+  message: string;
+}
+
+function fallbackFrom(error: TransportError): RedriveFallback {
+  const cause = error.cause instanceof Error ? error.cause.message : error.message;
+  const firstLine = (cause.split('\n')[0] ?? '').trim();
+  const status = httpStatus(error);
+  return {
+    from: NATIVE_METHOD,
+    code: error.code,
+    ...(status !== undefined ? { httpStatus: status } : {}),
+    message: firstLine.length > 200 ? `${firstLine.slice(0, 199)}…` : firstLine,
+  };
+}
+
+function describeFallback(fallback: RedriveFallback): string {
+  if (UNSUPPORTED.has(fallback.code)) return `${NATIVE_METHOD} is not available on this server (${fallback.code}): moving by ${MANUAL_METHOD}`;
+  const status = fallback.httpStatus !== undefined ? `, HTTP ${fallback.httpStatus}` : '';
+  return `${NATIVE_METHOD} failed (${fallback.code}${status}: ${fallback.message}): moving by ${MANUAL_METHOD} instead`;
+}
 
 export interface RedriveResult {
   method: typeof NATIVE_METHOD | typeof MANUAL_METHOD;
@@ -72,6 +159,8 @@ export interface RedriveResult {
   /** Selected jobs whose reason means they will die again soon unless reset. */
   warnings: string[];
   taskHandle?: string;
+  /** Set when `--all` tried StartMessageMoveTask, it failed, and the jobs were moved by hand. */
+  fallback?: RedriveFallback;
 }
 
 type ReceivePathOptions = { selection: Selection; all: boolean; resetAttempts: boolean; signal: AbortSignal };
@@ -203,8 +292,16 @@ async function redriveByHand(connection: Connection, options: ReceivePathOptions
   };
 }
 
-/** StartMessageMoveTask and wait for it; `undefined` when the server does not implement it. */
-async function redriveNatively(connection: Connection, client: SQSClient, signal: AbortSignal): Promise<RedriveResult | undefined> {
+/**
+ * StartMessageMoveTask and wait for it. When it cannot start (any failure but an authorisation error),
+ * returns how it failed, for the caller to move by hand; an authorisation error is thrown.
+ */
+async function redriveNatively(
+  connection: Connection,
+  client: SQSClient,
+  signal: AbortSignal,
+  note: (line: string) => void,
+): Promise<RedriveResult | RedriveFallback> {
   const [dlq, main] = await Promise.all([
     connection.transport.getQueueAttributes(connection.dlqUrl, ['QueueArn']),
     connection.transport.getQueueAttributes(connection.queueUrl, ['QueueArn']),
@@ -216,13 +313,15 @@ async function redriveNatively(connection: Connection, client: SQSClient, signal
     taskHandle = started.TaskHandle;
   } catch (error) {
     const transportError = toTransportError(error, { operation: 'StartMessageMoveTask', queue: connection.dlqUrl });
-    if (UNSUPPORTED.has(transportError.code)) {
-      console.log(`${NATIVE_METHOD} is not available on this server (${transportError.code}): moving by ${MANUAL_METHOD}`);
-      return undefined;
-    }
-    throw transportError;
+    // Moving by hand would hide a refusal (and needs permissions of its own): stop and say why.
+    if (isAuthorizationError(transportError)) throw refused(transportError, connection.dlqUrl);
+    // Not implemented (fauxqs: InvalidAction), or a failure of any other kind (moto 5.2.5: HTTP 500
+    // with an HTML page): the receive path moves the jobs with SendMessage/DeleteMessage instead.
+    const fallback = fallbackFrom(transportError);
+    note(describeFallback(fallback));
+    return fallback;
   }
-  console.log(`moving with ${NATIVE_METHOD} (task ${taskHandle ?? 'without a handle'}): every message goes back as it is`);
+  note(`moving with ${NATIVE_METHOD} (task ${taskHandle ?? 'without a handle'}): every message goes back as it is`);
   const progress = createProgress({ label: 'moving' });
   let task: ListMessageMoveTasksResultEntry | undefined;
   try {
@@ -295,13 +394,22 @@ export async function dlqRedriveCommand(argv: string[]): Promise<number> {
   const connection = await connectForDlq(values);
   const otel = await startOtel({ serviceName: 'calsync-cli' });
   const interrupt = interruptSignal();
+  // Notes on the way taken: with --json on stderr, so that stdout is one JSON object.
+  const note = (line: string): void => (values.json ? console.error(line) : console.log(line));
   try {
     let result: RedriveResult | undefined;
+    let fallback: RedriveFallback | undefined;
     const client = sdkClient(connection.transport);
-    if (all && !resetAttempts && !dryRun && client) result = await redriveNatively(connection, client, interrupt.signal);
-    else if (all && resetAttempts && !dryRun) console.log(`--reset-attempts rewrites each job: moving by ${MANUAL_METHOD}`);
+    if (all && !resetAttempts && !dryRun && client) {
+      const native = await redriveNatively(connection, client, interrupt.signal, note);
+      if ('from' in native) fallback = native;
+      else result = native;
+    } else if (all && resetAttempts && !dryRun) note(`--reset-attempts rewrites each job: moving by ${MANUAL_METHOD}`);
     const listed: DlqMessage[] = [];
-    result ??= await redriveByHand(connection, { selection, all, resetAttempts, dryRun, listed, signal: interrupt.signal });
+    if (!result) {
+      result = await redriveByHand(connection, { selection, all, resetAttempts, dryRun, listed, signal: interrupt.signal });
+      if (fallback) result.fallback = fallback;
+    }
     report(result, listed, all);
     if (interrupt.signal.aborted) {
       console.error('calsync-jobs dlq redrive: interrupted');
