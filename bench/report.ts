@@ -1,5 +1,6 @@
 /** Turns the collected figures into `latest.json`, the markdown table and the PASS/FAIL target lines. */
 import type { RequestCounts } from './counting-proxy.js';
+import type { DecodeRow } from './decode.js';
 import { fmt, type Spread } from './stats.js';
 
 export interface ThroughputRow {
@@ -78,6 +79,8 @@ export interface BenchReport {
   memory: MemoryRow[];
   memoryGrowthPerJobKiB: { rss: number; heap: number } | undefined;
   scaleOut: ScaleRow[];
+  /** decodeEnvelope against JSON.parse of the same body (bench/decode.ts). */
+  decode: DecodeRow[];
   targets: Target[];
   notes: string[];
 }
@@ -143,6 +146,11 @@ export function markdown(report: BenchReport): string {
     lines.push('', '## Scale-out: worker processes on one queue (calsync-jobs)', '');
     lines.push('| processes | concurrency each | msg/s | handler executions/job | distinct jobs run / jobs |', '|---:|---:|---:|---:|---:|');
     for (const r of report.scaleOut) lines.push(`| ${r.processes} | ${r.concurrencyEach} | ${fmt(r.msgPerSec)} | ${fmt(r.executionsPerJob, 4)} | ${fmt(r.distinctPerJob, 4)} |`);
+  }
+  if (report.decode.length > 0) {
+    lines.push('', '## Decode cost: decodeEnvelope against JSON.parse of the same body (one process, timed alternately)', '');
+    lines.push('| body | KiB | JSON.parse µs/KiB | decodeEnvelope µs/KiB | decode / JSON.parse |', '|---|---:|---:|---:|---:|');
+    for (const r of report.decode) lines.push(`| ${r.name} | ${r.kib.toFixed(0)} | ${fmt(r.parseUsPerKiB, 2)} | ${fmt(r.decodeUsPerKiB, 2)} | ${fmt(r.ratio, 2)} |`);
   }
   lines.push('', '## Targets', '');
   for (const t of report.targets) lines.push(`- ${t.pass ? 'PASS' : 'FAIL'} ${t.name}: ${t.detail}`);

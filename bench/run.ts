@@ -17,6 +17,7 @@ import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { SqsTransport } from '../src/queue/sqs-transport.js';
 import { startCountingProxy } from './counting-proxy.js';
+import { DECODE_TARGET_RATIO, decodeRows } from './decode.js';
 import { drain, total, type DrainResult, type DrainSpec, type Target } from './harness.js';
 import { BENCH_DIR, startServerProcess } from './processes.js';
 import {
@@ -277,6 +278,14 @@ function targets(report: BenchReport): TargetLine[] {
   if (p) {
     out.push({ name: 'pickup p50 < 50 ms', pass: p.p50.median < 50, detail: `calsync-jobs p50 ${fmt(p.p50, 1)} ms, p99 ${fmt(p.p99, 1)} ms` });
   }
+  if (report.decode.length > 0) {
+    const worst = report.decode.reduce((a, b) => (b.ratio.median > a.ratio.median ? b : a));
+    out.push({
+      name: `decodeEnvelope ≤ ${DECODE_TARGET_RATIO} × JSON.parse of the same body`,
+      pass: worst.ratio.median <= DECODE_TARGET_RATIO,
+      detail: report.decode.map((r) => `${r.name}: ${r.decodeUsPerKiB.median.toFixed(2)} µs/KiB = ${r.ratio.median.toFixed(2)} ×`).join(', '),
+    });
+  }
   const scale = report.scaleOut;
   if (scale.length > 0) {
     const exact = scale.every((r) => r.executionsPerJob.max === 1 && r.distinctPerJob.min === 1);
@@ -306,10 +315,15 @@ async function main(): Promise<void> {
     memory: [],
     memoryGrowthPerJobKiB: undefined,
     scaleOut: [],
+    decode: [],
     targets: [],
     notes: [],
   };
   log(`calsync-jobs bench: ${report.machine.cpu}, ${report.machine.cores} cores, Node ${process.version}, load ${loadStart}; runs=${RUNS}, N=${N}`);
+
+  // CPU only, before any server or consumer process starts.
+  report.decode = decodeRows(RUNS, quick);
+  for (const r of report.decode) log(`[${elapsed()}] decode ${r.name}: ${r.decodeUsPerKiB.median.toFixed(2)} µs/KiB, ${r.ratio.median.toFixed(2)} × JSON.parse`);
 
   const server = await startServerProcess();
   report.servers.push(`fauxqs (pid ${server.pid})`);

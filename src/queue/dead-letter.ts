@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { decodeEnvelope, historyEntrySchema, type Envelope } from './envelope.js';
+import { toSqsJson } from './sqs-text.js';
 
 export const deadLetterRecordSchema = z.object({
   reason: z.string(),
@@ -21,23 +22,31 @@ export type InvalidMessageReason = 'oversize' | 'not_json' | 'unsafe_json' | 'un
 
 const RAW_BODY_ROOM = 4_096;
 
-/** The DLQ body for a job that ran (or failed validation): its envelope plus the record. */
+/**
+ * The DLQ body for a job that ran (or failed validation): its envelope plus the record. Characters
+ * SQS refuses (e.g. U+FFFF or an emoji in an error message) are `\uXXXX` escapes: see sqs-text.ts.
+ */
 export function deadLetterBody(envelope: Envelope, record: DeadLetterRecord): string {
-  return JSON.stringify({ ...envelope, deadLetter: record });
+  return toSqsJson({ ...envelope, deadLetter: record });
 }
 
-/** The DLQ body for a message that is not a usable envelope; the raw body is cut to fit `maxBytes`. */
+/**
+ * The DLQ body for a message that is not a usable envelope; the raw body is cut to fit `maxBytes`
+ * (measured after escaping: a character SQS refuses takes 6 bytes as `\uXXXX`, an emoji 12).
+ */
 export function invalidMessageBody(rawBody: string, record: DeadLetterRecord, maxBytes: number): string {
-  const room = Math.max(0, maxBytes - RAW_BODY_ROOM);
+  // The record counts too: its error message (2,000 characters) may take 12,000 bytes once escaped.
+  const room = Math.max(0, maxBytes - RAW_BODY_ROOM - Buffer.byteLength(toSqsJson(record), 'utf8'));
   let kept = rawBody;
   let truncated = false;
-  if (Buffer.byteLength(kept, 'utf8') > room) {
+  // Measured as escaped JSON: escapes can triple the text (a control character or U+FFFF takes 6 bytes).
+  if (Buffer.byteLength(toSqsJson(kept), 'utf8') > room) {
     kept = Buffer.from(kept, 'utf8').subarray(0, room).toString('utf8');
-    // JSON.stringify may grow the text (escapes): shrink until the whole body fits.
-    while (kept.length > 0 && Buffer.byteLength(JSON.stringify(kept), 'utf8') > room) kept = kept.slice(0, Math.floor(kept.length * 0.9));
+    // Escaping may grow the text: shrink until the whole body fits.
+    while (kept.length > 0 && Buffer.byteLength(toSqsJson(kept), 'utf8') > room) kept = kept.slice(0, Math.floor(kept.length * 0.9));
     truncated = true;
   }
-  return JSON.stringify({ deadLetter: record, rawBody: kept, ...(truncated ? { rawBodyTruncated: true } : {}) });
+  return toSqsJson({ deadLetter: record, rawBody: kept, ...(truncated ? { rawBodyTruncated: true } : {}) });
 }
 
 export interface DecodedDeadLetter {

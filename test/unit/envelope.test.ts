@@ -1,5 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   checkJsonSafety,
@@ -130,6 +133,104 @@ describe('decodeEnvelope', () => {
   });
 });
 
+/**
+ * checkJsonSafety before issue 10 (defect 12), kept verbatim as the reference for its messages: it
+ * built a path string (and a tuple) for every node, which made decoding a wide body 15–45× JSON.parse.
+ */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+function checkJsonSafetyBefore(value: unknown, maxDepth: number): string | undefined {
+  const stack: Array<[unknown, number, string]> = [[value, 0, '']];
+  while (stack.length > 0) {
+    const [node, depth, path] = stack.pop()!;
+    if (typeof node !== 'object' || node === null) continue;
+    if (depth >= maxDepth) return `${path || '(root)'}: nesting deeper than ${maxDepth} levels`;
+    if (Array.isArray(node)) {
+      node.forEach((item, index) => stack.push([item, depth + 1, `${path}[${index}]`]));
+      continue;
+    }
+    for (const key of Object.keys(node)) {
+      const child = path ? `${path}.${key}` : key;
+      if (FORBIDDEN_KEYS.has(key)) return `${child}: forbidden key`;
+      stack.push([(node as Record<string, unknown>)[key], depth + 1, child]);
+    }
+  }
+  return undefined;
+}
+
+type Tree = null | boolean | number | string | { array: Tree[] } | { object: Array<[string, Tree]> };
+
+/** JSON text for a generated tree (objects as entry lists, so `__proto__` becomes an own key once parsed). */
+function treeJson(tree: Tree): string {
+  if (tree === null || typeof tree !== 'object') return JSON.stringify(tree);
+  if ('array' in tree) return `[${tree.array.map(treeJson).join(',')}]`;
+  return `{${tree.object.map(([key, value]) => `${JSON.stringify(key)}:${treeJson(value)}`).join(',')}}`;
+}
+
+const keyArb = fc.oneof(
+  { arbitrary: fc.constantFrom('a', 'b', '', 'x.y', '0', '[1]', 'Constructor', 'proto'), weight: 12 },
+  { arbitrary: fc.constantFrom('__proto__', 'constructor', 'prototype'), weight: 1 },
+);
+const { tree: treeArb } = fc.letrec<{ tree: Tree; leaf: Tree; array: Tree; object: Tree }>((tie) => ({
+  tree: fc.oneof({ maxDepth: 12, depthIdentifier: 'tree' }, tie('leaf'), tie('array'), tie('object')),
+  leaf: fc.oneof(fc.integer(), fc.string({ maxLength: 3 }), fc.boolean(), fc.constant(null)),
+  array: fc.array(tie('tree'), { maxLength: 4, depthIdentifier: 'tree' }).map((array) => ({ array })),
+  object: fc.array(fc.tuple(keyArb, tie('tree')), { maxLength: 4, depthIdentifier: 'tree' }).map((object) => ({ object })),
+}));
+
+describe('checkJsonSafety (defect 12: paths are built only on failure)', () => {
+  it('property: gives exactly the message of the implementation that built a path per node', () => {
+    const seen = { safe: 0, forbidden: 0, deep: 0 };
+    fc.assert(
+      fc.property(treeArb, fc.oneof(fc.integer({ min: 0, max: 8 }), fc.constant(Number.POSITIVE_INFINITY)), (tree, maxDepth) => {
+        const value: unknown = JSON.parse(treeJson(tree));
+        const expected = checkJsonSafetyBefore(value, maxDepth);
+        expect(checkJsonSafety(value, maxDepth)).toBe(expected);
+        if (expected === undefined) seen.safe++;
+        else if (expected.endsWith('forbidden key')) seen.forbidden++;
+        else seen.deep++;
+      }),
+      { numRuns: 3000 },
+    );
+    // The corpus reached every outcome.
+    expect(seen.safe).toBeGreaterThan(100);
+    expect(seen.forbidden).toBeGreaterThan(100);
+    expect(seen.deep).toBeGreaterThan(100);
+  });
+
+  it.each([
+    // Several problems: the one found first is the same (children are walked last to first).
+    ['{"a":{"constructor":1},"b":[[[[1]]]]}', 3, 'b[0][0]: nesting deeper than 3 levels'],
+    ['{"a":[[[[1]]]],"b":{"constructor":1}}', 3, 'b.constructor: forbidden key'],
+    ['{"x":{"":{"":{"prototype":1}}}}', 64, 'x...prototype: forbidden key'],
+    ['[[{"a":[{"__proto__":{}}]}]]', 64, '[0][0].a[0].__proto__: forbidden key'],
+    ['{"a":[]}', 1, 'a: nesting deeper than 1 levels'],
+    ['[]', 0, '(root): nesting deeper than 0 levels'],
+  ])('%s with maxDepth %s: %s', (body, maxDepth, message) => {
+    expect(checkJsonSafety(JSON.parse(body), maxDepth)).toBe(message);
+    expect(checkJsonSafetyBefore(JSON.parse(body), maxDepth)).toBe(message);
+  });
+
+  it('needs no memory per node: a 2,000,000-element payload decodes in a process with a 96 MB heap', () => {
+    // The path-per-node walk held a tuple and a path string for every pending node (over 250 MB
+    // here) and died of "JavaScript heap out of memory"; the walk now keeps only the ancestors.
+    const envelope = pathToFileURL(join(REPO_ROOT, 'src', 'queue', 'envelope.ts')).href;
+    const code = `
+      import { decodeEnvelope } from ${JSON.stringify(envelope)};
+      const payload = new Array(2_000_000).fill(0);
+      const body = JSON.stringify({ v: 1, id: '0f8fad5b-d9cb-469f-a165-70867728950e', type: 'a.b', payload, attempt: 1, createdAt: '2026-01-02T03:04:05.000Z' });
+      const result = decodeEnvelope(body, { maxBytes: 16 << 20 });
+      console.log(JSON.stringify({ ok: result.ok }));
+    `;
+    const child = spawnSync(process.execPath, ['--max-old-space-size=96', '--import', 'tsx', '--input-type=module', '-e', code], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(child.stderr.split('\n').find((line) => /heap|FATAL|Error/.test(line))).toBeUndefined();
+    expect({ status: child.status, stdout: child.stdout.trim() }).toEqual({ status: 0, stdout: '{"ok":true}' });
+  });
+});
+
 describe('the committed JSON Schema', () => {
   it('matches the zod schema (run `npm run schema` after changing the envelope)', () => {
     const committed = readFileSync(join(REPO_ROOT, 'schema', 'job-envelope.v1.json'), 'utf8');
@@ -141,7 +242,7 @@ describe('the committed JSON Schema', () => {
     const schema = envelopeJsonSchema() as { required?: string[]; properties?: Record<string, unknown> };
     expect(schema.required?.sort()).toEqual(['attempt', 'createdAt', 'id', 'payload', 'type', 'v'].sort());
     expect(Object.keys(schema.properties ?? {}).sort()).toEqual(
-      ['v', 'id', 'type', 'payload', 'attempt', 'createdAt', 'idempotencyKey', 'notBefore', 'history', 'checkpoint'].sort(),
+      ['v', 'id', 'type', 'payload', 'attempt', 'createdAt', 'idempotencyKey', 'notBefore', 'history', 'historyOmitted', 'checkpoint'].sort(),
     );
   });
 });
