@@ -55,6 +55,9 @@ export const DEFAULT_ATTEMPT_TIMEOUT_MS = 300_000;
 const TYPE_PATTERN = /^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$/i;
 
 /** Declares a job type. Validates the options once, naming any bad field. */
+/** SQS keeps a received message invisible for at most 12 hours in all: no attempt can outlive that. */
+export const MAX_ATTEMPT_TIMEOUT_MS = 43_200_000;
+
 export function defineJob<Schema extends z.ZodType, Checkpoint = unknown>(
   options: JobOptions<Schema, Checkpoint>,
 ): JobDefinition<z.output<Schema>, Checkpoint> {
@@ -64,8 +67,11 @@ export function defineJob<Schema extends z.ZodType, Checkpoint = unknown>(
   if (typeof options.handler !== 'function') throw new ConfigError(`${options.type}.handler`, 'expected a function');
   if (typeof options.schema?.safeParse !== 'function') throw new ConfigError(`${options.type}.schema`, 'expected a zod schema');
   const attemptTimeoutMs = options.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS;
-  if (!Number.isFinite(attemptTimeoutMs) || attemptTimeoutMs <= 0) {
-    throw new ConfigError(`${options.type}.attemptTimeoutMs`, `expected a number > 0, got ${String(attemptTimeoutMs)}`);
+  if (!Number.isFinite(attemptTimeoutMs) || attemptTimeoutMs <= 0 || attemptTimeoutMs > MAX_ATTEMPT_TIMEOUT_MS) {
+    throw new ConfigError(
+      `${options.type}.attemptTimeoutMs`,
+      `expected a number > 0 and at most ${MAX_ATTEMPT_TIMEOUT_MS} (12 h: SQS caps a message's visibility there), got ${String(attemptTimeoutMs)}`,
+    );
   }
   if (options.deadlineMs !== undefined && (!Number.isFinite(options.deadlineMs) || options.deadlineMs <= 0)) {
     throw new ConfigError(`${options.type}.deadlineMs`, `expected a number > 0, got ${String(options.deadlineMs)}`);

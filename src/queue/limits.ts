@@ -16,6 +16,16 @@ export function messageBytes(message: OutgoingMessage): number {
   return bytes;
 }
 
+/** Anything outside SQS's allowed set: #x9 | #xA | #xD | #x20–#xD7FF | #xE000–#xFFFD | #x10000–#x10FFFF (lone surrogates included). */
+const REFUSED = /[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
+
+/** The first character of `text` that SQS refuses, as `U+XXXX at index N`; undefined when none. */
+export function refusedCharacter(text: string): string | undefined {
+  const match = REFUSED.exec(text);
+  if (match === null) return undefined;
+  return `U+${match[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} at index ${match.index}`;
+}
+
 function invalid(message: string): TransportError {
   return new TransportError(message, { code: 'InvalidParameterValue', retryable: false });
 }
@@ -40,6 +50,10 @@ export function checkOutgoing(message: OutgoingMessage, maxMessageBytes: number,
     );
   }
   checkInteger(`${where}: delaySeconds`, message.delaySeconds, 0, SQS_LIMITS.maxDelaySeconds);
+  const refused = refusedCharacter(message.body);
+  if (refused !== undefined) {
+    throw new TransportError(`${where} holds a character SQS refuses (${refused}); send bodies through toSqsJson`, { code: 'InvalidMessageContents', retryable: false });
+  }
   const attributeCount = Object.keys(message.attributes ?? {}).length;
   if (attributeCount > SQS_LIMITS.maxMessageAttributes) {
     throw invalid(`${where} has ${attributeCount} attributes; SQS allows at most ${SQS_LIMITS.maxMessageAttributes}`);

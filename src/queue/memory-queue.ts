@@ -14,6 +14,8 @@ export interface StoredMessage {
   /** When it may be received (again): after its delay, or when its visibility timeout ends. */
   visibleAt: number;
   receiveCount: number;
+  /** When it was first received (epoch ms). */
+  firstReceivedAt?: number;
   /** The handle of the latest receive; older ones are stale. */
   receiptHandle: string | undefined;
 }

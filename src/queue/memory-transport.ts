@@ -39,6 +39,8 @@ function fail(code: string, message: string, retryable = false): TransportError 
 /** Queues live in this object; URLs are `memory://<name>`. Nothing happens in the constructor. */
 export class MemoryTransport implements JobTransport {
   readonly kind = 'memory';
+  /** An aborted receive here takes nothing: it resolves at once and no message is handed to it. */
+  readonly receiveAbortLosesNothing = true;
   readonly maxMessageBytes: number;
   private readonly clock: Clock;
   private readonly queues = new Map<string, MemoryQueue>();
@@ -182,9 +184,10 @@ export class MemoryTransport implements JobTransport {
         continue;
       }
       m.receiveCount += 1;
+      m.firstReceivedAt ??= now;
       m.visibleAt = now + visibilitySeconds * 1000;
       m.receiptHandle = `memory:${randomUUID()}`;
-      out.push({ messageId: m.messageId, receiptHandle: m.receiptHandle, body: m.body, attributes: { ...m.attributes }, receiveCount: m.receiveCount, sentTimestamp: m.sentAt });
+      out.push({ messageId: m.messageId, receiptHandle: m.receiptHandle, body: m.body, attributes: { ...m.attributes }, receiveCount: m.receiveCount, sentTimestamp: m.sentAt, firstReceivedAt: m.firstReceivedAt });
     }
     if (dlq && moved.length > 0) {
       for (const m of moved) {

@@ -22,6 +22,12 @@ export interface SqsClientOptions {
   maxSockets?: number;
   /** TCP connect timeout. @defaultValue 5000 */
   connectionTimeoutMs?: number;
+  /**
+   * Deadline of every SQS call, SDK retries included (a receive gets its long-poll wait on top): a
+   * server that accepts and never answers fails the call with `RequestTimeout` instead of hanging it.
+   * @defaultValue 10000
+   */
+  requestTimeoutMs?: number;
 }
 
 /** {@link SqsClientOptions} with every default applied. */
@@ -32,6 +38,7 @@ export interface ResolvedSqsClientOptions {
   maxAttempts: number | undefined;
   maxSockets: number;
   connectionTimeoutMs: number;
+  requestTimeoutMs: number;
 }
 
 const CREDENTIAL_ENV = ['AWS_ACCESS_KEY_ID', 'AWS_PROFILE', 'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_CONTAINER_CREDENTIALS_FULL_URI'];
@@ -53,6 +60,7 @@ export function resolveSqsClientOptions(
     maxAttempts: options.maxAttempts,
     maxSockets: options.maxSockets ?? 64,
     connectionTimeoutMs: options.connectionTimeoutMs ?? 5_000,
+    requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
   };
 }
 

@@ -75,61 +75,78 @@ export class SqsTransport implements JobTransport {
     return this.ownClient;
   }
 
-  private async call<T>(operation: string, queue: string | undefined, run: () => Promise<T>): Promise<T> {
+  /** Deadline of one call (SDK retries included); a receive adds its long-poll wait. */
+  get requestTimeoutMs(): number {
+    return this.options.requestTimeoutMs ?? 10_000;
+  }
+
+  /**
+   * Runs one SDK call with the caller's signal and a deadline: a server that accepts the connection
+   * and never answers fails the call with a retryable `RequestTimeout` instead of hanging it.
+   */
+  private async call<T>(operation: string, queue: string | undefined, run: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal, extraMs = 0): Promise<T> {
+    const timeoutMs = this.requestTimeoutMs + extraMs;
+    const deadline = AbortSignal.timeout(timeoutMs);
     try {
-      return await run();
+      return await run(signal === undefined ? deadline : AbortSignal.any([signal, deadline]));
     } catch (error) {
+      if (deadline.aborted && !signal?.aborted) {
+        throw new TransportError(`${operation} got no answer within ${timeoutMs} ms${queue === undefined ? '' : ` (${queue})`}`, {
+          code: 'RequestTimeout',
+          retryable: true,
+          cause: error,
+        });
+      }
       throw toTransportError(error, queue === undefined ? { operation } : { operation, queue });
     }
   }
 
   async getQueueUrl(name: string, signal?: AbortSignal): Promise<string> {
-    return this.call('GetQueueUrl', name, async () => {
-      const out = await this.client.send(new GetQueueUrlCommand({ QueueName: name }), { abortSignal: signal });
+    return this.call('GetQueueUrl', name, async (sig) => {
+      const out = await this.client.send(new GetQueueUrlCommand({ QueueName: name }), { abortSignal: sig });
       return required(out.QueueUrl, 'GetQueueUrl returned no QueueUrl');
-    });
+    }, signal);
   }
 
   async createQueue(name: string, options: CreateQueueOptions = {}, signal?: AbortSignal): Promise<string> {
-    return this.call('CreateQueue', name, async () => {
+    return this.call('CreateQueue', name, async (sig) => {
       const command = new CreateQueueCommand({ QueueName: name, Attributes: { ...options.attributes } });
-      const out = await this.client.send(command, { abortSignal: signal });
+      const out = await this.client.send(command, { abortSignal: sig });
       return required(out.QueueUrl, 'CreateQueue returned no QueueUrl');
-    });
+    }, signal);
   }
 
   async getQueueAttributes(queueUrl: string, names: readonly string[] = ['All'], signal?: AbortSignal): Promise<Record<string, string>> {
-    return this.call('GetQueueAttributes', queueUrl, async () => {
+    return this.call('GetQueueAttributes', queueUrl, async (sig) => {
       const command = new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: names as QueueAttributeName[] });
-      const out = await this.client.send(command, { abortSignal: signal });
+      const out = await this.client.send(command, { abortSignal: sig });
       return { ...out.Attributes };
-    });
+    }, signal);
   }
 
   async setQueueAttributes(queueUrl: string, attributes: Readonly<Record<string, string>>, signal?: AbortSignal): Promise<void> {
-    await this.call('SetQueueAttributes', queueUrl, () =>
-      this.client.send(new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: { ...attributes } }), { abortSignal: signal }),
-    );
+    await this.call('SetQueueAttributes', queueUrl, (sig) =>
+      this.client.send(new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: { ...attributes } }), { abortSignal: sig }), signal);
   }
 
   async send(queueUrl: string, message: OutgoingMessage, signal?: AbortSignal): Promise<{ messageId: string }> {
     checkOutgoing(message, this.maxMessageBytes);
-    return this.call('SendMessage', queueUrl, async () => {
+    return this.call('SendMessage', queueUrl, async (sig) => {
       const command = new SendMessageCommand({
         QueueUrl: queueUrl,
         MessageBody: message.body,
         DelaySeconds: message.delaySeconds,
         MessageAttributes: toAttributes(message.attributes),
       });
-      const out = await this.client.send(command, { abortSignal: signal });
+      const out = await this.client.send(command, { abortSignal: sig });
       return { messageId: required(out.MessageId, 'SendMessage returned no MessageId') };
-    });
+    }, signal);
   }
 
   async sendBatch(queueUrl: string, entries: readonly OutgoingBatchEntry[], signal?: AbortSignal): Promise<BatchResult> {
     checkOutgoingBatch(entries, this.maxMessageBytes);
     if (entries.length === 0) return { successful: [], failed: [] };
-    return this.call('SendMessageBatch', queueUrl, async () => {
+    return this.call('SendMessageBatch', queueUrl, async (sig) => {
       const command = new SendMessageBatchCommand({
         QueueUrl: queueUrl,
         Entries: entries.map((e) => ({
@@ -139,9 +156,9 @@ export class SqsTransport implements JobTransport {
           MessageAttributes: toAttributes(e.attributes),
         })),
       });
-      const out = await this.client.send(command, { abortSignal: signal });
+      const out = await this.client.send(command, { abortSignal: sig });
       return toBatchResult(out.Successful, out.Failed);
-    });
+    }, signal);
   }
 
   async receive(queueUrl: string, options: ReceiveOptions = {}): Promise<ReceivedMessage[]> {
@@ -149,49 +166,49 @@ export class SqsTransport implements JobTransport {
     const { signal } = options;
     if (signal?.aborted) return [];
     try {
-      const command = new ReceiveMessageCommand({
-        QueueUrl: queueUrl,
-        MaxNumberOfMessages: maxMessages,
-        WaitTimeSeconds: waitTimeSeconds,
-        VisibilityTimeout: options.visibilityTimeoutSeconds,
-        MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
-        MessageAttributeNames: ['All'],
-      });
-      const out = await this.client.send(command, { abortSignal: signal });
-      return (out.Messages ?? []).map(toReceived);
+      return await this.call('ReceiveMessage', queueUrl, async (sig) => {
+        const command = new ReceiveMessageCommand({
+          QueueUrl: queueUrl,
+          MaxNumberOfMessages: maxMessages,
+          WaitTimeSeconds: waitTimeSeconds,
+          VisibilityTimeout: options.visibilityTimeoutSeconds,
+          MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp', 'ApproximateFirstReceiveTimestamp'],
+          MessageAttributeNames: ['All'],
+        });
+        const out = await this.client.send(command, { abortSignal: sig });
+        return (out.Messages ?? []).map(toReceived);
+      }, signal, waitTimeSeconds * 1000);
     } catch (error) {
       if (signal?.aborted) return [];
-      throw toTransportError(error, { operation: 'ReceiveMessage', queue: queueUrl });
+      throw error;
     }
   }
 
   async delete(queueUrl: string, receiptHandle: string, signal?: AbortSignal): Promise<void> {
-    await this.call('DeleteMessage', queueUrl, () =>
-      this.client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle }), { abortSignal: signal }),
-    );
+    await this.call('DeleteMessage', queueUrl, (sig) =>
+      this.client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle }), { abortSignal: sig }), signal);
   }
 
   async deleteBatch(queueUrl: string, entries: readonly DeleteEntry[], signal?: AbortSignal): Promise<BatchResult> {
     checkBatch(entries);
     if (entries.length === 0) return { successful: [], failed: [] };
-    return this.call('DeleteMessageBatch', queueUrl, async () => {
+    return this.call('DeleteMessageBatch', queueUrl, async (sig) => {
       const command = new DeleteMessageBatchCommand({
         QueueUrl: queueUrl,
         Entries: entries.map((e) => ({ Id: e.id, ReceiptHandle: e.receiptHandle })),
       });
-      const out = await this.client.send(command, { abortSignal: signal });
+      const out = await this.client.send(command, { abortSignal: sig });
       return toBatchResult(out.Successful, out.Failed);
-    });
+    }, signal);
   }
 
   async changeVisibility(queueUrl: string, receiptHandle: string, visibilityTimeoutSeconds: number, signal?: AbortSignal): Promise<void> {
     checkVisibility(visibilityTimeoutSeconds);
-    await this.call('ChangeMessageVisibility', queueUrl, () =>
+    await this.call('ChangeMessageVisibility', queueUrl, (sig) =>
       this.client.send(
         new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: visibilityTimeoutSeconds }),
-        { abortSignal: signal },
-      ),
-    );
+        { abortSignal: sig },
+      ), signal);
   }
 
   async depth(queueUrl: string, signal?: AbortSignal): Promise<QueueDepth> {
@@ -204,9 +221,8 @@ export class SqsTransport implements JobTransport {
   }
 
   async purge(queueUrl: string, signal?: AbortSignal): Promise<void> {
-    await this.call('PurgeQueue', queueUrl, () =>
-      this.client.send(new PurgeQueueCommand({ QueueUrl: queueUrl }), { abortSignal: signal }),
-    );
+    await this.call('PurgeQueue', queueUrl, (sig) =>
+      this.client.send(new PurgeQueueCommand({ QueueUrl: queueUrl }), { abortSignal: sig }), signal);
   }
 
   /** Destroys the client this transport built (not one passed in); later calls fail. Idempotent. */
@@ -241,6 +257,9 @@ function toReceived(message: Message): ReceivedMessage {
     attributes,
     receiveCount: Number(message.Attributes?.ApproximateReceiveCount ?? 1),
     sentTimestamp: Number(message.Attributes?.SentTimestamp ?? 0),
+    ...(message.Attributes?.ApproximateFirstReceiveTimestamp === undefined
+      ? {}
+      : { firstReceivedAt: Number(message.Attributes.ApproximateFirstReceiveTimestamp) }),
   };
 }
 

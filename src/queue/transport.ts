@@ -38,6 +38,8 @@ export interface ReceivedMessage {
   receiveCount: number;
   /** SentTimestamp, epoch milliseconds. */
   sentTimestamp: number;
+  /** ApproximateFirstReceiveTimestamp, epoch milliseconds, where the server reports it. */
+  firstReceivedAt?: number;
 }
 
 export interface ReceiveOptions {
@@ -84,6 +86,13 @@ export interface CreateQueueOptions {
 export interface JobTransport {
   /** Human-readable name for logs and telemetry (`aws_sqs`, `memory`). */
   readonly kind: string;
+  /**
+   * True when aborting a receive (its `signal`) can never lose a message to the dead request. Servers
+   * such as fauxqs and moto keep an aborted long poll open and hand it messages sent meanwhile, which
+   * then come back with a receive count of 2; so `stop()` lets an in-flight receive finish (within the
+   * grace period) and gives back what it returns, unless this is true. @defaultValue false
+   */
+  readonly receiveAbortLosesNothing?: boolean;
   getQueueUrl(name: string, signal?: AbortSignal): Promise<string>;
   /** Creates the queue or returns the existing one's URL; the same attributes twice is a no-op. */
   createQueue(name: string, options?: CreateQueueOptions, signal?: AbortSignal): Promise<string>;

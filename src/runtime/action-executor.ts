@@ -13,7 +13,12 @@
  *
  * Sends go through a {@link SendBatcher} (SendMessageBatch within 5 ms), deletes through a DeleteBatcher.
  *
- * Always send before delete: a crash in between can duplicate a job, never lose one.
+ * Always send before delete: a crash in between can duplicate a job, never lose one. The message's
+ * {@link Lease} is kept until the delete is confirmed; once it is known lost no successor is sent (the
+ * redelivered copy carries the job on). Every successor and dead letter is made to fit the size limit
+ * (history trimmed, or a minimal `oversize` dead letter), and a send the server refuses for its
+ * content dead-letters the job with the real error instead of leaving the message to come back as a
+ * lost attempt. Events and metrics are decided once the settle is known.
  */
 import { context as otelContext } from '@opentelemetry/api';
 import type { Logger } from 'pino';
@@ -21,11 +26,13 @@ import type { SnapshotFrom, transition } from 'xstate';
 import type { DeadLetterParams, JobMachine, RetryParams } from '../machines/job-machine.js';
 import { deadLetterBody, invalidMessageBody, type DeadLetterRecord } from '../queue/dead-letter.js';
 import { delaySecondsFor, notBeforeFor } from '../queue/delay.js';
+import { ATTRIBUTE_ROOM_BYTES, bodyBytes, fitEnvelope } from '../queue/envelope-fit.js';
 import { encodeEnvelope, type Envelope, type HistoryEntry } from '../queue/envelope.js';
 import { TransportError, toError } from '../queue/errors.js';
 import { withProducerSpan, type ProducerOperation } from '../queue/tracing.js';
 import type { ReceivedMessage } from '../queue/transport.js';
 import type { DeleteBatcher } from './delete-batcher.js';
+import type { Lease } from './lease.js';
 import type { SendBatcher } from './send-batcher.js';
 import type { WorkerEvents } from './events.js';
 import type { AttemptTelemetry, WorkerTelemetry } from './telemetry/index.js';
@@ -39,15 +46,15 @@ export interface ExecutionScope {
   snapshot: SnapshotFrom<JobMachine>;
   telemetry: AttemptTelemetry;
   durationMs: number;
-  /** When the message's lease runs out (epoch ms): after it another worker may hold the message. */
-  leaseExpiresAt: number;
-  /** Records a successful lease extension. */
-  leaseExtended(expiresAt: number): void;
+  /** The message's lease, kept by the runner until the settle is confirmed. */
+  lease: Lease;
 }
 
-/** Retries carry at most this many history entries (the oldest are dropped) to stay far below 1 MiB. */
-const MAX_HISTORY = 100;
-const STALE_HANDLE_CODES = new Set(['ReceiptHandleIsInvalid', 'MessageNotInflight', 'InvalidParameterValue', 'AWS.SimpleQueueService.MessageNotInflight']);
+/** Codes by which a server refuses a message for what it holds: retrying the same body cannot help. */
+const CONTENT_REFUSED = new Set(['InvalidMessageContents', 'MessageTooLong', 'InvalidParameterValue', 'BatchRequestTooLong']);
+
+/** How a replacing settle ended. */
+type Settled = 'settled' | 'undeleted' | 'abandoned' | 'dead_instead';
 
 export class ActionExecutor {
   readonly #options: ResolvedWorkerOptions;
@@ -66,7 +73,9 @@ export class ActionExecutor {
     this.#logger = deps.logger;
   }
 
-  async execute(actions: Actions, scope: ExecutionScope): Promise<void> {
+  /** Executes the actions in order; resolves to what they did (`checkpoint` true when one was sent). */
+  async execute(actions: Actions, scope: ExecutionScope): Promise<{ checkpointed: boolean }> {
+    let checkpointed = false;
     for (const action of actions) {
       switch (action.type) {
         case 'ack':
@@ -82,43 +91,40 @@ export class ActionExecutor {
           await this.#deadLetter(scope, action.params as DeadLetterParams);
           break;
         case 'checkpoint':
-          await this.#checkpoint(scope, action.params as { state: unknown; history: HistoryEntry[] });
+          checkpointed = await this.#checkpoint(scope, action.params as { state: unknown; history: HistoryEntry[] });
           break;
         case 'extendLease':
-          {
-            const requestedAt = this.#options.clock.now();
-            if (await this.#changeVisibility(scope.message, this.#options.visibilityTimeoutSeconds)) {
-              scope.leaseExtended(requestedAt + this.#options.visibilityTimeoutSeconds * 1000);
-            }
-          }
+          await scope.lease.extend();
           break;
         case 'release':
           await this.#release(scope);
           break;
         default:
-          break; // assign and other built-ins are already applied by transition()
+          break; // assign and other built-ins are already applied by the stepper
       }
     }
+    return { checkpointed };
   }
 
   #base(scope: ExecutionScope) {
     return { jobId: scope.envelope.id, type: scope.envelope.type, attempt: scope.snapshot.context.attempt, messageId: scope.message.messageId };
   }
 
+  /** Body bytes a message may have, attributes aside. */
+  get #maxBodyBytes(): number {
+    return this.#options.maxMessageBytes - ATTRIBUTE_ROOM_BYTES;
+  }
+
   async #ack(scope: ExecutionScope): Promise<void> {
-    // Deleted in time, or not at all: a delete that lands after the lease ran out may race a
-    // redelivery that another worker is already running, so the job is not reported as succeeded.
-    const deleted = await this.#deleter.delete(scope.message.receiptHandle, scope.leaseExpiresAt);
-    scope.telemetry.end({ outcome: 'succeeded' });
+    // Deleted while the lease was held, or not at all: a delete confirmed after the lease ran out may
+    // have raced a redelivery that another worker is already running, so the job is not reported as
+    // succeeded, and telemetry says the same.
+    const deleted = await this.#deleter.delete(scope.message.receiptHandle, scope.lease);
     if (deleted) {
+      scope.telemetry.end({ outcome: 'succeeded' });
       this.#events.emit('job:succeeded', { ...this.#base(scope), durationMs: scope.durationMs });
     } else {
-      // The attempt succeeded but its message stays: it will come back, be counted as lost and run
-      // again. Reporting the job as succeeded now could contradict how it finally ends.
-      this.#events.emit('worker:error', {
-        error: new Error(`job ${scope.envelope.id} succeeded but its message could not be deleted; it will run again`),
-        during: 'DeleteMessage after success',
-      });
+      this.#abandon(scope, 'DeleteMessage after success', `job ${scope.envelope.id} succeeded but its message could not be deleted while its lease was held; it will run again`);
     }
   }
 
@@ -129,43 +135,46 @@ export class ActionExecutor {
     const next: Envelope = {
       ...rest,
       attempt: params.nextAttempt,
-      history: params.history.slice(-MAX_HISTORY),
+      history: params.history,
       ...(params.checkpoint === undefined ? {} : { checkpoint: params.checkpoint }),
       ...(notBefore ? { notBefore: notBefore.toISOString() } : {}),
     };
-    await this.#sendThenDelete(scope, 'retry', next, delaySecondsFor(params.delayMs), { 'job.retry_delay_ms': params.delayMs });
+    const settled = await this.#sendThenDelete(scope, 'retry', next, delaySecondsFor(params.delayMs), { 'job.retry_delay_ms': params.delayMs });
+    if (settled === 'abandoned' || settled === 'dead_instead') return;
     const error = scope.snapshot.context.lastError ?? { name: 'Error', message: 'unknown' };
     scope.telemetry.end({ outcome: 'retrying', error: asError(error), retryDelayMs: params.delayMs });
     this.#events.emit('job:retrying', { ...this.#base(scope), durationMs: scope.durationMs, delayMs: params.delayMs, error });
   }
 
   async #defer(scope: ExecutionScope, delayMs: number): Promise<void> {
-    await this.#sendThenDelete(scope, 'defer', scope.envelope, delaySecondsFor(delayMs), {});
+    const settled = await this.#sendThenDelete(scope, 'defer', scope.envelope, delaySecondsFor(delayMs), {});
+    if (settled === 'abandoned' || settled === 'dead_instead') return;
     scope.telemetry.end({ outcome: 'deferred' });
     this.#events.emit('job:deferred', { ...this.#base(scope), delayMs });
   }
 
-  async #checkpoint(scope: ExecutionScope, params: { state: unknown; history: HistoryEntry[] }): Promise<void> {
+  async #checkpoint(scope: ExecutionScope, params: { state: unknown; history: HistoryEntry[] }): Promise<boolean> {
     const { notBefore: _old, ...rest } = scope.envelope;
-    const next: Envelope = { ...rest, attempt: 1, history: params.history.slice(-MAX_HISTORY), checkpoint: params.state };
-    await this.#sendThenDelete(scope, 'checkpoint', next, 0, {});
+    const next: Envelope = { ...rest, attempt: 1, history: params.history, checkpoint: params.state };
+    const settled = await this.#sendThenDelete(scope, 'checkpoint', next, 0, {});
+    if (settled === 'abandoned' || settled === 'dead_instead') return false;
     scope.telemetry.end({ outcome: 'checkpointed' });
+    return true;
   }
 
   async #deadLetter(scope: ExecutionScope, params: DeadLetterParams): Promise<void> {
+    if (!scope.lease.held) return this.#abandon(scope, 'dead-lettering', `the lease on job ${scope.envelope.id} was lost before its dead letter was sent; the redelivered copy carries the job on`);
     const record: DeadLetterRecord = {
       reason: params.reason,
-      ...(params.error ? { error: params.error } : {}),
+      ...(params.error ? { error: clipError(params.error) } : {}),
       at: new Date(this.#options.clock.now()).toISOString(),
       sourceMessageId: scope.message.messageId,
       receiveCount: scope.message.receiveCount,
     };
-    const envelope: Envelope = { ...scope.envelope, attempt: scope.snapshot.context.attempt, history: params.history.slice(-MAX_HISTORY) };
-    const body = deadLetterBody(envelope, record);
-    await otelContext.with(scope.telemetry.context, () =>
-      this.#sendWithRetry(this.#options.dlqUrl, this.#options.dlqName, body, 0, envelope, 'dead_letter', { 'job.dead_reason': params.reason }),
-    );
-    await this.#deleter.delete(scope.message.receiptHandle);
+    const envelope: Envelope = { ...scope.envelope, attempt: scope.snapshot.context.attempt, history: params.history };
+    await this.#sendDeadLetter(scope.message, envelope, record, scope.telemetry, params.reason);
+    const deleted = await this.#deleter.delete(scope.message.receiptHandle, scope.lease);
+    if (!deleted) this.#undeleted(scope, 'dead-lettered');
     scope.telemetry.end({ outcome: 'dead', reason: params.reason, ...(params.error ? { error: asError(params.error) } : {}) });
     this.#events.emit('job:dead', { ...this.#base(scope), reason: params.reason, error: params.error });
   }
@@ -176,13 +185,35 @@ export class ActionExecutor {
    * deploy would burn attempts; a fresh copy of the same envelope starts at receive count 1.
    */
   async #release(scope: ExecutionScope): Promise<void> {
-    await this.#sendThenDelete(scope, 'release', scope.envelope, 0, {});
+    const settled = await this.#sendThenDelete(scope, 'release', scope.envelope, 0, {});
+    if (settled === 'abandoned' || settled === 'dead_instead') return;
     scope.telemetry.end({ outcome: 'released' });
     this.#events.emit('job:released', this.#base(scope));
   }
 
+  /**
+   * Gives back a message received while the worker was stopping, before any job ran: a fresh copy
+   * (receive count 1, so no attempt is charged) then a delete. A message already received before
+   * (count > 1) only has its visibility reset, so the next worker still sees that it was lost once.
+   */
+  async giveBack(message: ReceivedMessage, lease: Lease): Promise<void> {
+    if (message.receiveCount > 1) {
+      await this.#options.transport.changeVisibility(this.#options.queueUrl, message.receiptHandle, 0).catch((error: unknown) => {
+        this.#logger.warn({ err: error, messageId: message.messageId }, 'could not give back a message received while stopping; it comes back after its visibility timeout');
+      });
+      return;
+    }
+    if (!lease.held) return;
+    await this.#sender.send(this.#options.queueUrl, { body: message.body, delaySeconds: 0, attributes: message.attributes });
+    await this.#deleter.delete(message.receiptHandle, lease);
+  }
+
   /** A message that never became a job: to the DLQ with its raw body and the reason, then delete. */
-  async deadLetterInvalid(message: ReceivedMessage, reason: string, text: string, envelope?: Envelope): Promise<void> {
+  async deadLetterInvalid(message: ReceivedMessage, lease: Lease, reason: string, text: string, envelope?: Envelope): Promise<void> {
+    if (!lease.held) {
+      this.#logger.warn({ messageId: message.messageId, reason }, `lease lost before an invalid message was dead-lettered; it comes back: ${text}`);
+      return;
+    }
     const record: DeadLetterRecord = {
       reason,
       error: { name: 'InvalidMessage', message: text.slice(0, 2000), reason },
@@ -190,19 +221,117 @@ export class ActionExecutor {
       sourceMessageId: message.messageId,
       receiveCount: message.receiveCount,
     };
-    const body = envelope ? deadLetterBody(envelope, record) : invalidMessageBody(message.body, record, this.#options.maxMessageBytes);
-    await this.#sendWithRetry(this.#options.dlqUrl, this.#options.dlqName, body, 0, envelope, 'dead_letter', { 'job.dead_reason': reason });
-    await this.#deleter.delete(message.receiptHandle);
+    await this.#sendDeadLetter(message, envelope, record, undefined, reason);
+    const deleted = await this.#deleter.delete(message.receiptHandle, lease);
+    if (!deleted) this.#logger.warn({ messageId: message.messageId, reason }, 'an invalid message was dead-lettered but could not be deleted; it comes back and is dead-lettered again');
     this.#telemetry.recordInvalid(reason, envelope?.type);
     this.#logger.warn({ messageId: message.messageId, reason }, `message dead-lettered: ${text}`);
     this.#events.emit('message:invalid', { messageId: message.messageId, reason, message: text });
   }
 
-  async #sendThenDelete(scope: ExecutionScope, operation: ProducerOperation, next: Envelope, delaySeconds: number, attributes: Record<string, number>): Promise<void> {
-    await otelContext.with(scope.telemetry.context, () =>
-      this.#sendWithRetry(this.#options.queueUrl, this.#options.queueName, encodeEnvelope(next), delaySeconds, next, operation, attributes),
-    );
-    await this.#deleter.delete(scope.message.receiptHandle);
+  /**
+   * Sends a dead letter that always fits: the envelope with its record (history trimmed if needed),
+   * else a minimal record (reason `oversize`, the sizes, the raw body cut to fit). A body the server
+   * refuses for its content is replaced by the minimal record too.
+   */
+  async #sendDeadLetter(message: ReceivedMessage, envelope: Envelope | undefined, record: DeadLetterRecord, telemetry: AttemptTelemetry | undefined, reason: string): Promise<void> {
+    const maxBody = this.#maxBodyBytes;
+    const fitted = envelope === undefined ? undefined : fitEnvelope(envelope, maxBody, (e) => deadLetterBody(e, record));
+    let body: string;
+    if (fitted) {
+      body = fitted.body;
+    } else if (envelope === undefined) {
+      body = invalidMessageBody(message.body, record, maxBody);
+    } else {
+      body = this.#oversizeBody(message, envelope, record);
+    }
+    const send = (text: string): Promise<void> => this.#sendWithRetry(this.#options.dlqUrl, this.#options.dlqName, text, 0, envelope, 'dead_letter', { 'job.dead_reason': reason });
+    const inContext = (run: () => Promise<void>): Promise<void> => (telemetry ? otelContext.with(telemetry.context, run) : run());
+    try {
+      await inContext(() => send(body));
+    } catch (error) {
+      if (!isContentRefusal(error)) throw error;
+      this.#logger.error({ err: error, messageId: message.messageId }, 'the DLQ refused a dead letter for its content; sending a minimal record instead');
+      const minimal: DeadLetterRecord = { ...record, error: { name: 'Unsendable', message: `the dead letter was refused (${(error as TransportError).code}); original reason ${reason}`.slice(0, 2000), reason } };
+      await inContext(() => send(invalidMessageBody('', minimal, maxBody)));
+    }
+  }
+
+  /** The minimal dead letter of a job whose envelope cannot fit even without its history. */
+  #oversizeBody(message: ReceivedMessage, envelope: Envelope, record: DeadLetterRecord): string {
+    const envelopeBytes = bodyBytes(encodeEnvelope(envelope));
+    const payloadBytes = bodyBytes(JSON.stringify(envelope.payload) ?? '');
+    const oversize: DeadLetterRecord = {
+      ...record,
+      reason: 'oversize',
+      error: {
+        name: 'Oversize',
+        message: `job ${envelope.id} (${envelope.type}, attempt ${envelope.attempt}) was to be ${record.reason === 'oversize' ? 'sent on' : `dead-lettered (${record.reason})`}, but its envelope is ${envelopeBytes} bytes (payload ${payloadBytes}) and the limit is ${this.#options.maxMessageBytes} bytes with attributes; message ${message.messageId}; ${record.error ? `last error ${record.error.name}: ${record.error.message}` : ''}`.slice(0, 2000),
+        reason: 'oversize',
+      },
+    };
+    return invalidMessageBody(message.body, oversize, this.#maxBodyBytes);
+  }
+
+  /**
+   * Sends the successor (the lease must still be held), then deletes the message. A successor that
+   * cannot fit, or that the server refuses for its content, dead-letters the job instead.
+   */
+  async #sendThenDelete(scope: ExecutionScope, operation: ProducerOperation, next: Envelope, delaySeconds: number, attributes: Record<string, number>): Promise<Settled> {
+    if (!scope.lease.held) {
+      this.#abandon(scope, operation, `the lease on job ${scope.envelope.id} was lost before its ${operation} was sent; the redelivered copy carries the job on`);
+      return 'abandoned';
+    }
+    const fitted = fitEnvelope(next, this.#maxBodyBytes);
+    if (!fitted) return await this.#deadInstead(scope, next, 'oversize', `the ${operation} of job ${next.id} cannot fit the size limit even without its history`);
+    try {
+      await otelContext.with(scope.telemetry.context, () =>
+        this.#sendWithRetry(this.#options.queueUrl, this.#options.queueName, fitted.body, delaySeconds, fitted.envelope, operation, attributes),
+      );
+    } catch (error) {
+      if (!isContentRefusal(error)) throw error;
+      return await this.#deadInstead(scope, next, 'unsendable', `the ${operation} of job ${next.id} was refused: ${(error as Error).message}`);
+    }
+    const deleted = await this.#deleter.delete(scope.message.receiptHandle, scope.lease);
+    if (!deleted) {
+      this.#undeleted(scope, operation);
+      return 'undeleted';
+    }
+    return 'settled';
+  }
+
+  /** The successor cannot be sent: dead-letter the job with why (the real error kept in the record). */
+  async #deadInstead(scope: ExecutionScope, next: Envelope, reason: string, why: string): Promise<Settled> {
+    this.#logger.error({ jobId: next.id, type: next.type, reason }, why);
+    const error = { name: reason === 'oversize' ? 'Oversize' : 'Unsendable', message: why.slice(0, 2000), reason };
+    const lastError = scope.snapshot.context.lastError;
+    const record: DeadLetterRecord = {
+      reason,
+      error: lastError ? clipError({ ...lastError, message: `${lastError.message} (then: ${why})` }) : error,
+      at: new Date(this.#options.clock.now()).toISOString(),
+      sourceMessageId: scope.message.messageId,
+      receiveCount: scope.message.receiveCount,
+    };
+    await this.#sendDeadLetter(scope.message, next, record, scope.telemetry, reason);
+    const deleted = await this.#deleter.delete(scope.message.receiptHandle, scope.lease);
+    if (!deleted) this.#undeleted(scope, 'dead-lettered');
+    scope.telemetry.end({ outcome: 'dead', reason, error: asError(record.error ?? error) });
+    this.#events.emit('job:dead', { ...this.#base(scope), reason, error: record.error ?? error });
+    return 'dead_instead';
+  }
+
+  /** The successor exists but the message could not be deleted while leased: it comes back. */
+  #undeleted(scope: ExecutionScope, operation: string): void {
+    this.#events.emit('worker:error', {
+      error: new Error(`job ${scope.envelope.id}: its message could not be deleted after the ${operation} was sent; it comes back and may duplicate the job`),
+      during: `DeleteMessage after ${operation}`,
+    });
+  }
+
+  /** Nothing was settled: the message comes back and the job goes on from there. */
+  #abandon(scope: ExecutionScope, during: string, text: string): void {
+    scope.telemetry.end({ outcome: 'abandoned' });
+    this.#events.emit('worker:error', { error: new Error(text), during });
   }
 
   /** Sends (batched) with a PRODUCER span; a failure that outlasts the retries throws, and the caller's message is redelivered. */
@@ -222,21 +351,15 @@ export class ActionExecutor {
       return await this.#sender.send(queueUrl, { body, delaySeconds, attributes: messageAttributes });
     });
   }
+}
 
-  /** True when the visibility change went through. */
-  async #changeVisibility(message: ReceivedMessage, seconds: number): Promise<boolean> {
-    try {
-      await this.#options.transport.changeVisibility(this.#options.queueUrl, message.receiptHandle, seconds);
-      return true;
-    } catch (error) {
-      if (TransportError.is(error) && STALE_HANDLE_CODES.has(error.code)) {
-        this.#logger.debug({ messageId: message.messageId, code: error.code }, 'lease change on a settled message ignored');
-        return false;
-      }
-      this.#events.emit('worker:error', { error: toError(error), during: `ChangeMessageVisibility(${seconds}) of ${message.messageId}` });
-      return false;
-    }
-  }
+/** A dead-letter record's error within the envelope schema's limits (name 200, message 2,000 characters). */
+function clipError<E extends { name: string; message: string; reason?: string | undefined }>(error: E): E {
+  return { ...error, name: error.name.slice(0, 200), message: error.message.slice(0, 2000), ...(error.reason === undefined ? {} : { reason: error.reason.slice(0, 200) }) };
+}
+
+function isContentRefusal(error: unknown): boolean {
+  return TransportError.is(error) && !error.retryable && CONTENT_REFUSED.has(error.code);
 }
 
 function asError(error: { name: string; message: string }): Error {

@@ -1,28 +1,30 @@
 /**
  * Batches DeleteMessage calls: an entry waits at most `flushMs` (or until 10 are queued) and is sent
- * with DeleteMessageBatch. A transient failure (the request failed, or the entry did) is retried with
- * backoff until `giveUpAfterMs` has passed since the first try — by then the message is visible again
- * anyway. A permanent one (a stale receipt handle) is not retried. Either way `delete()` resolves
- * `false` and the caller must not report the job as settled: the message will come back and be
- * counted as `worker_lost`.
+ * with DeleteMessageBatch. A transient failure (the request failed, the entry did, or the reply left
+ * the entry out) is retried with backoff for as long as the message's lease is held — the runtime
+ * keeps extending it while the delete is pending — or, without a lease, until `giveUpAfterMs` has
+ * passed. A permanent one (a stale receipt handle) is not retried. Either way `delete()` resolves
+ * `false` and the caller must not report the job as settled: the message will come back.
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../queue/clock.js';
 import { TransportError } from '../queue/errors.js';
 import { SQS_LIMITS, type JobTransport } from '../queue/transport.js';
 
+/** What the deleter needs of a message's lease: when it runs out, as extended so far. */
+export interface LeaseView {
+  readonly expiresAt: number;
+}
+
 interface Pending {
   receiptHandle: string;
   tries: number;
-  /** Give up (resolve false) from this time on. */
+  /** Without a lease: give up (resolve false) from this time on. */
   giveUpAt: number;
-  /** A success that arrives after this counts as a failure (the lease had run out). */
-  deadline: number;
+  /** A success confirmed after the lease ran out counts as a failure: another worker may hold the message. */
+  lease: LeaseView | undefined;
   done: (deleted: boolean) => void;
 }
-
-/** How long before the lease runs out a delete stops being trusted (request time, clock skew). */
-const LEASE_SAFETY_MS = 1_000;
 
 export interface DeleteBatcherOptions {
   transport: JobTransport;
@@ -31,7 +33,7 @@ export interface DeleteBatcherOptions {
   flushMs: number;
   logger: Logger;
   onError: (error: Error) => void;
-  /** Stop retrying a transient failure after this long (the visibility timeout). @defaultValue 30000 */
+  /** Without a lease, stop retrying a transient failure after this long. @defaultValue 30000 */
   giveUpAfterMs?: number;
 }
 
@@ -63,14 +65,13 @@ export class DeleteBatcher {
 
   /**
    * Queues a delete; resolves `true` once the message is deleted, `false` if that could not be done
-   * (or was confirmed only after `leaseExpiresAt`, less a safety margin: by then another worker may
-   * have received the message again).
+   * or was confirmed only after `lease` ran out (by then another worker may have received the message
+   * again). The lease's expiry is read at each try and at the confirmation, so extensions count.
    */
-  delete(receiptHandle: string, leaseExpiresAt?: number): Promise<boolean> {
+  delete(receiptHandle: string, lease?: LeaseView): Promise<boolean> {
     const now = this.#clock.now();
-    const deadline = leaseExpiresAt === undefined ? Number.POSITIVE_INFINITY : leaseExpiresAt - LEASE_SAFETY_MS;
     return new Promise((resolve) => {
-      this.#queue.push({ receiptHandle, tries: 0, giveUpAt: Math.min(now + this.#giveUpAfterMs, deadline), deadline, done: resolve });
+      this.#queue.push({ receiptHandle, tries: 0, giveUpAt: now + this.#giveUpAfterMs, lease, done: resolve });
       this.#schedule();
     });
   }
@@ -103,17 +104,32 @@ export class DeleteBatcher {
     let failed: Array<{ pending: Pending; retryable: boolean; code: string; message: string }>;
     try {
       const result = await this.#transport.deleteBatch(this.#queueUrl, entries);
-      failed = result.failed.map((f) => ({ pending: batch[Number(f.id)]!, retryable: !f.senderFault, code: f.code, message: f.message }));
+      const answered = new Set<Pending>();
+      const entry = (id: string): Pending | undefined => {
+        const pending = entries.some((e) => e.id === id) ? batch[Number(id)] : undefined;
+        if (pending === undefined || answered.has(pending)) return undefined;
+        answered.add(pending);
+        return pending;
+      };
+      failed = [];
+      for (const f of result.failed) {
+        const pending = entry(f.id);
+        if (pending) failed.push({ pending, retryable: !f.senderFault, code: f.code, message: f.message });
+      }
       const now = this.#clock.now();
       for (const ok of result.successful) {
-        const pending = batch[Number(ok.id)];
+        const pending = entry(ok.id);
         if (!pending) continue;
-        if (now <= pending.deadline) {
+        if (pending.lease === undefined || now <= pending.lease.expiresAt) {
           pending.done(true);
         } else {
           this.#logger.warn({ tries: pending.tries + 1 }, 'a settled message was deleted only after its lease ran out; it may have been redelivered, so it is not reported as settled');
           pending.done(false);
         }
+      }
+      // An entry the reply names neither way is not known to be deleted: try it again.
+      for (const pending of batch) {
+        if (!answered.has(pending)) failed.push({ pending, retryable: true, code: 'MissingFromReply', message: 'the DeleteMessageBatch reply left this entry out' });
       }
     } catch (error) {
       const retryable = TransportError.is(error) ? error.retryable : true;
@@ -124,7 +140,8 @@ export class DeleteBatcher {
     const again: Pending[] = [];
     for (const f of failed) {
       f.pending.tries += 1;
-      if (f.retryable && now < f.pending.giveUpAt) {
+      const until = f.pending.lease === undefined ? f.pending.giveUpAt : f.pending.lease.expiresAt;
+      if (f.retryable && now < until) {
         again.push(f.pending);
       } else {
         this.#logger.warn(

@@ -18,6 +18,14 @@ export class CheckpointSavedError extends Error {
   }
 }
 
+/** `saveCheckpoint()` could not send the continuation (the attempt already ended, or the send failed). */
+export class CheckpointNotSavedError extends Error {
+  override readonly name = 'CheckpointNotSaved';
+  constructor() {
+    super('the checkpoint was not saved: the attempt had already ended, or its lease was lost');
+  }
+}
+
 /** The worker is shutting down and released the job to another worker. */
 export class WorkerStoppingError extends Error {
   override readonly name = 'WorkerStopping';

@@ -1,7 +1,9 @@
 /**
  * Runs one received message through its job machine: decode, restore the machine from the envelope,
- * feed it events with a pure transition (XState's `transition()` semantics, see job-stepper.ts), run the handler, and execute the actions the
- * machine returns against the queue (see {@link ActionExecutor}).
+ * feed it events with a pure transition (XState's `transition()` semantics, see job-stepper.ts), run
+ * the handler, and execute the actions the machine returns against the queue (see
+ * {@link ActionExecutor}). The message's {@link Lease} is kept from the receive until the settle is
+ * confirmed.
  */
 import { context as otelContext } from '@opentelemetry/api';
 import type { Logger } from 'pino';
@@ -13,8 +15,9 @@ import { decodeEnvelope, formatIssues, type Envelope } from '../queue/envelope.j
 import { toError } from '../queue/errors.js';
 import type { ReceivedMessage } from '../queue/transport.js';
 import type { ActionExecutor } from './action-executor.js';
+import { Lease, maxAttemptMs } from './lease.js';
 import type { WorkerEvents } from './events.js';
-import { AttemptTimeoutError, CheckpointSavedError, classifyFailure, WorkerStoppingError } from './job-error.js';
+import { AttemptTimeoutError, CheckpointNotSavedError, CheckpointSavedError, classifyFailure, WorkerStoppingError } from './job-error.js';
 import type { AttemptTelemetry, WorkerTelemetry } from './telemetry/index.js';
 import type { ResolvedWorkerOptions } from './worker-options.js';
 
@@ -58,14 +61,41 @@ export class JobRunner {
     this.#logger = deps.logger;
   }
 
-  /** Starts processing; the returned job settles on its own. Never throws. */
-  start(message: ReceivedMessage): InFlightJob {
-    const attempt = new Attempt(this, message);
+  /**
+   * Starts processing; the returned job settles on its own. Never throws. `receivedAt` is when SQS
+   * started the message's visibility timeout (a conservative estimate, epoch ms).
+   */
+  start(message: ReceivedMessage, receivedAt: number): InFlightJob {
+    const attempt = new Attempt(this, message, this.#lease(message, receivedAt));
     const done = attempt.run().catch((error: unknown) => {
       this.#events.emit('worker:error', { error: toError(error), during: `processing message ${message.messageId}` });
       this.#logger.error({ err: error, messageId: message.messageId }, 'processing a message failed; it will be redelivered');
     });
     return { messageId: message.messageId, done, release: () => attempt.release() };
+  }
+
+  /** Gives back a message received while stopping, before any job ran (no attempt is charged). */
+  async giveBack(message: ReceivedMessage, receivedAt: number): Promise<void> {
+    const lease = this.#lease(message, receivedAt);
+    try {
+      await this.#executor.giveBack(message, lease);
+    } catch (error) {
+      this.#logger.warn({ err: error, messageId: message.messageId }, 'could not give back a message received while stopping; it comes back after its visibility timeout');
+    }
+  }
+
+  #lease(message: ReceivedMessage, receivedAt: number): Lease {
+    return new Lease({
+      transport: this.#options.transport,
+      queueUrl: this.#options.queueUrl,
+      receiptHandle: message.receiptHandle,
+      messageId: message.messageId,
+      clock: this.#options.clock,
+      visibilityTimeoutSeconds: this.#options.visibilityTimeoutSeconds,
+      receivedAt,
+      logger: this.#logger,
+      onError: (error, during) => this.#events.emit('worker:error', { error, during }),
+    });
   }
 
   /** @internal */ get options(): ResolvedWorkerOptions {
@@ -92,9 +122,9 @@ export class JobRunner {
 class Attempt {
   readonly #runner: JobRunner;
   readonly #message: ReceivedMessage;
+  readonly #lease: Lease;
   #snapshot: Snapshot | undefined;
   #stepper: JobStepper | undefined;
-  #leaseExpiresAt: number;
   #envelope: Envelope | undefined;
   #telemetry: AttemptTelemetry | undefined;
   /** Created on first use: most handlers never read ctx.signal, and an AbortController per job shows in profiles. */
@@ -102,29 +132,38 @@ class Attempt {
   #abortReason: unknown;
   #settle: ((outcome: 'released') => void) | undefined;
   #released = false;
-  /** Serialises transitions: a lease extension must not interleave with the final settle. */
+  /** Serialises transitions: a heartbeat's extension must not interleave with a settle's actions. */
   #chain: Promise<unknown> = Promise.resolve();
 
-  constructor(runner: JobRunner, message: ReceivedMessage) {
+  constructor(runner: JobRunner, message: ReceivedMessage, lease: Lease) {
     this.#runner = runner;
     this.#message = message;
-    // The receive asked for this visibility; counting from now (after the response) errs late by a
-    // round trip, so the deleter keeps a safety margin before it.
-    this.#leaseExpiresAt = runner.options.clock.now() + runner.options.visibilityTimeoutSeconds * 1000;
+    this.#lease = lease;
   }
 
+  /** Processes the message; the lease is kept until whatever settles it is confirmed (or fails). */
   async run(): Promise<void> {
+    this.#lease.start();
+    try {
+      await this.#process();
+    } finally {
+      this.#lease.stop();
+    }
+  }
+
+  async #process(): Promise<void> {
     const { options, executor } = this.#runner;
     const message = this.#message;
+    const lease = this.#lease;
     const signatureProblem = options.verifyMessage ? safeVerify(options.verifyMessage, message) : undefined;
     if (signatureProblem !== undefined) {
-      return await executor.deadLetterInvalid(message, 'bad_signature', `signature check failed: ${signatureProblem}`);
+      return await executor.deadLetterInvalid(message, lease, 'bad_signature', `signature check failed: ${signatureProblem}`);
     }
     const decoded = decodeEnvelope(message.body, { maxBytes: options.maxMessageBytes });
-    if (!decoded.ok) return await executor.deadLetterInvalid(message, decoded.reason, decoded.message);
+    if (!decoded.ok) return await executor.deadLetterInvalid(message, lease, decoded.reason, decoded.message);
     const envelope = (this.#envelope = decoded.envelope);
     const entry = this.#runner.lookup(envelope.type);
-    if (!entry) return await executor.deadLetterInvalid(message, 'unknown_type', `type: unknown job type "${envelope.type}"`, envelope);
+    if (!entry) return await executor.deadLetterInvalid(message, lease, 'unknown_type', `type: unknown job type "${envelope.type}"`, envelope);
     const { definition, machine } = entry;
     this.#stepper = entry.stepper;
     const clock = options.clock;
@@ -139,18 +178,24 @@ class Attempt {
       deadlineMs: definition.deadlineMs,
     });
     this.#snapshot = snapshot;
-    const parsed = definition.schema.safeParse(envelope.payload);
+    const parsed = safeParsePayload(definition, envelope.payload);
     const validation: JobMachineEvent = parsed.success
       ? { type: 'START', now: clock.now() }
-      : { type: 'INVALID', message: formatIssues(parsed.error, 'payload') };
+      : { type: 'INVALID', message: parsed.message };
     // A message received again means a worker took it and never settled it: one lost attempt, whatever
     // the count says (a dead worker's long poll left open can be handed the message too, so the count
     // over-states). The machine re-sends the job as the next attempt, so each message is lost once.
     // Nothing was lost if the handler could not have run: a payload that fails its schema, or a hop
-    // message whose notBefore is still ahead.
-    const tooEarly = envelope.notBefore !== undefined && Date.parse(envelope.notBefore) > clock.now();
+    // message whose notBefore is still ahead — or was still ahead when the one earlier receive of it
+    // happened (ApproximateFirstReceiveTimestamp), so that receive could only have deferred it.
+    const notBeforeMs = envelope.notBefore === undefined ? undefined : Date.parse(envelope.notBefore);
+    const tooEarly = notBeforeMs !== undefined && notBeforeMs > clock.now();
+    const earlierReceiveTooEarly =
+      notBeforeMs !== undefined && message.receiveCount === 2 && message.firstReceivedAt !== undefined && message.firstReceivedAt < notBeforeMs;
     const lost: JobMachineEvent[] =
-      message.receiveCount > 1 && parsed.success && !tooEarly ? [{ type: 'WORKER_LOST', now: clock.now(), random: options.random() }] : [];
+      message.receiveCount > 1 && parsed.success && !tooEarly && !earlierReceiveTooEarly
+        ? [{ type: 'WORKER_LOST', now: clock.now(), random: options.random() }]
+        : [];
     if (lost.length > 0) {
       this.#runner.logger.warn(
         { jobId: envelope.id, type: envelope.type, attempt: envelope.attempt, receiveCount: message.receiveCount },
@@ -162,12 +207,23 @@ class Attempt {
       this.#snapshot = snapshot = next;
       if (next.status === 'done' || actions.length > 0) {
         this.#telemetry ??= this.#startTelemetry(envelope, next.context.attempt);
-        return await this.#execute(actions, 0);
+        await this.#execute(actions, 0);
+        return;
       }
     }
     if (snapshot.value !== 'running') return;
     this.#telemetry = this.#startTelemetry(envelope, snapshot.context.attempt);
     await this.#runHandler(definition, envelope, parsed.success ? parsed.data : undefined);
+  }
+
+  /**
+   * The attempt's time limit: `attemptTimeoutMs`, but never past SQS's 12-hour cap on the message's
+   * visibility (less one visibility period for the settle), counted from the receive.
+   */
+  #timeoutMs(definition: JobDefinition<any, any>): number {
+    const { options } = this.#runner;
+    const sinceReceive = options.clock.now() - this.#lease.receivedAt;
+    return Math.max(0, Math.min(definition.attemptTimeoutMs, maxAttemptMs(options.visibilityTimeoutSeconds) - sinceReceive));
   }
 
   #startTelemetry(envelope: Envelope, attempt: number): AttemptTelemetry {
@@ -203,26 +259,16 @@ class Attempt {
     events.emit('job:started', base);
     if (this.#runner.logger.isLevelEnabled('debug')) logger().debug('attempt started');
 
-    const leaseEveryMs = (options.visibilityTimeoutSeconds * 1000) / 2;
-    let leaseTimer: unknown;
-    let settled = false;
-    const scheduleLease = (): void => {
-      leaseTimer = clock.setTimeout(() => {
-        void this.#send({ type: 'LEASE_DUE' }).then(() => {
-          if (!settled && this.#isRunning()) scheduleLease();
-        });
-      }, leaseEveryMs);
-    };
-    scheduleLease();
-
+    // The lease is extended by this.#lease from the receive to the confirmed settle.
     let timeoutTimer: unknown;
+    const timeoutMs = this.#timeoutMs(definition);
     const outcome = await new Promise<{ kind: 'ok' } | { kind: 'error'; error: unknown } | { kind: 'released' }>((resolve) => {
       this.#settle = () => resolve({ kind: 'released' });
       timeoutTimer = clock.setTimeout(() => {
-        const error = new AttemptTimeoutError(definition.attemptTimeoutMs);
+        const error = new AttemptTimeoutError(timeoutMs);
         this.#abort(error);
         resolve({ kind: 'error', error });
-      }, definition.attemptTimeoutMs);
+      }, timeoutMs);
       const ctx: JobContext<unknown> = {
         jobId: envelope.id,
         type: envelope.type,
@@ -237,7 +283,10 @@ class Attempt {
         checkpoint: envelope.checkpoint,
         saveCheckpoint: async (state) => {
           if (!this.#isRunning()) throw new CheckpointSavedError();
-          await this.#send({ type: 'CHECKPOINT', state });
+          // Resolves only once the continuation is in the queue: an event queued behind a terminal one,
+          // or a continuation that could not be sent, rejects.
+          const result = await this.#send({ type: 'CHECKPOINT', state });
+          if (!result.checkpointed) throw new CheckpointNotSavedError();
           events.emit('job:checkpointed', base);
           // Continue-as-new: the continuation is already in the queue; stop this run at once.
           this.#abort(new CheckpointSavedError());
@@ -252,8 +301,6 @@ class Attempt {
         (error: unknown) => resolve({ kind: 'error', error }),
       );
     });
-    settled = true;
-    clock.clearTimeout(leaseTimer);
     clock.clearTimeout(timeoutTimer);
     const durationMs = clock.now() - startedAt;
 
@@ -290,29 +337,26 @@ class Attempt {
     return this.#snapshot?.value === 'running' && this.#snapshot.status === 'active';
   }
 
-  /** Feeds one event to the machine and executes the actions, one at a time. */
-  #send(event: JobMachineEvent, durationMs = 0): Promise<void> {
+  /** Feeds one event to the machine and executes the actions, one at a time; an event after the end does nothing. */
+  #send(event: JobMachineEvent, durationMs = 0): Promise<{ checkpointed: boolean }> {
     const step = this.#chain.then(async () => {
-      if (!this.#isRunning()) return;
+      if (!this.#isRunning()) return { checkpointed: false };
       const [next, actions] = this.#stepper!.step(this.#snapshot!, event);
       this.#snapshot = next;
-      await this.#execute(actions, durationMs);
+      return await this.#execute(actions, durationMs);
     });
     this.#chain = step.catch(() => undefined);
     return step;
   }
 
-  async #execute(actions: Actions, durationMs: number): Promise<void> {
-    await this.#runner.executor.execute(actions, {
+  async #execute(actions: Actions, durationMs: number): Promise<{ checkpointed: boolean }> {
+    return await this.#runner.executor.execute(actions, {
       message: this.#message,
       envelope: this.#envelope!,
       snapshot: this.#snapshot!,
       telemetry: this.#telemetry!,
       durationMs,
-      leaseExpiresAt: this.#leaseExpiresAt,
-      leaseExtended: (expiresAt) => {
-        this.#leaseExpiresAt = Math.max(this.#leaseExpiresAt, expiresAt);
-      },
+      lease: this.#lease,
     });
   }
 
@@ -323,6 +367,17 @@ class Attempt {
     this.#abort(new WorkerStoppingError());
     await this.#send({ type: 'RELEASE' });
     this.#settle?.('released');
+  }
+}
+
+/** A schema whose refine or transform throws (e.g. `new URL(x)`) is an invalid payload, not a crash. */
+function safeParsePayload(definition: JobDefinition<any, any>, payload: unknown): { success: true; data: unknown } | { success: false; message: string } {
+  try {
+    const parsed = definition.schema.safeParse(payload);
+    return parsed.success ? { success: true, data: parsed.data } : { success: false, message: formatIssues(parsed.error, 'payload') };
+  } catch (error) {
+    const thrown = toError(error);
+    return { success: false, message: `payload: the schema threw ${thrown.name}: ${thrown.message}`.slice(0, 2000) };
   }
 }
 

@@ -82,10 +82,28 @@ export class SendBatcher {
     }
     try {
       const result = await this.#transport.sendBatch(queueUrl, batch.map((p, index) => ({ id: String(index), ...p.message })));
-      for (const ok of result.successful) batch[Number(ok.id)]?.resolve(ok.messageId ?? '');
+      // Entries are matched by their exact id; one the reply names twice, wrongly or not at all is
+      // not known to be sent, and is tried again (a reply without an Id must not settle entry 0).
+      const answered = new Set<Pending>();
+      const entry = (id: string): Pending | undefined => {
+        const pending = /^\d+$/.test(id) ? batch[Number(id)] : undefined;
+        if (pending === undefined || answered.has(pending)) return undefined;
+        answered.add(pending);
+        return pending;
+      };
+      for (const ok of result.successful) {
+        entry(ok.id)?.resolve(ok.messageId ?? '');
+      }
       for (const failure of result.failed) {
+        const pending = entry(failure.id);
+        if (!pending) continue;
         const error = new TransportError(`${failure.code}: ${failure.message}`, { code: failure.code, retryable: !failure.senderFault });
-        this.#failed(queueUrl, batch[Number(failure.id)]!, error);
+        this.#failed(queueUrl, pending, error);
+      }
+      for (const pending of batch) {
+        if (!answered.has(pending)) {
+          this.#failed(queueUrl, pending, new TransportError('the SendMessageBatch reply left this entry out', { code: 'MissingFromReply', retryable: true }));
+        }
       }
     } catch (error) {
       for (const pending of batch) this.#failed(queueUrl, pending, error);

@@ -2,6 +2,11 @@
  * The worker: receive loops that keep `concurrency` handlers busy (continuous flow: a receive is issued
  * as soon as slots free up, never waiting for a whole batch to finish), batched deletes, leases, and a
  * lifecycle of `idle → running → draining → stopped`.
+ *
+ * `stop()` always reaches `stopped`, within the grace period plus {@link STOP_HARD_LIMIT_MS}, whatever
+ * the server does: an in-flight receive is let finish within the grace period (an aborted long poll
+ * can still take messages on fauxqs and moto) and what it returns is given back uncharged; handlers
+ * get the grace period, then are aborted and released; every settle is awaited, bounded by the limit.
  */
 import type { Logger } from 'pino';
 import { sleep } from '../queue/clock.js';
@@ -15,6 +20,9 @@ import { JobRunner, type InFlightJob } from './job-runner.js';
 import { createLogger } from './logger.js';
 import { createWorkerTelemetry, type WorkerTelemetry } from './telemetry/index.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './worker-options.js';
+
+/** How long past the grace period `stop()` may wait for settles and the last deletes before it returns. */
+export const STOP_HARD_LIMIT_MS = 8_000;
 
 export interface StopOptions {
   /** Overrides `shutdownGraceMs` for this stop. */
@@ -124,26 +132,58 @@ export class Worker {
       this.#setState('stopped');
       return;
     }
-    this.#setState('draining');
-    this.#pollAbort.abort();
-    for (const wake of this.#slotWaiters.splice(0)) wake();
-    await Promise.all(this.#pollers);
-    const running = [...this.#inFlight];
-    if (running.length > 0) {
-      this.#logger.info({ inFlight: running.length, graceMs }, 'draining: waiting for running jobs');
-      const grace = new AbortController();
-      await Promise.race([Promise.all(running.map((job) => job.done)), sleep(graceMs, this.options.clock, grace.signal).catch(() => undefined)]);
-      grace.abort();
+    const { clock } = this.options;
+    const graceEnds = clock.now() + graceMs;
+    const hardEnds = graceEnds + STOP_HARD_LIMIT_MS;
+    const until = (at: number): { wait: Promise<void>; cancel(): void } => {
+      if (at <= clock.now()) return { wait: Promise.resolve(), cancel: () => undefined };
+      const cancel = new AbortController();
+      return { wait: sleep(at - clock.now(), clock, cancel.signal).catch(() => undefined), cancel: () => cancel.abort() };
+    };
+    /** Waits for `work`, at most until `at`; true when it finished. */
+    const within = async (work: Promise<unknown>, at: number): Promise<boolean> => {
+      const timer = until(at);
+      let finished = false;
+      await Promise.race([work.then(() => (finished = true), () => (finished = true)), timer.wait]);
+      timer.cancel();
+      return finished;
+    };
+    try {
+      this.#setState('draining');
+      for (const wake of this.#slotWaiters.splice(0)) wake();
+      const polls = Promise.all(this.#pollers);
+      // An aborted long poll can still be handed messages by the server, which come back later with
+      // a receive count of 2 and would be charged as lost: let the receives in flight finish within
+      // the grace period (their messages are given back uncharged), and abort only what outlasts it.
+      if (this.options.transport.receiveAbortLosesNothing === true) this.#pollAbort.abort();
+      const running = (): Promise<unknown> => Promise.all([...this.#inFlight].map((job) => job.done));
+      if (this.#inFlight.size > 0) this.#logger.info({ inFlight: this.#inFlight.size, graceMs }, 'draining: waiting for running jobs');
+      await within(Promise.all([polls, running()]), graceEnds);
+      this.#pollAbort.abort();
+      await within(polls, hardEnds);
+      const left = [...this.#inFlight];
+      if (left.length > 0) {
+        this.#logger.warn({ released: left.length }, 'grace period over: aborting and releasing running jobs');
+        // One failed release must not stop the others, the delete flush or the state change.
+        const releases = left.map((job) =>
+          job.release().catch((error: unknown) => this.#events.emit('worker:error', { error: toError(error), during: 'releasing a job on stop' })),
+        );
+        await within(Promise.all(releases), hardEnds);
+      }
+      // Settles still under way (past the grace period) are awaited, bounded by the hard limit.
+      if (!(await within(running(), hardEnds))) {
+        this.#logger.warn({ inFlight: this.#inFlight.size }, 'stop: jobs still settling at the hard limit; their messages come back after their visibility timeout');
+      }
+      if (this.#deleter && !(await within(this.#deleter.flush(), hardEnds))) {
+        this.#logger.warn('stop: deletes still pending at the hard limit; their messages come back and are counted once as lost');
+      }
+    } catch (error) {
+      this.#events.emit('worker:error', { error: toError(error), during: 'stop' });
+    } finally {
+      this.#depthObserver?.stop();
+      this.#setState('stopped');
+      this.#logger.info('worker stopped');
     }
-    const left = [...this.#inFlight];
-    if (left.length > 0) {
-      this.#logger.warn({ released: left.length }, 'grace period over: aborting and releasing running jobs');
-      await Promise.all(left.map((job) => job.release()));
-    }
-    await this.#deleter?.flush();
-    this.#depthObserver?.stop();
-    this.#setState('stopped');
-    this.#logger.info('worker stopped');
   }
 
   #setState(state: WorkerState): void {
@@ -194,6 +234,7 @@ export class Worker {
       const slots = await this.#acquire();
       if (slots === 0) break;
       let messages: ReceivedMessage[] = [];
+      const requestedAt = options.clock.now();
       try {
         messages = await options.transport.receive(options.queueUrl, {
           maxMessages: slots,
@@ -217,13 +258,28 @@ export class Worker {
       }
       this.#reserved -= slots;
       this.#received += messages.length;
-      for (const message of messages) this.#startJob(message);
+      // SQS started each visibility timeout when it picked the message: no earlier than the request,
+      // and (a long poll answers as soon as a message comes) close before the response.
+      const receivedAt = Math.max(requestedAt, options.clock.now() - RESPONSE_SLACK_MS);
+      if (this.#state !== 'running') {
+        // Received while stopping: no job starts; give the messages back uncharged.
+        for (const message of messages) this.#track(this.#runner!.giveBack(message, receivedAt));
+        break;
+      }
+      for (const message of messages) this.#startJob(message, receivedAt);
       if (messages.length < slots) this.#wakeOne();
     }
   }
 
-  #startJob(message: ReceivedMessage): void {
-    const job = this.#runner!.start(message);
+  /** Keeps a give-back among the in-flight work that stop() awaits. */
+  #track(work: Promise<void>): void {
+    const job: InFlightJob = { messageId: 'give-back', done: work, release: async () => undefined };
+    this.#inFlight.add(job);
+    void work.finally(() => this.#inFlight.delete(job));
+  }
+
+  #startJob(message: ReceivedMessage, receivedAt: number): void {
+    const job = this.#runner!.start(message, receivedAt);
     this.#inFlight.add(job);
     void job.done.finally(() => {
       this.#inFlight.delete(job);
@@ -231,6 +287,9 @@ export class Worker {
     });
   }
 }
+
+/** How much earlier than the receive's response SQS is assumed to have picked a message. */
+const RESPONSE_SLACK_MS = 250;
 
 /** Creates a worker (not started). */
 export function createWorker(options: WorkerOptions & { queueDepthIntervalMs?: number }): Worker {

@@ -34,8 +34,11 @@ export class RecordingTransport implements JobTransport {
   /** Entries of each successful SendMessageBatch, in order. */
   readonly batchSizes: number[] = [];
 
+  readonly receiveAbortLosesNothing: boolean | undefined;
+
   constructor(readonly inner: JobTransport) {
     this.kind = inner.kind;
+    this.receiveAbortLosesNothing = inner.receiveAbortLosesNothing;
   }
 
   /** Total requests of any kind. */

@@ -48,10 +48,10 @@ describe('defineJob', () => {
     expect(configError(() => defineJob({ type: 'a.b', schema: {} as typeof schema, handler })).message).toBe('a.b.schema: expected a zod schema');
   });
 
-  it.each([0, -5, Number.NaN, Number.POSITIVE_INFINITY])('rejects attemptTimeoutMs %d', (attemptTimeoutMs) => {
+  it.each([0, -5, Number.NaN, Number.POSITIVE_INFINITY, 43_200_001])('rejects attemptTimeoutMs %d', (attemptTimeoutMs) => {
     const error = configError(() => defineJob({ type: 'a.b', schema, handler, attemptTimeoutMs }));
     expect(error.setting).toBe('a.b.attemptTimeoutMs');
-    expect(error.message).toMatch(/^a\.b\.attemptTimeoutMs: expected a number > 0, got /);
+    expect(error.message).toMatch(/^a\.b\.attemptTimeoutMs: expected a number > 0 and at most 43200000 \(12 h: SQS caps a message.s visibility there\), got /);
   });
 
   it.each([0, -1, Number.NaN])('rejects deadlineMs %d', (deadlineMs) => {

@@ -163,14 +163,14 @@ describe('DeleteBatcher and the lease', () => {
     } as unknown as JobTransport;
     const batcher = new DeleteBatcher({ transport, queueUrl: 'q', clock, flushMs: 5, logger: pino({ level: 'silent' }), onError: () => undefined, giveUpAfterMs: 30_000 });
     // Lease ends at 2,500 ms; the delete is answered at 3,005 ms: too late to count.
-    const late = batcher.delete('late', clock.now() + 2_500);
+    const late = batcher.delete('late', { expiresAt: clock.now() + 2_500 });
     for (let t = 0; t < 3_100; t += 5) {
       clock.advance(5);
       await settle();
     }
     expect(await late).toBe(false);
     slow = false;
-    const inTime = batcher.delete('in-time', clock.now() + 2_500);
+    const inTime = batcher.delete('in-time', { expiresAt: clock.now() + 2_500 });
     clock.advance(5);
     await settle();
     expect(await inTime).toBe(true);

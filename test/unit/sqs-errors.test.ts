@@ -48,6 +48,7 @@ describe('resolveSqsClientOptions', () => {
       maxAttempts: undefined,
       maxSockets: 64,
       connectionTimeoutMs: 5_000,
+      requestTimeoutMs: 10_000,
     });
   });
 

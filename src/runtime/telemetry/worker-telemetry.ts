@@ -47,10 +47,11 @@ export interface AttemptInfo {
 
 /**
  * How an attempt ended: `succeeded` (acked), `retrying` (re-sent with a delay), `dead` (to the DLQ),
- * `released` (visibility reset, e.g. on shutdown), `deferred` (an early arrival re-sent until
+ * `released` (given back on shutdown as a fresh copy), `abandoned` (the lease was lost before the
+ * settle was confirmed: the message comes back and the job goes on from there), `deferred` (an early arrival re-sent until
  * `notBefore`), `checkpointed` (progress saved, re-sent with the checkpoint).
  */
-export type AttemptOutcome = 'succeeded' | 'retrying' | 'dead' | 'released' | 'deferred' | 'checkpointed';
+export type AttemptOutcome = 'succeeded' | 'retrying' | 'dead' | 'released' | 'deferred' | 'checkpointed' | 'abandoned';
 
 export interface AttemptResult {
   outcome: AttemptOutcome;
