@@ -13,11 +13,13 @@ import { REPO_ROOT, spawnPeer, waitFor, type Peer } from '../../support/process.
 export const FIXTURE = join(REPO_ROOT, 'test', 'fixtures', 'chaos-worker.ts');
 
 export interface LogLine {
-  e: 'ready' | 'exec' | 'end' | 'succeeded' | 'dead' | 'released' | 'invalid' | 'mem' | 'stopped';
+  e: 'ready' | 'exec' | 'end' | 'succeeded' | 'retrying' | 'deferred' | 'dead' | 'released' | 'invalid' | 'mem' | 'stopped';
   pid: number;
   t: number;
   id?: string;
   a?: number;
+  /** The SQS message id (execution, end and settle lines). */
+  m?: string;
   r?: 'ok' | 'fail' | 'nonretryable' | 'aborted';
   reason?: string;
   kind?: string;
@@ -113,6 +115,11 @@ export async function waitQueueEmpty(transport: SqsTransport, queueUrl: string, 
 
 /** Receives everything in a queue (each message once, by MessageId) and returns the bodies. */
 export async function readAll(transport: SqsTransport, queueUrl: string, expectAtLeast = 0): Promise<string[]> {
+  return (await readAllMessages(transport, queueUrl, expectAtLeast)).map((m) => m.body);
+}
+
+/** Like {@link readAll}, with each message's MessageId. */
+export async function readAllMessages(transport: SqsTransport, queueUrl: string, expectAtLeast = 0): Promise<Array<{ messageId: string; body: string }>> {
   const bodies = new Map<string, string>();
   let empties = 0;
   for (let i = 0; i < 5_000 && empties < 3; i++) {
@@ -124,5 +131,5 @@ export async function readAll(transport: SqsTransport, queueUrl: string, expectA
     else empties = 0;
     for (const m of messages) bodies.set(m.MessageId ?? '', m.Body ?? '');
   }
-  return [...bodies.values()];
+  return [...bodies].map(([messageId, body]) => ({ messageId, body }));
 }
