@@ -1,5 +1,4 @@
-const RETRYABLE = Symbol.for('calsync-jobs.RetryableError');
-const NON_RETRYABLE = Symbol.for('calsync-jobs.NonRetryableError');
+import { BrandedError } from '../shared/branded-error.js';
 
 export interface JobErrorOptions {
   cause?: unknown;
@@ -10,8 +9,8 @@ export interface JobErrorOptions {
 }
 
 /** A failure worth retrying; the policy decides when. Any unbranded throw is treated the same way. */
-export class RetryableError extends Error {
-  readonly [RETRYABLE] = true;
+export class RetryableError extends BrandedError {
+  static override readonly brand: string = 'RetryableError';
   override readonly name: string = 'RetryableError';
   readonly nextRetryDelayMs: number | undefined;
   readonly reason: string | undefined;
@@ -21,24 +20,16 @@ export class RetryableError extends Error {
     this.nextRetryDelayMs = options.nextRetryDelayMs;
     this.reason = options.reason;
   }
-
-  static is(value: unknown): value is RetryableError {
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[RETRYABLE] === true;
-  }
 }
 
 /** A failure that no retry can fix: the job goes to the dead-letter queue at once. */
-export class NonRetryableError extends Error {
-  readonly [NON_RETRYABLE] = true;
+export class NonRetryableError extends BrandedError {
+  static override readonly brand: string = 'NonRetryableError';
   override readonly name: string = 'NonRetryableError';
   readonly reason: string | undefined;
 
   constructor(message: string, options: Omit<JobErrorOptions, 'nextRetryDelayMs'> = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.reason = options.reason;
-  }
-
-  static is(value: unknown): value is NonRetryableError {
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[NON_RETRYABLE] === true;
   }
 }

@@ -1,13 +1,12 @@
-const CONFIG = Symbol.for('calsync-jobs.ConfigError');
-const TRANSPORT_ERROR = Symbol.for('calsync-jobs.TransportError');
+import { BrandedError } from '../shared/branded-error.js';
 
 /**
  * A failure talking to the queue. `code` is the SQS error code (`AWS.SimpleQueueService.NonExistentQueue`,
  * `QueueDoesNotExist`, `TooManyEntriesInBatchRequest`, `MessageTooLong`, `RequestThrottled`, ...) or a
  * network code (`ECONNREFUSED`); `retryable` says whether the same call may succeed later.
  */
-export class TransportError extends Error {
-  readonly [TRANSPORT_ERROR] = true;
+export class TransportError extends BrandedError {
+  static override readonly brand: string = 'TransportError';
   override readonly name = 'TransportError';
   readonly code: string;
   readonly retryable: boolean;
@@ -16,10 +15,6 @@ export class TransportError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = options.code;
     this.retryable = options.retryable;
-  }
-
-  static is(value: unknown): value is TransportError {
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[TRANSPORT_ERROR] === true;
   }
 }
 
@@ -35,8 +30,8 @@ export function toError(value: unknown): Error {
 }
 
 /** A bad setting. `setting` names it (`CALSYNC_CONCURRENCY`, `concurrency`, `--delay-ms`). */
-export class ConfigError extends Error {
-  readonly [CONFIG] = true;
+export class ConfigError extends BrandedError {
+  static override readonly brand: string = 'ConfigError';
   override readonly name = 'ConfigError';
   readonly setting: string;
 
@@ -44,20 +39,14 @@ export class ConfigError extends Error {
     super(`${setting}: ${message}`);
     this.setting = setting;
   }
-
-  static is(value: unknown): value is ConfigError {
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[CONFIG] === true;
-  }
 }
-
-const INVALID_JOB = Symbol.for('calsync-jobs.InvalidJobError');
 
 /**
  * A job rejected before anything was sent: `field` names what is wrong (`payload.calendarId`, `type`,
  * `delayMs`, `body`), `code` says how (`invalid_payload`, `unknown_type`, `too_large`, `invalid_option`).
  */
-export class InvalidJobError extends Error {
-  readonly [INVALID_JOB] = true;
+export class InvalidJobError extends BrandedError {
+  static override readonly brand: string = 'InvalidJobError';
   override readonly name = 'InvalidJobError';
   readonly field: string;
   readonly code: 'invalid_payload' | 'unknown_type' | 'too_large' | 'invalid_option';
@@ -66,9 +55,5 @@ export class InvalidJobError extends Error {
     super(message);
     this.code = code;
     this.field = field;
-  }
-
-  static is(value: unknown): value is InvalidJobError {
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[INVALID_JOB] === true;
   }
 }

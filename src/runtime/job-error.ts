@@ -1,9 +1,11 @@
 import { NonRetryableError, RetryableError } from '../machines/errors.js';
 import type { FailedEvent, JobError } from '../machines/job-machine.js';
 import { toError } from '../queue/errors.js';
+import { BrandedError } from '../shared/branded-error.js';
 
 /** An attempt ran past its `attemptTimeoutMs`: a retryable failure. */
-export class AttemptTimeoutError extends Error {
+export class AttemptTimeoutError extends BrandedError {
+  static override readonly brand: string = 'AttemptTimeoutError';
   override readonly name = 'AttemptTimeout';
   constructor(timeoutMs: number) {
     super(`the attempt ran longer than attemptTimeoutMs (${timeoutMs} ms) and was aborted`);
@@ -11,7 +13,8 @@ export class AttemptTimeoutError extends Error {
 }
 
 /** The job saved a checkpoint: it continues from there in a new message, so this run must end. */
-export class CheckpointSavedError extends Error {
+export class CheckpointSavedError extends BrandedError {
+  static override readonly brand: string = 'CheckpointSavedError';
   override readonly name = 'CheckpointSaved';
   constructor() {
     super('the job saved a checkpoint and continues in a new message; this run must stop');
@@ -19,7 +22,8 @@ export class CheckpointSavedError extends Error {
 }
 
 /** `saveCheckpoint()` could not send the continuation (the attempt already ended, or the send failed). */
-export class CheckpointNotSavedError extends Error {
+export class CheckpointNotSavedError extends BrandedError {
+  static override readonly brand: string = 'CheckpointNotSavedError';
   override readonly name = 'CheckpointNotSaved';
   constructor() {
     super('the checkpoint was not saved: the attempt had already ended, or its lease was lost');
@@ -27,7 +31,8 @@ export class CheckpointNotSavedError extends Error {
 }
 
 /** The worker is shutting down and released the job to another worker. */
-export class WorkerStoppingError extends Error {
+export class WorkerStoppingError extends BrandedError {
+  static override readonly brand: string = 'WorkerStoppingError';
   override readonly name = 'WorkerStopping';
   constructor() {
     super('the worker is stopping; the job was released to another worker');
@@ -43,6 +48,6 @@ export function classifyFailure(thrown: unknown): Pick<FailedEvent, 'error' | 'r
     error: jobError,
     retryable: !NonRetryableError.is(error),
     nextRetryDelayMs: RetryableError.is(error) ? error.nextRetryDelayMs : undefined,
-    timedOut: error instanceof AttemptTimeoutError,
+    timedOut: AttemptTimeoutError.is(error),
   };
 }

@@ -305,7 +305,7 @@ class Attempt {
     const durationMs = clock.now() - startedAt;
 
     if (outcome.kind === 'released' || !this.#isRunning()) {
-      if (outcome.kind === 'error' && !this.#released && !(outcome.error instanceof CheckpointSavedError)) {
+      if (outcome.kind === 'error' && !this.#released && !CheckpointSavedError.is(outcome.error)) {
         logger().debug({ err: outcome.error }, 'the handler threw after it saved a checkpoint; the job continues from the checkpoint');
       }
       return;
