@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # cfn-lint (the AWS CloudFormation linter, from PyPI) in a private Python venv, cached under
-# $CALSYNC_PEERS_DIR/cfn-lint (default <repo>/.peers/cfn-lint).
+# $CALSYNC_PEERS_DIR/cfn-lint (default ~/.cache/calsync-jobs/peers/cfn-lint).
 #
 #   scripts/peers/cfn-lint.sh install   create the venv and pip-install the pinned cfn-lint (cached)
 #   scripts/peers/cfn-lint.sh bin       print the path of the cfn-lint executable (after install)
@@ -15,7 +15,7 @@ set -euo pipefail
 CFN_LINT_VERSION="1.58.0"
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-peers_dir="${CALSYNC_PEERS_DIR:-$repo_root/.peers}"
+peers_dir="${CALSYNC_PEERS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/calsync-jobs/peers}"
 venv="$peers_dir/cfn-lint"
 stamp="$venv/.installed-cfn-lint-$CFN_LINT_VERSION"
 python="${PYTHON:-python3}"

@@ -10,7 +10,7 @@ set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SRC=$REPO_ROOT/scripts/peers/compose-config
-PEERS_DIR=${CALSYNC_PEERS_DIR:-$REPO_ROOT/.peers}
+PEERS_DIR=${CALSYNC_PEERS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/calsync-jobs/peers}
 DIR=$PEERS_DIR/compose-config
 BIN=$DIR/compose-config
 STAMP=$DIR/compose-config.version

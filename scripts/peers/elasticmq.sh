@@ -4,14 +4,14 @@
 #   elasticmq.sh install                       resolve the server jars once (cached; later runs do nothing)
 #   elasticmq.sh start --port P [--conf FILE]  run it in the foreground on 127.0.0.1:P (exec: the PID is java's)
 #
-# Jars go to $CALSYNC_PEERS_DIR/elasticmq/lib (default <repo>/.peers/elasticmq/lib).
+# Jars go to $CALSYNC_PEERS_DIR/elasticmq/lib (default ~/.cache/calsync-jobs/peers/elasticmq/lib).
 # Needs java (17+) and mvn: apt-get install openjdk-17-jre-headless maven
 set -euo pipefail
 
 ELASTICMQ_VERSION="${ELASTICMQ_VERSION:-1.7.1}"
 DEPENDENCY_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-PEERS_DIR="${CALSYNC_PEERS_DIR:-$REPO_ROOT/.peers}"
+PEERS_DIR="${CALSYNC_PEERS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/calsync-jobs/peers}"
 HOME_DIR="$PEERS_DIR/elasticmq"
 LIB_DIR="$HOME_DIR/lib"
 STAMP="$HOME_DIR/.installed-$ELASTICMQ_VERSION"

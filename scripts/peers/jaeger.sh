@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Jaeger v2 binary (module github.com/jaegertracing/jaeger, package cmd/jaeger) from the Go
-# module proxy and caches it under $CALSYNC_PEERS_DIR/jaeger (default <repo>/.peers/jaeger).
+# module proxy and caches it under $CALSYNC_PEERS_DIR/jaeger (default ~/.cache/calsync-jobs/peers/jaeger).
 #
 #   scripts/peers/jaeger.sh install   build once; a second run finds the binary and returns at once
 #   scripts/peers/jaeger.sh path      print the binary's path
@@ -13,7 +13,7 @@ set -euo pipefail
 JAEGER_VERSION=v1.76.0
 MODULE=github.com/jaegertracing/jaeger
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-PEERS_DIR=${CALSYNC_PEERS_DIR:-$REPO_ROOT/.peers}
+PEERS_DIR=${CALSYNC_PEERS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/calsync-jobs/peers}
 DIR=$PEERS_DIR/jaeger
 BIN=$DIR/jaeger
 STAMP=$DIR/jaeger.version

@@ -5,14 +5,13 @@
 #   moto.sh bin              print the path of the moto_server executable (after install)
 #   moto.sh start --port P   run moto_server in the foreground on 127.0.0.1:P (exec: the PID is moto_server's)
 #
-# The venv goes to $CALSYNC_PEERS_DIR/moto (default <repo>/.peers/moto; .ci/run sets
-# CALSYNC_PEERS_DIR=$HOME/.cache/calsync-jobs/peers). PYTHON picks the interpreter that builds the venv
+# The venv goes to $CALSYNC_PEERS_DIR/moto (default ~/.cache/calsync-jobs/peers/moto). PYTHON picks the interpreter that builds the venv
 # (default python3, 3.9+ with the venv module: apt-get install python3-venv).
 set -euo pipefail
 
 MOTO_VERSION="${MOTO_VERSION:-5.2.5}"
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-PEERS_DIR="${CALSYNC_PEERS_DIR:-$REPO_ROOT/.peers}"
+PEERS_DIR="${CALSYNC_PEERS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/calsync-jobs/peers}"
 VENV="$PEERS_DIR/moto"
 STAMP="$VENV/.installed-moto-$MOTO_VERSION"
 PYTHON="${PYTHON:-python3}"

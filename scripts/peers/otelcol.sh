@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds an OpenTelemetry Collector with the Collector Builder (ocb) from scripts/peers/otelcol-builder.yaml
-# and caches it under $CALSYNC_PEERS_DIR/otelcol (default <repo>/.peers/otelcol).
+# and caches it under $CALSYNC_PEERS_DIR/otelcol (default ~/.cache/calsync-jobs/peers/otelcol).
 #
 #   scripts/peers/otelcol.sh install   build once; a second run finds the binary and returns at once
 #   scripts/peers/otelcol.sh path      print the binary's path
@@ -12,7 +12,7 @@ set -euo pipefail
 BUILDER_VERSION=v0.165.0
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 MANIFEST=$REPO_ROOT/scripts/peers/otelcol-builder.yaml
-PEERS_DIR=${CALSYNC_PEERS_DIR:-$REPO_ROOT/.peers}
+PEERS_DIR=${CALSYNC_PEERS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/calsync-jobs/peers}
 DIR=$PEERS_DIR/otelcol
 BIN=$DIR/otelcol
 STAMP=$DIR/otelcol.version

@@ -2,6 +2,7 @@
  * Shared helpers for tests that start real peer servers (ElasticMQ, Jaeger, the Collector, Radicale,
  * PostgreSQL, worker processes): a free loopback port, waiting for readiness, and stopping by PID.
  */
+import { homedir } from 'node:os';
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -9,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** Where peer builds and downloads are cached. CI points it outside the clone so runs share it. */
-export const PEERS_DIR = process.env.CALSYNC_PEERS_DIR ?? join(REPO_ROOT, '.peers');
+/** Where peers are installed and cached: the user's cache folder, shared by every clone. */
+export const PEERS_DIR = process.env.CALSYNC_PEERS_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'calsync-jobs', 'peers');
 
 /** A TCP port that was free on 127.0.0.1 a moment ago. */
 export async function freePort(): Promise<number> {
