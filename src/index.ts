@@ -15,7 +15,7 @@ export { loadConfig, type CalsyncConfig } from './queue/config.js';
 export { decodeEnvelope, encodeEnvelope, envelopeSchema, envelopeJsonSchema, ENVELOPE_VERSION, type Envelope, type HistoryEntry, type DecodeResult } from './queue/envelope.js';
 export { decodeDeadLetter, type DeadLetterRecord, type DecodedDeadLetter } from './queue/dead-letter.js';
 export { parseSigningKeys, signBody, verifyBody, SIGNATURE_ATTRIBUTE } from './queue/signing.js';
-export { InvalidJobError } from './queue/errors.js';
+export { InvalidJobError } from './shared/errors.js';
 export * from './queue/index.js';
 
 // Running jobs

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isJobDefinition, type JobDefinition } from '../machines/define-job.js';
-import { ConfigError } from '../queue/errors.js';
+import { ConfigError } from '../shared/errors.js';
 
 /**
  * Loads job definitions from a module whose default export is an array of `defineJob` results

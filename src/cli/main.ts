@@ -1,7 +1,7 @@
 /**
  * The `calsync-jobs` command line. Exit codes: 0 done, 1 failed, 2 bad arguments or configuration.
  */
-import { ConfigError, InvalidJobError, TransportError } from '../queue/errors.js';
+import { ConfigError, InvalidJobError, TransportError } from '../shared/errors.js';
 import { UsageError } from './args.js';
 import { apiCommand } from './commands/api.js';
 import { devCommand } from './commands/dev.js';

@@ -28,7 +28,7 @@ import {
   SimpleSpanProcessor,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
-import { ConfigError } from '../queue/errors.js';
+import { ConfigError } from '../shared/errors.js';
 import { type MetricsServer, startMetricsServer } from '../runtime/telemetry/metrics-server.js';
 
 export type OtlpProtocol = 'http/protobuf' | 'http/json';

@@ -20,7 +20,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { defineJob, type JobContext, type JobDefinition } from '../machines/define-job.js';
 import { NonRetryableError } from '../machines/errors.js';
-import { ConfigError } from '../queue/errors.js';
+import { ConfigError } from '../shared/errors.js';
 import { accountsFromEnv, type AccountResolver } from './calendar/accounts.js';
 import { calendarMultiGet, calendarUrl, syncCollection, type MultiStatus } from './calendar/caldav.js';
 import { createDavFetch, nonRetryableHttp, type Fetch } from './calendar/http.js';

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { ConfigError } from '../queue/errors.js';
+import { ConfigError } from '../shared/errors.js';
 import { resolveRetryPolicy, type ResolvedRetryPolicy, type RetryPolicy } from './retry-policy.js';
 
 /** What a handler gets besides its payload. */

@@ -1,4 +1,4 @@
-import { ConfigError } from '../queue/errors.js';
+import { ConfigError } from '../shared/errors.js';
 
 export type Jitter = 'full' | 'equal' | 'none';
 

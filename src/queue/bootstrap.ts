@@ -1,7 +1,7 @@
 /**
  * Creates (or brings up to date) the main queue and its dead-letter queue.
  */
-import { TransportError } from './errors.js';
+import { TransportError } from '../shared/errors.js';
 import type { JobTransport } from './transport.js';
 
 /** Options of {@link ensureQueues}; all optional. */

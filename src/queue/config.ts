@@ -4,7 +4,7 @@
  * `CALSYNC_CONCURRENCY: expected an integer from 1 to 10000, got "lots"`.
  */
 import { z } from 'zod';
-import { ConfigError } from './errors.js';
+import { ConfigError } from '../shared/errors.js';
 import { parseSigningKeys, type SigningKeys } from './signing.js';
 import { SQS_LIMITS } from './transport.js';
 

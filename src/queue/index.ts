@@ -1,7 +1,7 @@
 /** The queue layer's public surface: transports, limits, errors, clocks, bootstrap, embedded server. */
 export * from './transport.js';
-export { TransportError, ConfigError, toError } from './errors.js';
-export { systemClock, systemRandom, sleep, type Clock, type Random } from './clock.js';
+export { TransportError, ConfigError, toError } from '../shared/errors.js';
+export { systemClock, systemRandom, sleep, type Clock, type Random } from '../shared/clock.js';
 export { ManualClock } from './manual-clock.js';
 export { messageBytes, checkOutgoing, checkOutgoingBatch, checkBatch, checkReceive, checkVisibility } from './limits.js';
 export { toTransportError, type ErrorContext } from './sqs-errors.js';

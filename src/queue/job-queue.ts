@@ -3,10 +3,10 @@
  * through the runtime, but any process that enqueues uses this module), so both share one wire format.
  */
 import type { ZodType } from 'zod';
-import { systemClock, type Clock } from './clock.js';
+import { systemClock, type Clock } from '../shared/clock.js';
 import { delaySecondsFor, notBeforeFor } from './delay.js';
 import { encodeEnvelope, formatIssues, newEnvelope, type Envelope } from './envelope.js';
-import { InvalidJobError, TransportError } from './errors.js';
+import { InvalidJobError, TransportError } from '../shared/errors.js';
 import { messageBytes } from './limits.js';
 import { withProducerSpan } from './tracing.js';
 import { SQS_LIMITS, type JobTransport, type OutgoingBatchEntry } from './transport.js';

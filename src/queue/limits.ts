@@ -2,7 +2,7 @@
  * Client-side checks of the fixed AWS SQS rules, shared by every transport so that code tested
  * against the in-memory transport or a lenient local server fails the same way it would on AWS.
  */
-import { TransportError } from './errors.js';
+import { TransportError } from '../shared/errors.js';
 import { SQS_LIMITS, type OutgoingMessage, type ReceiveOptions } from './transport.js';
 
 const utf8 = new TextEncoder();

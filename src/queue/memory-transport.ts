@@ -4,8 +4,8 @@
  * {@link SqsTransport}. Time comes from an injected {@link Clock} (use {@link ManualClock} in tests).
  */
 import { randomUUID } from 'node:crypto';
-import { systemClock, type Clock } from './clock.js';
-import { TransportError } from './errors.js';
+import { systemClock, type Clock } from '../shared/clock.js';
+import { TransportError } from '../shared/errors.js';
 import { checkBatch, checkOutgoing, checkOutgoingBatch, checkReceive, checkVisibility } from './limits.js';
 import { MemoryQueue, type StoredMessage } from './memory-queue.js';
 import {

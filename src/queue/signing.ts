@@ -24,7 +24,7 @@
  * Pure: `node:crypto` only, no I/O, no clock.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { ConfigError } from './errors.js';
+import { ConfigError } from '../shared/errors.js';
 
 /** The MessageAttribute that carries the signature. */
 export const SIGNATURE_ATTRIBUTE = 'calsync-signature';

@@ -18,7 +18,7 @@ import {
   type QueueAttributeName,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { TransportError } from './errors.js';
+import { TransportError } from '../shared/errors.js';
 import { checkBatch, checkOutgoing, checkOutgoingBatch, checkReceive, checkVisibility } from './limits.js';
 import { createSqsClient, resolveSqsClientOptions, type SqsClientOptions } from './sqs-client.js';
 import { toTransportError } from './sqs-errors.js';

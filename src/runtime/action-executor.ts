@@ -28,7 +28,7 @@ import { deadLetterBody, invalidMessageBody, type DeadLetterRecord } from '../qu
 import { delaySecondsFor, notBeforeFor } from '../queue/delay.js';
 import { ATTRIBUTE_ROOM_BYTES, bodyBytes, fitEnvelope } from '../queue/envelope-fit.js';
 import { encodeEnvelope, type Envelope, type HistoryEntry } from '../queue/envelope.js';
-import { TransportError, toError } from '../queue/errors.js';
+import { TransportError, toError } from '../shared/errors.js';
 import { withProducerSpan, type ProducerOperation } from '../queue/tracing.js';
 import type { ReceivedMessage } from '../queue/transport.js';
 import type { DeleteBatcher } from './delete-batcher.js';

@@ -7,8 +7,8 @@
  * `false` and the caller must not report the job as settled: the message will come back.
  */
 import type { Logger } from 'pino';
-import type { Clock } from '../queue/clock.js';
-import { TransportError } from '../queue/errors.js';
+import type { Clock } from '../shared/clock.js';
+import { TransportError } from '../shared/errors.js';
 import { SQS_LIMITS, type JobTransport } from '../queue/transport.js';
 
 /** What the deleter needs of a message's lease: when it runs out, as extended so far. */

@@ -1,6 +1,6 @@
 import { NonRetryableError, RetryableError } from '../machines/errors.js';
 import type { FailedEvent, JobError } from '../machines/job-machine.js';
-import { toError } from '../queue/errors.js';
+import { toError } from '../shared/errors.js';
 import { BrandedError } from '../shared/branded-error.js';
 
 /** An attempt ran past its `attemptTimeoutMs`: a retryable failure. */

@@ -12,7 +12,7 @@ import type { JobContext, JobDefinition } from '../machines/define-job.js';
 import { createJobMachine, restoreJob, type JobMachine, type JobMachineEvent } from '../machines/job-machine.js';
 import { createJobStepper, type JobActions, type JobStepper } from '../machines/job-stepper.js';
 import { decodeEnvelope, formatIssues, type Envelope } from '../queue/envelope.js';
-import { toError } from '../queue/errors.js';
+import { toError } from '../shared/errors.js';
 import type { ReceivedMessage } from '../queue/transport.js';
 import type { ActionExecutor } from './action-executor.js';
 import { Lease, maxAttemptMs } from './lease.js';

@@ -10,8 +10,8 @@
  * the runtime times the attempt out before it (see {@link maxAttemptMs}).
  */
 import type { Logger } from 'pino';
-import type { Clock } from '../queue/clock.js';
-import { TransportError, toError } from '../queue/errors.js';
+import type { Clock } from '../shared/clock.js';
+import { TransportError, toError } from '../shared/errors.js';
 import { SQS_LIMITS, type JobTransport } from '../queue/transport.js';
 
 /** Codes by which a server says the receipt handle no longer holds the message. */

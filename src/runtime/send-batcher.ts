@@ -5,8 +5,8 @@
  * a transient failure of an entry or of the whole request is retried with backoff (a few tries: the
  * caller then leaves its message undeleted, so nothing is lost).
  */
-import type { Clock } from '../queue/clock.js';
-import { TransportError } from '../queue/errors.js';
+import type { Clock } from '../shared/clock.js';
+import { TransportError } from '../shared/errors.js';
 import { messageBytes } from '../queue/limits.js';
 import { SQS_LIMITS, type JobTransport, type OutgoingMessage } from '../queue/transport.js';
 

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { JobDefinition } from '../machines/define-job.js';
-import { systemClock, systemRandom, type Clock, type Random } from '../queue/clock.js';
-import { ConfigError } from '../queue/errors.js';
+import { systemClock, systemRandom, type Clock, type Random } from '../shared/clock.js';
+import { ConfigError } from '../shared/errors.js';
 import { SQS_LIMITS, type JobTransport } from '../queue/transport.js';
 import type { WorkerTelemetry } from './telemetry/index.js';
 

@@ -9,8 +9,8 @@
  * get the grace period, then are aborted and released; every settle is awaited, bounded by the limit.
  */
 import type { Logger } from 'pino';
-import { sleep } from '../queue/clock.js';
-import { toError } from '../queue/errors.js';
+import { sleep } from '../shared/clock.js';
+import { toError } from '../shared/errors.js';
 import { SQS_LIMITS, type ReceivedMessage } from '../queue/transport.js';
 import { ActionExecutor } from './action-executor.js';
 import { DeleteBatcher } from './delete-batcher.js';

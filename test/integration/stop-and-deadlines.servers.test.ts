@@ -13,7 +13,7 @@ import { defineJob } from '../../src/machines/define-job.js';
 import { ensureQueues } from '../../src/queue/bootstrap.js';
 import { startEmbeddedSqs } from '../../src/queue/embedded.js';
 import { encodeEnvelope, newEnvelope } from '../../src/queue/envelope.js';
-import { TransportError } from '../../src/queue/errors.js';
+import { TransportError } from '../../src/shared/errors.js';
 import { SqsTransport } from '../../src/queue/sqs-transport.js';
 import { createWorker } from '../../src/runtime/worker.js';
 import { STOP_HARD_LIMIT_MS } from '../../src/runtime/worker.js';

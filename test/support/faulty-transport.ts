@@ -14,7 +14,7 @@ import type {
   ReceiveOptions,
   ReceivedMessage,
 } from '../../src/queue/transport.js';
-import { TransportError } from '../../src/queue/errors.js';
+import { TransportError } from '../../src/shared/errors.js';
 
 export type FaultyMethod = 'send' | 'sendBatch' | 'receive' | 'delete' | 'deleteBatch' | 'changeVisibility';
 

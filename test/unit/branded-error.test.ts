@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { NonRetryableError, RetryableError } from '../../src/machines/errors.js';
-import { ConfigError, InvalidJobError, TransportError } from '../../src/queue/errors.js';
+import { ConfigError, InvalidJobError, TransportError } from '../../src/shared/errors.js';
 import { AttemptTimeoutError, CheckpointSavedError } from '../../src/runtime/job-error.js';
 
 describe('branded errors (one brand helper)', () => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accountsFromEnv } from '../../src/jobs/calendar/accounts.js';
 import { NonRetryableError } from '../../src/machines/errors.js';
-import { ConfigError } from '../../src/queue/errors.js';
+import { ConfigError } from '../../src/shared/errors.js';
 
 const good = { alice: { serverUrl: 'https://dav.example.com/alice', username: 'alice', password: 's3cret' } };
 

@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { calendarJobs, calendarSyncJob, calendarWriteJob, createCalendarSyncJob } from '../../src/jobs/calendar/index.js';
 import { staticAccounts } from '../../src/jobs/calendar/accounts.js';
 import type { JobContext } from '../../src/machines/define-job.js';
-import { ConfigError } from '../../src/queue/errors.js';
+import { ConfigError } from '../../src/shared/errors.js';
 
 const saved = { ...process.env };
 afterEach(() => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/queue/config.js';
-import { ConfigError } from '../../src/queue/errors.js';
+import { ConfigError } from '../../src/shared/errors.js';
 
 function errorOf(env: NodeJS.ProcessEnv, flags = {}): ConfigError {
   try {

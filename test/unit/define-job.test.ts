@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { DEFAULT_ATTEMPT_TIMEOUT_MS, defineJob, isJobDefinition, type JobOptions } from '../../src/machines/define-job.js';
-import { ConfigError } from '../../src/queue/errors.js';
+import { ConfigError } from '../../src/shared/errors.js';
 
 const schema = z.object({ id: z.string() });
 const handler = (): void => {};

@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { TransportError } from '../../src/queue/errors.js';
+import { TransportError } from '../../src/shared/errors.js';
 import { ManualClock } from '../../src/queue/manual-clock.js';
 import type { BatchFailure, BatchResult, DeleteEntry, JobTransport } from '../../src/queue/transport.js';
 import { DeleteBatcher } from '../../src/runtime/delete-batcher.js';

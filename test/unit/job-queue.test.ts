@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { decodeEnvelope } from '../../src/queue/envelope.js';
-import { InvalidJobError, TransportError } from '../../src/queue/errors.js';
+import { InvalidJobError, TransportError } from '../../src/shared/errors.js';
 import { JobQueue } from '../../src/queue/job-queue.js';
 import { messageBytes } from '../../src/queue/limits.js';
 import { ManualClock } from '../../src/queue/manual-clock.js';

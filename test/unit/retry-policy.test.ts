@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/queue/errors.js';
+import { ConfigError } from '../../src/shared/errors.js';
 import { computeDelay, DEFAULT_RETRY_POLICY, resolveRetryPolicy, type Jitter, type RetryPolicy } from '../../src/machines/retry-policy.js';
 
 // initialIntervalMs 1000, coefficient 2, cap 20 s: 1, 2, 4, 8, 16, then 20, 20, 20 seconds before jitter.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TransportError } from '../../src/queue/errors.js';
+import { TransportError } from '../../src/shared/errors.js';
 import { ManualClock } from '../../src/queue/manual-clock.js';
 import type { BatchResult, JobTransport, OutgoingBatchEntry, OutgoingMessage } from '../../src/queue/transport.js';
 import { SendBatcher } from '../../src/runtime/send-batcher.js';

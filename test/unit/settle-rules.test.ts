@@ -10,7 +10,7 @@ import { defineJob, type JobContext, type JobDefinition } from '../../src/machin
 import { ensureQueues } from '../../src/queue/bootstrap.js';
 import { decodeDeadLetter } from '../../src/queue/dead-letter.js';
 import { encodeEnvelope, newEnvelope } from '../../src/queue/envelope.js';
-import { TransportError } from '../../src/queue/errors.js';
+import { TransportError } from '../../src/shared/errors.js';
 import { ManualClock } from '../../src/queue/manual-clock.js';
 import { MemoryTransport } from '../../src/queue/memory-transport.js';
 import { createWorkerTelemetry, type AttemptOutcome, type WorkerTelemetry } from '../../src/runtime/telemetry/index.js';

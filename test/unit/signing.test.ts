@@ -2,7 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/queue/errors.js';
+import { ConfigError } from '../../src/shared/errors.js';
 import {
   SIGNATURE_ATTRIBUTE,
   SigningKey,

@@ -5,7 +5,7 @@ import { QueueDoesNotExist, RequestThrottled, InvalidAttributeValue } from '@aws
 import { describe, expect, test } from 'vitest';
 import { resolveSqsClientOptions } from '../../src/queue/sqs-client.js';
 import { toTransportError } from '../../src/queue/sqs-errors.js';
-import { TransportError } from '../../src/queue/errors.js';
+import { TransportError } from '../../src/shared/errors.js';
 
 const meta = (httpStatusCode: number) => ({ $metadata: { httpStatusCode } });
 

@@ -7,7 +7,7 @@ import {
   MetricReader,
 } from '@opentelemetry/sdk-metrics';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type Clock, systemClock } from '../../src/queue/clock.js';
+import { type Clock, systemClock } from '../../src/shared/clock.js';
 import { ManualClock } from '../../src/queue/manual-clock.js';
 import type { QueueDepth } from '../../src/queue/transport.js';
 import {

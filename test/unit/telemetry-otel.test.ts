@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { metrics, propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { resolveOtelConfig, startOtel, type OtelHandle } from '../../src/cli/otel.js';
-import { ConfigError } from '../../src/queue/errors.js';
+import { ConfigError } from '../../src/shared/errors.js';
 
 interface Received {
   method: string;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineJob } from '../../src/machines/define-job.js';
-import { systemClock } from '../../src/queue/clock.js';
-import { ConfigError } from '../../src/queue/errors.js';
+import { systemClock } from '../../src/shared/clock.js';
+import { ConfigError } from '../../src/shared/errors.js';
 import { MemoryTransport } from '../../src/queue/memory-transport.js';
 import { resolveWorkerOptions, WORKER_DEFAULTS, type WorkerOptions } from '../../src/runtime/worker-options.js';
 

@@ -6,7 +6,7 @@
 import { createApiServer } from '../../api/server.js';
 import { calendarJobs } from '../../jobs/calendar/index.js';
 import { loadConfig } from '../../queue/config.js';
-import { ConfigError } from '../../queue/errors.js';
+import { ConfigError } from '../../shared/errors.js';
 import { JobQueue } from '../../queue/job-queue.js';
 import { createLogger } from '../../runtime/logger.js';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connectionFlags, parse } from '../args.js';

@@ -12,7 +12,7 @@
 import { ListMessageMoveTasksCommand, StartMessageMoveTaskCommand, type ListMessageMoveTasksResultEntry, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Envelope } from '../../queue/envelope.js';
 import { encodeEnvelope } from '../../queue/envelope.js';
-import { TransportError } from '../../queue/errors.js';
+import { TransportError } from '../../shared/errors.js';
 import { toTransportError } from '../../queue/sqs-errors.js';
 import { extractContext, withProducerSpan } from '../../queue/tracing.js';
 import type { JobTransport } from '../../queue/transport.js';

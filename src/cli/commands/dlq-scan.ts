@@ -8,7 +8,7 @@
  */
 import { loadConfig } from '../../queue/config.js';
 import { decodeDeadLetter, type DecodedDeadLetter } from '../../queue/dead-letter.js';
-import { ConfigError, TransportError } from '../../queue/errors.js';
+import { ConfigError, TransportError } from '../../shared/errors.js';
 import type { HistoryEntry } from '../../queue/envelope.js';
 import type { JobTransport, ReceivedMessage } from '../../queue/transport.js';
 import { createLogger } from '../../runtime/logger.js';

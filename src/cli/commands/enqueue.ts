@@ -1,5 +1,5 @@
 import { loadConfig } from '../../queue/config.js';
-import { ConfigError } from '../../queue/errors.js';
+import { ConfigError } from '../../shared/errors.js';
 import { JobQueue, validateJob } from '../../queue/job-queue.js';
 import { createLogger } from '../../runtime/logger.js';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connectionFlags, parse, UsageError } from '../args.js';

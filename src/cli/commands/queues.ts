@@ -1,6 +1,6 @@
 import { ensureQueues, queueNames } from '../../queue/bootstrap.js';
 import { loadConfig } from '../../queue/config.js';
-import { ConfigError } from '../../queue/errors.js';
+import { ConfigError } from '../../shared/errors.js';
 import { SqsTransport } from '../../queue/sqs-transport.js';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connectionFlags, parse, UsageError } from '../args.js';
 

@@ -3,7 +3,7 @@
  * refreshed with `--watch`, as a table or JSON.
  */
 import { loadConfig } from '../../queue/config.js';
-import { ConfigError } from '../../queue/errors.js';
+import { ConfigError } from '../../shared/errors.js';
 import type { JobTransport } from '../../queue/transport.js';
 import { createLogger } from '../../runtime/logger.js';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connectionFlags, parse, UsageError } from '../args.js';

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { NonRetryableError } from '../../machines/errors.js';
-import { ConfigError } from '../../queue/errors.js';
+import { ConfigError } from '../../shared/errors.js';
 
 /** Where an account's calendars live and how to log in. Never logged, never in a payload. */
 export interface CalDavAccount {

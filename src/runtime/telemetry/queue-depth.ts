@@ -4,7 +4,7 @@
  * clock polls each queue at most once per interval.
  */
 import { diag, type ObservableGauge, type ObservableResult } from '@opentelemetry/api';
-import type { Clock } from '../../queue/clock.js';
+import type { Clock } from '../../shared/clock.js';
 import type { QueueDepth } from '../../queue/transport.js';
 
 /** Which of the worker's two queues; the gauge's `queue` label. */

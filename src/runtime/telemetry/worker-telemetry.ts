@@ -14,7 +14,7 @@ import {
   trace,
   type Tracer,
 } from '@opentelemetry/api';
-import { type Clock, systemClock } from '../../queue/clock.js';
+import { type Clock, systemClock } from '../../shared/clock.js';
 import { errorType, extractContext, MESSAGING_SYSTEM, recordSpanError, TRACER_NAME } from '../../queue/tracing.js';
 import type { QueueDepth } from '../../queue/transport.js';
 import { createJobInstruments, INSTRUMENT_NAMES } from './instruments.js';

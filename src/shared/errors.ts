@@ -1,4 +1,4 @@
-import { BrandedError } from '../shared/branded-error.js';
+import { BrandedError } from './branded-error.js';
 
 /**
  * A failure talking to the queue. `code` is the SQS error code (`AWS.SimpleQueueService.NonExistentQueue`,
