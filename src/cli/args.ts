@@ -46,7 +46,7 @@ export const CONNECTION_HELP = `Connection (flags override the environment):
   --region R            AWS_REGION (default us-east-1)
   --endpoint URL        AWS_ENDPOINT_URL_SQS, e.g. http://127.0.0.1:9324 for ElasticMQ
   --embedded            CALSYNC_EMBEDDED: run an SQS server in this process (127.0.0.1)
-  --queue-prefix P      CALSYNC_QUEUE_PREFIX: P-calsync-jobs, P-calsync-jobs-dlq
+  --queue-prefix P      CALSYNC_QUEUE_PREFIX (the stack's QueueNamePrefix): queues P and P-dlq
   --queue-name N        CALSYNC_QUEUE_NAME (default calsync-jobs)
   --dlq-name N          CALSYNC_DLQ_NAME (default calsync-jobs-dlq)
   --queue-url URL       CALSYNC_QUEUE_URL (skips the name lookup)

@@ -3,7 +3,7 @@
  * nothing is configured in development), the queues created when asked, signing hooks when keys are set.
  */
 import type { Logger } from 'pino';
-import { ensureQueues, queueNames } from '../queue/bootstrap.js';
+import { ensureQueues } from '../queue/bootstrap.js';
 import type { CalsyncConfig } from '../queue/config.js';
 import { startEmbeddedSqs, type EmbeddedSqs } from '../queue/embedded.js';
 import { signingHooks, type SigningHooks } from '../queue/signing-hooks.js';
@@ -37,7 +37,8 @@ export async function connect(config: CalsyncConfig, logger?: Logger): Promise<C
     await embedded?.stop();
   };
   try {
-    const names = queueNames({ prefix: config.queuePrefix, mainQueueName: config.queueName, dlqName: config.dlqName });
+    // loadConfig already named the queues from CALSYNC_QUEUE_PREFIX / _NAME (queueNames in bootstrap.ts).
+    const names = { mainQueueName: config.queueName, dlqName: config.dlqName };
     let queueUrl = config.queueUrl;
     let dlqUrl = config.dlqUrl;
     if (config.createQueues || embedded) {

@@ -6,11 +6,15 @@ import type { JobTransport } from './transport.js';
 
 /** Options of {@link ensureQueues}; all optional. */
 export interface EnsureQueuesOptions {
-  /** Prepended with a dash: `staging` → `staging-calsync-jobs`. @defaultValue none */
+  /**
+   * Names both queues exactly as infra/cloudformation.yaml does from its `QueueNamePrefix`: the main
+   * queue is `<prefix>`, the DLQ `<prefix>-dlq` (`calsync-jobs-staging` → `calsync-jobs-staging`,
+   * `calsync-jobs-staging-dlq`). 1–{@link MAX_QUEUE_PREFIX_LENGTH} characters. @defaultValue 'calsync-jobs'
+   */
   prefix?: string;
-  /** @defaultValue 'calsync-jobs' */
+  /** Wins over the name the prefix gives. @defaultValue `<prefix>`, else 'calsync-jobs' */
   mainQueueName?: string;
-  /** @defaultValue 'calsync-jobs-dlq' */
+  /** Wins over the name the prefix gives. @defaultValue `<prefix>-dlq`, else 'calsync-jobs-dlq' */
   dlqName?: string;
   /** Receives before SQS moves a message to the DLQ. @defaultValue 5 */
   maxReceiveCount?: number;
@@ -31,14 +35,30 @@ export interface EnsuredQueues {
   changes: string[];
 }
 
-const DEFAULTS = { mainQueueName: 'calsync-jobs', dlqName: 'calsync-jobs-dlq', maxReceiveCount: 5, visibilityTimeoutSeconds: 30, dlqRetentionSeconds: 1_209_600 } as const;
+/** SQS's limit on a queue name: 1–80 characters from A-Z, a-z, 0-9, `-` and `_`. */
+export const MAX_QUEUE_NAME_LENGTH = 80;
+/** What the DLQ's name adds to the prefix, here and in infra/cloudformation.yaml (`${QueueNamePrefix}-dlq`). */
+export const DLQ_SUFFIX = '-dlq';
+/**
+ * The longest queue prefix (`CALSYNC_QUEUE_PREFIX`, and the template's `QueueNamePrefix` MaxLength): the
+ * longest name derived from it, the DLQ's `<prefix>-dlq`, must fit in {@link MAX_QUEUE_NAME_LENGTH}. 76.
+ */
+export const MAX_QUEUE_PREFIX_LENGTH = MAX_QUEUE_NAME_LENGTH - DLQ_SUFFIX.length;
 
-/** The queue names for `options`, with the prefix applied (pure). */
+/** The prefix with no prefix set; it is also the template's `QueueNamePrefix` default. */
+const DEFAULT_PREFIX = 'calsync-jobs';
+const DEFAULTS = { maxReceiveCount: 5, visibilityTimeoutSeconds: 30, dlqRetentionSeconds: 1_209_600 } as const;
+
+/**
+ * The queue names for `options` (pure): `<prefix>` and `<prefix>-dlq`, the names the CloudFormation
+ * stack gives its queues for the same `QueueNamePrefix`; `calsync-jobs` and `calsync-jobs-dlq` with no
+ * prefix. An explicit `mainQueueName` / `dlqName` wins over the name the prefix gives.
+ */
 export function queueNames(options: Pick<EnsureQueuesOptions, 'prefix' | 'mainQueueName' | 'dlqName'> = {}): { mainQueueName: string; dlqName: string } {
-  const withPrefix = (name: string): string => (options.prefix ? `${options.prefix}-${name}` : name);
+  const prefix = options.prefix || DEFAULT_PREFIX;
   return {
-    mainQueueName: withPrefix(options.mainQueueName ?? DEFAULTS.mainQueueName),
-    dlqName: withPrefix(options.dlqName ?? DEFAULTS.dlqName),
+    mainQueueName: options.mainQueueName ?? prefix,
+    dlqName: options.dlqName ?? `${prefix}${DLQ_SUFFIX}`,
   };
 }
 

@@ -4,6 +4,7 @@
  * `CALSYNC_CONCURRENCY: expected an integer from 1 to 10000, got "lots"`.
  */
 import { z } from 'zod';
+import { MAX_QUEUE_NAME_LENGTH, MAX_QUEUE_PREFIX_LENGTH, queueNames } from './bootstrap.js';
 import { ConfigError } from '../shared/errors.js';
 import { parseSigningKeys, type SigningKeys } from './signing.js';
 import { SQS_LIMITS } from './transport.js';
@@ -14,8 +15,11 @@ export interface CalsyncConfig {
   endpoint: string | undefined;
   /** Start an SQS server in this process (fauxqs on 127.0.0.1). */
   embedded: boolean;
+  /** `CALSYNC_QUEUE_PREFIX`: the stack's `QueueNamePrefix`; it names the queues `<prefix>` and `<prefix>-dlq`. */
   queuePrefix: string | undefined;
+  /** `CALSYNC_QUEUE_NAME`, else the prefix, else `calsync-jobs`. */
   queueName: string;
+  /** `CALSYNC_DLQ_NAME`, else `<prefix>-dlq`, else `calsync-jobs-dlq`. */
   dlqName: string;
   queueUrl: string | undefined;
   dlqUrl: string | undefined;
@@ -60,7 +64,7 @@ const FLAG_NAMES: Record<keyof ConfigFlags, string> = {
 };
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-const QUEUE_NAME = /^[A-Za-z0-9_-]{1,80}$/;
+const QUEUE_NAME_CHARS = /^[A-Za-z0-9_-]+$/;
 
 /** Each kind of setting is a zod schema over the text as typed; the message names what was expected. */
 const integerText = (min: number, max: number) =>
@@ -78,7 +82,10 @@ const httpUrlText = z
   .trim()
   .pipe(z.url({ protocol: /^https?$/ }))
   .transform((text) => text.replace(/\/+$/, ''));
-const queueNameText = z.string().trim().regex(QUEUE_NAME);
+const queueNameText = z.string().trim().regex(QUEUE_NAME_CHARS).max(MAX_QUEUE_NAME_LENGTH);
+/** The DLQ is `<prefix>-dlq`, so the prefix may be 4 characters shorter than a queue name. */
+const queuePrefixText = z.string().trim().regex(QUEUE_NAME_CHARS).max(MAX_QUEUE_PREFIX_LENGTH);
+const nameChars = (max: number): string => `1–${max} letters, digits, '-' or '_'`;
 
 class Reader {
   constructor(
@@ -120,8 +127,12 @@ class Reader {
     return this.parse(envName, flag, httpUrlText, 'an http(s) URL');
   }
 
-  queueName(envName: string, flag: keyof ConfigFlags, fallback: string): string {
-    return this.parse(envName, flag, queueNameText, "1–80 letters, digits, '-' or '_'") ?? fallback;
+  queueName(envName: string, flag: keyof ConfigFlags): string | undefined {
+    return this.parse(envName, flag, queueNameText, nameChars(MAX_QUEUE_NAME_LENGTH));
+  }
+
+  queuePrefix(envName: string, flag: keyof ConfigFlags): string | undefined {
+    return this.parse(envName, flag, queuePrefixText, nameChars(MAX_QUEUE_PREFIX_LENGTH));
   }
 }
 
@@ -132,10 +143,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigFl
   if (!/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region)) {
     throw new ConfigError(read.raw('AWS_REGION', 'region').setting, `expected an AWS region like us-east-1, got ${JSON.stringify(region)}`);
   }
-  const prefix = read.string('CALSYNC_QUEUE_PREFIX', 'queuePrefix');
-  if (prefix !== undefined && !/^[A-Za-z0-9_-]{1,40}$/.test(prefix)) {
-    throw new ConfigError(read.raw('CALSYNC_QUEUE_PREFIX', 'queuePrefix').setting, `expected 1–40 letters, digits, '-' or '_', got ${JSON.stringify(prefix)}`);
-  }
+  const prefix = read.queuePrefix('CALSYNC_QUEUE_PREFIX', 'queuePrefix');
+  const names = queueNames({ prefix, mainQueueName: read.queueName('CALSYNC_QUEUE_NAME', 'queueName'), dlqName: read.queueName('CALSYNC_DLQ_NAME', 'dlqName') });
   const logLevel = read.string('CALSYNC_LOG_LEVEL', 'logLevel') ?? 'info';
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new ConfigError(read.raw('CALSYNC_LOG_LEVEL', 'logLevel').setting, `expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
@@ -153,8 +162,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigFl
     endpoint: read.url('AWS_ENDPOINT_URL_SQS', 'endpoint') ?? read.url('AWS_ENDPOINT_URL'),
     embedded,
     queuePrefix: prefix,
-    queueName: read.queueName('CALSYNC_QUEUE_NAME', 'queueName', 'calsync-jobs'),
-    dlqName: read.queueName('CALSYNC_DLQ_NAME', 'dlqName', 'calsync-jobs-dlq'),
+    queueName: names.mainQueueName,
+    dlqName: names.dlqName,
     queueUrl: read.url('CALSYNC_QUEUE_URL', 'queueUrl'),
     dlqUrl: read.url('CALSYNC_DLQ_URL', 'dlqUrl'),
     createQueues: read.boolean('CALSYNC_CREATE_QUEUES', 'createQueues', embedded),

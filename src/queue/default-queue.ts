@@ -1,4 +1,4 @@
-import { ensureQueues, queueNames } from './bootstrap.js';
+import { ensureQueues } from './bootstrap.js';
 import { loadConfig } from './config.js';
 import { JobQueue, type JobRequest, type JobSchemaEntry } from './job-queue.js';
 import { signingHooks } from './signing-hooks.js';
@@ -12,7 +12,8 @@ import { SqsTransport } from './sqs-transport.js';
 export async function createJobQueueFromEnv(options: { env?: NodeJS.ProcessEnv; jobs?: Iterable<JobSchemaEntry> } = {}): Promise<JobQueue & { close(): Promise<void> }> {
   const config = loadConfig(options.env ?? process.env);
   const transport = new SqsTransport({ region: config.region, ...(config.endpoint ? { endpoint: config.endpoint } : {}), maxMessageBytes: config.maxMessageBytes });
-  const names = queueNames({ prefix: config.queuePrefix, mainQueueName: config.queueName, dlqName: config.dlqName });
+  // loadConfig already named the queues from CALSYNC_QUEUE_PREFIX / _NAME (queueNames in bootstrap.ts).
+  const names = { mainQueueName: config.queueName, dlqName: config.dlqName };
   const queueUrl =
     config.queueUrl ??
     (config.createQueues ? (await ensureQueues(transport, { ...names, maxReceiveCount: config.maxReceiveCount })).mainQueueUrl : await transport.getQueueUrl(names.mainQueueName));

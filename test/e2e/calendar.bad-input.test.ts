@@ -11,7 +11,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEventIcs } from '../../src/jobs/calendar/ical.js';
 import type { CalendarEvent } from '../../src/jobs/calendar/schemas.js';
@@ -94,8 +94,8 @@ describe('calendar jobs end to end: bad input ends in the DLQ with its reason, t
     const missingCalendarSyncId = await accepted('/accounts/alice/calendars/nowhere/sync');
     okIds.push(await accepted('/accounts/alice/calendars/work/events', { op: 'upsert', event: good3 }));
 
-    const dlqName = `${PREFIX}-calsync-jobs-dlq`;
-    await waitFor('the main queue to be empty', async () => (await queueSize(sqs!.endpoint, `${PREFIX}-calsync-jobs`)) === 0, { timeoutMs: 60_000, intervalMs: 250 });
+    const dlqName = `${PREFIX}-dlq`;
+    await waitFor('the main queue to be empty', async () => (await queueSize(sqs!.endpoint, `${PREFIX}`)) === 0, { timeoutMs: 60_000, intervalMs: 250 });
     await waitFor('4 dead letters', async () => (await queueSize(sqs!.endpoint, dlqName)) >= 4, { timeoutMs: 30_000, intervalMs: 250 });
     const dead = await drainDeadLetters(sqs!.endpoint, dlqName);
     const byId = new Map(dead.map((letter) => [letter.envelope?.id, letter]));

@@ -6,7 +6,7 @@
  * fetched twice (at most that one batch) and that the new worker never re-planned (no sync REPORT).
  */
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DavProxy } from '../fixtures/calendar-dav-proxy.js';
 import { drainDeadLetters, post, queueSize, sample, startCalendarStack, startWorker, type ApiProcess, type CalendarStack, type LogLine, type WorkerProcess } from '../fixtures/calendar-e2e.js';
@@ -112,7 +112,7 @@ describe('calendar.sync end to end: a worker killed mid-sync, resumed by another
     expect(sample(metrics, 'calsync_jobs_failed_total', { job_type: 'calendar.sync' })).toBe(1);
     expect(sample(metrics, 'calsync_jobs_retried_total', { job_type: 'calendar.sync' })).toBe(1);
     expect(sample(metrics, 'calsync_jobs_processed_total', { job_type: 'calendar.sync', outcome: 'retrying' })).toBe(1);
-    await waitFor('the queue to be empty', async () => (await queueSize(stack!.sqs.endpoint, `${PREFIX}-calsync-jobs`)) === 0, { timeoutMs: 30_000, intervalMs: 500 });
-    expect(await drainDeadLetters(stack!.sqs.endpoint, `${PREFIX}-calsync-jobs-dlq`)).toEqual([]);
+    await waitFor('the queue to be empty', async () => (await queueSize(stack!.sqs.endpoint, `${PREFIX}`)) === 0, { timeoutMs: 30_000, intervalMs: 500 });
+    expect(await drainDeadLetters(stack!.sqs.endpoint, `${PREFIX}-dlq`)).toEqual([]);
   }, 300_000);
 });

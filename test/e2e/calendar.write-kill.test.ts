@@ -15,7 +15,7 @@
  *    Radicale, the next sync applies exactly those 15, fetches only the 10 and stores a new token.
  */
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEventIcs } from '../../src/jobs/calendar/ical.js';
 import type { CalendarEvent } from '../../src/jobs/calendar/schemas.js';
@@ -113,7 +113,7 @@ describe('calendar jobs end to end: API + worker processes, Radicale, PostgreSQL
     expect(jobIds).toHaveLength(200);
     expect(new Set(jobIds).size).toBe(200);
 
-    await waitFor('Radicale to hold 200 events and the queue to be empty', async () => (await alice.list('work')).size === 200 && (await queueSize(stack!.sqs.endpoint, `${PREFIX}-calsync-jobs`)) === 0, {
+    await waitFor('Radicale to hold 200 events and the queue to be empty', async () => (await alice.list('work')).size === 200 && (await queueSize(stack!.sqs.endpoint, `${PREFIX}`)) === 0, {
       timeoutMs: 180_000,
       intervalMs: 500,
     });
@@ -143,7 +143,7 @@ describe('calendar jobs end to end: API + worker processes, Radicale, PostgreSQL
     // worker's PUT had already landed); nothing went to the DLQ.
     const settled = new Set(allLines().filter((l) => l.msg === 'calendar.write created' || l.msg === 'calendar.write unchanged').map((l) => l.jobId));
     expect(jobIds.filter((id) => !settled.has(id))).toEqual([]);
-    expect(await drainDeadLetters(stack!.sqs.endpoint, `${PREFIX}-calsync-jobs-dlq`)).toEqual([]);
+    expect(await drainDeadLetters(stack!.sqs.endpoint, `${PREFIX}-dlq`)).toEqual([]);
 
     // Both kills happened with a request parked, so at least one message was in flight at the second
     // kill: it came back to the last worker, which counted the dead worker's attempt as WorkerLost.

@@ -20,10 +20,10 @@ interface Server {
 
 const prefix = (): string => `t${randomUUID().slice(0, 8)}`;
 
-test('queueNames applies the prefix to both default names', () => {
+test('queueNames names the queues <prefix> and <prefix>-dlq, as infra/cloudformation.yaml does', () => {
   expect(queueNames()).toEqual({ mainQueueName: 'calsync-jobs', dlqName: 'calsync-jobs-dlq' });
-  expect(queueNames({ prefix: 'staging' })).toEqual({ mainQueueName: 'staging-calsync-jobs', dlqName: 'staging-calsync-jobs-dlq' });
-  expect(queueNames({ mainQueueName: 'jobs', dlqName: 'dead', prefix: 'p' })).toEqual({ mainQueueName: 'p-jobs', dlqName: 'p-dead' });
+  expect(queueNames({ prefix: 'calsync-jobs-staging' })).toEqual({ mainQueueName: 'calsync-jobs-staging', dlqName: 'calsync-jobs-staging-dlq' });
+  expect(queueNames({ mainQueueName: 'jobs', dlqName: 'dead', prefix: 'p' })).toEqual({ mainQueueName: 'jobs', dlqName: 'dead' });
 });
 
 function bootstrapSuite(name: string, start: () => Promise<Server>): void {
@@ -39,8 +39,8 @@ function bootstrapSuite(name: string, start: () => Promise<Server>): void {
     test('creates the DLQ with 14-day retention and the main queue with a redrive policy to it', async () => {
       const p = prefix();
       const result = await ensureQueues(server.transport, { prefix: p });
-      expect(result).toMatchObject({ mainQueueName: `${p}-calsync-jobs`, dlqName: `${p}-calsync-jobs-dlq` });
-      expect(result.changes).toEqual([`created ${p}-calsync-jobs-dlq`, `created ${p}-calsync-jobs`]);
+      expect(result).toMatchObject({ mainQueueName: `${p}`, dlqName: `${p}-dlq` });
+      expect(result.changes).toEqual([`created ${p}-dlq`, `created ${p}`]);
       expect(await server.transport.getQueueUrl(result.dlqName)).toBe(result.dlqUrl);
       const dlq = await server.transport.getQueueAttributes(result.dlqUrl);
       const main = await server.transport.getQueueAttributes(result.mainQueueUrl);
@@ -71,7 +71,7 @@ function bootstrapSuite(name: string, start: () => Promise<Server>): void {
         RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 9 }),
       });
       const again = await ensureQueues(server.transport, { prefix: p });
-      expect(again.changes.sort()).toEqual([`set RedrivePolicy on ${p}-calsync-jobs`, `set VisibilityTimeout on ${p}-calsync-jobs`]);
+      expect(again.changes.sort()).toEqual([`set RedrivePolicy on ${p}`, `set VisibilityTimeout on ${p}`]);
       const main = await server.transport.getQueueAttributes(first.mainQueueUrl);
       expect(main.VisibilityTimeout).toBe('30');
       expect(Number((JSON.parse(main.RedrivePolicy ?? '{}') as { maxReceiveCount?: unknown }).maxReceiveCount)).toBe(5);

@@ -1,10 +1,4 @@
-/**
- * `calsync-jobs dlq list | show | redrive --id/--type/--dry-run | purge`, run as the real binary against
- * ElasticMQ and fauxqs. The dead jobs listed and shown were dead-lettered by a real worker (retries
- * exhausted, a non-retryable error, an invalid payload) with tracing on, so the bodies, history and
- * traceparent are what production writes.
- */
-import { trace } from '@opentelemetry/api';
+
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { z } from 'zod';
@@ -117,7 +111,7 @@ describe.each(SERVERS)('CLI dlq on $name', ({ start }) => {
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const listing = JSON.parse(result.stdout) as { queue: string; count: number; jobs: ListedJob[] };
-    expect(listing.queue).toBe(`${seeded.prefix}-calsync-jobs-dlq`);
+    expect(listing.queue).toBe(`${seeded.prefix}-dlq`);
     expect(listing.count).toBe(4);
     const byId = new Map(listing.jobs.map((job) => [job.id, job]));
     expect([...byId.keys()].sort()).toEqual([...seeded.exhausted, seeded.poisonId, seeded.invalidId].sort());
@@ -161,7 +155,7 @@ describe.each(SERVERS)('CLI dlq on $name', ({ start }) => {
 
     const missing = await runCli(['dlq', 'show', '11111111-2222-4333-8444-555555555555'], cliEnv(server.endpoint, seeded.prefix));
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toContain(`no job 11111111-2222-4333-8444-555555555555 in ${seeded.prefix}-calsync-jobs-dlq (4 message(s) searched)`);
+    expect(missing.stderr).toContain(`no job 11111111-2222-4333-8444-555555555555 in ${seeded.prefix}-dlq (4 message(s) searched)`);
   });
 
   test('dlq redrive --dry-run lists what would move, warns about exhausted attempts, and changes nothing', async () => {
@@ -228,7 +222,7 @@ describe.each(SERVERS)('CLI dlq on $name', ({ start }) => {
     expect((await transport.depth(queues.dlqUrl)).visible).toBe(3);
     const purged = await runCli(['dlq', 'purge', '--yes'], env);
     expect(purged.code).toBe(0);
-    expect(purged.stdout).toContain(`purged ${prefix}-calsync-jobs-dlq (about 3 message(s))`);
+    expect(purged.stdout).toContain(`purged ${prefix}-dlq (about 3 message(s))`);
     await waitFor('the purge to take effect', async () => (await transport.depth(queues.dlqUrl)).visible === 0, { timeoutMs: 10_000 });
   });
 

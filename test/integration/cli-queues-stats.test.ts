@@ -27,11 +27,11 @@ describe.each(SERVERS)('CLI queues + stats on $name', ({ start }) => {
     const first = await runCli(['queues', 'create', '--max-receive-count', '3'], env);
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
-    expect(first.stdout).toContain(`created ${prefix}-calsync-jobs-dlq`);
-    expect(first.stdout).toContain(`created ${prefix}-calsync-jobs\n`);
+    expect(first.stdout).toContain(`created ${prefix}-dlq`);
+    expect(first.stdout).toContain(`created ${prefix}\n`);
 
-    const mainUrl = await transport.getQueueUrl(`${prefix}-calsync-jobs`);
-    const dlqUrl = await transport.getQueueUrl(`${prefix}-calsync-jobs-dlq`);
+    const mainUrl = await transport.getQueueUrl(`${prefix}`);
+    const dlqUrl = await transport.getQueueUrl(`${prefix}-dlq`);
     const main = await transport.getQueueAttributes(mainUrl);
     const dlq = await transport.getQueueAttributes(dlqUrl);
     const redrive = JSON.parse(main.RedrivePolicy ?? '{}') as { deadLetterTargetArn?: string; maxReceiveCount?: unknown };
@@ -65,8 +65,8 @@ describe.each(SERVERS)('CLI queues + stats on $name', ({ start }) => {
     const lines = result.stdout.trim().split('\n');
     expect(lines).toHaveLength(1);
     const stats = JSON.parse(lines[0]!) as Record<string, any>;
-    expect(stats.main).toMatchObject({ name: `${prefix}-calsync-jobs`, visible: 3, inFlight: 2, delayed: 1, oldestMessageAgeSeconds: null });
-    expect(stats.dlq).toMatchObject({ name: `${prefix}-calsync-jobs-dlq`, visible: 4, inFlight: 0, delayed: 0, oldestMessageAgeSeconds: null });
+    expect(stats.main).toMatchObject({ name: `${prefix}`, visible: 3, inFlight: 2, delayed: 1, oldestMessageAgeSeconds: null });
+    expect(stats.dlq).toMatchObject({ name: `${prefix}-dlq`, visible: 4, inFlight: 0, delayed: 0, oldestMessageAgeSeconds: null });
     expect(stats.notes.join(' ')).toContain('ApproximateAgeOfOldestMessage');
     expect(Number.isNaN(Date.parse(stats.at))).toBe(false);
   });
