@@ -285,7 +285,7 @@ async function defaultDeps(): Promise<CalendarSyncDeps> {
 
 /**
  * The `calendar.sync` job configured from the environment on its first run (accounts, `CALSYNC_DATABASE_URL`;
- * the pool is created and the schema migrated then, never at import).
+ * the pool is created and the schema migrated then, never at import). Its `close` hook ends that pool.
  */
 export const calendarSyncJob: JobDefinition<CalendarSyncPayload, CalendarSyncCheckpoint> = defineJob<typeof calendarSyncPayloadSchema, CalendarSyncCheckpoint>({
   type: CALENDAR_SYNC_TYPE,
@@ -301,9 +301,11 @@ export const calendarSyncJob: JobDefinition<CalendarSyncPayload, CalendarSyncChe
     }
     await runCalendarSync(payload, ctx, deps);
   },
+  // The worker process calls it after its last settle: the pool must not keep the process alive.
+  close: closeCalendarSyncDefaults,
 });
 
-/** Closes the default job's pool, if it was opened (worker shutdown). */
+/** Closes the default job's pool, if it was opened: the job's `close` hook, run at worker shutdown. */
 export async function closeCalendarSyncDefaults(): Promise<void> {
   const pending = defaults;
   defaults = undefined;

@@ -38,6 +38,12 @@ export interface JobOptions<Schema extends z.ZodType, Checkpoint = unknown> {
   attemptTimeoutMs?: number;
   /** Schedule-to-close from the job's `createdAt`: no retry is scheduled past it. @defaultValue none */
   deadlineMs?: number;
+  /**
+   * Releases what the handler opened for the process (a database pool, a client): the worker process
+   * (`calsync-jobs worker`, `dev`) calls it once after `worker.stop()` has settled the last message. It
+   * may run when the job never ran; a job run after it may open its resources again.
+   */
+  close?: () => Promise<void> | void;
 }
 
 /** A resolved job definition: what the worker and `enqueueJob` consume. */
@@ -49,6 +55,8 @@ export interface JobDefinition<Payload = unknown, Checkpoint = unknown> {
   readonly retry: ResolvedRetryPolicy;
   readonly attemptTimeoutMs: number;
   readonly deadlineMs: number | undefined;
+  /** See {@link JobOptions.close}; absent when the job holds nothing. */
+  readonly close?: () => Promise<void> | void;
 }
 
 export const DEFAULT_ATTEMPT_TIMEOUT_MS = 300_000;
@@ -66,6 +74,7 @@ export function defineJob<Schema extends z.ZodType, Checkpoint = unknown>(
   }
   if (typeof options.handler !== 'function') throw new ConfigError(`${options.type}.handler`, 'expected a function');
   if (typeof options.schema?.safeParse !== 'function') throw new ConfigError(`${options.type}.schema`, 'expected a zod schema');
+  if (options.close !== undefined && typeof options.close !== 'function') throw new ConfigError(`${options.type}.close`, 'expected a function');
   const attemptTimeoutMs = options.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS;
   if (!Number.isFinite(attemptTimeoutMs) || attemptTimeoutMs <= 0 || attemptTimeoutMs > MAX_ATTEMPT_TIMEOUT_MS) {
     throw new ConfigError(
@@ -91,6 +100,7 @@ export function defineJob<Schema extends z.ZodType, Checkpoint = unknown>(
     retry,
     attemptTimeoutMs,
     deadlineMs: options.deadlineMs,
+    ...(options.close ? { close: options.close } : {}),
   };
 }
 

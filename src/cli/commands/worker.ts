@@ -5,7 +5,7 @@ import { createWorker, type Worker } from '../../runtime/worker.js';
 import type { JobDefinition } from '../../machines/define-job.js';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connectionFlags, parse } from '../args.js';
 import { connect, type Connection } from '../connect.js';
-import { loadJobs } from '../load-jobs.js';
+import { closeJobs, loadJobs } from '../load-jobs.js';
 import { startOtel } from '../otel.js';
 
 export const WORKER_USAGE = `Usage: calsync-jobs worker [--jobs <module>] [--concurrency N] [--embedded] [--metrics-port N]
@@ -25,7 +25,10 @@ export interface RunningWorker {
   config: CalsyncConfig;
   logger: Logger;
   metricsUrl: string | undefined;
-  /** Stops the worker, telemetry and connection (idempotent). */
+  /**
+   * Stops the worker (the last settle included), then runs the jobs' `close` hooks (pools they opened),
+   * then stops telemetry and the connection. Idempotent.
+   */
   shutdown(): Promise<void>;
 }
 
@@ -76,8 +79,12 @@ export async function startWorkerProcess(
     shutdown: () =>
       (stopping ??= (async () => {
         await started.stop();
-        await otel.shutdown();
-        await connection.close();
+        try {
+          await closeJobs(jobs, { logger });
+        } finally {
+          await otel.shutdown();
+          await connection.close();
+        }
       })()),
   };
 }
