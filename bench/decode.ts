@@ -55,10 +55,28 @@ const list = (make: (i: number) => unknown) => (n: number) => Array.from({ lengt
 export function decodeBodies(): Array<{ name: string; body: string }> {
   const limit = SQS_LIMITS.maxMessageBytes - 64;
   return [
-    { name: 'wide: 1 MiB array of numbers', body: fill(limit, list((i) => i)) },
-    { name: 'wide: 1 MiB array of small objects', body: fill(limit, list((i) => ({ id: i, name: `item-${i}`, tags: ['a', 'b'], meta: { x: i, y: true } }))) },
-    { name: 'wide: 1 MiB object with many keys', body: fill(limit, (n) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`key${i}`, i]))) },
-    { name: 'typical: 1 KiB job', body: fill(1024, (n) => ({ calendarId: 'cal-1', events: list((i) => ({ id: `e${i}`, at: '2026-01-02T03:04:05Z' }))(n) })) },
+    {
+      name: 'wide: 1 MiB array of numbers',
+      body: fill(
+        limit,
+        list((i) => i),
+      ),
+    },
+    {
+      name: 'wide: 1 MiB array of small objects',
+      body: fill(
+        limit,
+        list((i) => ({ id: i, name: `item-${i}`, tags: ['a', 'b'], meta: { x: i, y: true } })),
+      ),
+    },
+    {
+      name: 'wide: 1 MiB object with many keys',
+      body: fill(limit, (n) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`key${i}`, i]))),
+    },
+    {
+      name: 'typical: 1 KiB job',
+      body: fill(1024, (n) => ({ calendarId: 'cal-1', events: list((i) => ({ id: `e${i}`, at: '2026-01-02T03:04:05Z' }))(n) })),
+    },
   ];
 }
 
@@ -87,12 +105,16 @@ export function decodeRows(runs: number, quick = false): DecodeRow[] {
       // Small bodies are timed in blocks of 50 so the timer's resolution does not dominate.
       const block = big ? 1 : 50;
       for (let i = 0; i < reps; i += block) {
-        parse.push(timeOnce(() => {
-          for (let j = 0; j < block; j++) JSON.parse(body);
-        }) / block);
-        decode.push(timeOnce(() => {
-          for (let j = 0; j < block; j++) decodeEnvelope(body);
-        }) / block);
+        parse.push(
+          timeOnce(() => {
+            for (let j = 0; j < block; j++) JSON.parse(body);
+          }) / block,
+        );
+        decode.push(
+          timeOnce(() => {
+            for (let j = 0; j < block; j++) decodeEnvelope(body);
+          }) / block,
+        );
       }
       perRun.get(name)!.push({ parse: median(parse), decode: median(decode) });
     }

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { DeleteQueueCommand } from '@aws-sdk/client-sqs';
 import { ensureQueues } from '../src/queue/bootstrap.js';
 import { JobQueue } from '../src/queue/job-queue.js';
-import { SqsTransport } from '../src/queue/sqs-transport.js';
+import type { SqsTransport } from '../src/queue/sqs-transport.js';
 import type { ConsumerConfig, ConsumerKind, ConsumerResult, HandlerMode } from './children/protocol.js';
 import { diffCounts, type CountingProxy, type RequestCounts } from './counting-proxy.js';
 import { startConsumer, within, type ConsumerProcess } from './processes.js';
@@ -33,7 +33,9 @@ export async function runQueues(target: Target, visibilityTimeoutSeconds = 30): 
   const prefix = `b${process.pid}-${++runCounter}`;
   const ensured = await ensureQueues(target.transport, { prefix, visibilityTimeoutSeconds, maxReceiveCount: 10 });
   // A synthetic W3C traceparent per job, as a traced producer would send: the consumer extracts it.
-  const attributes = (): Record<string, string> => ({ traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01` });
+  const attributes = (): Record<string, string> => ({
+    traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`,
+  });
   const jobs = new JobQueue({ transport: target.transport, queueUrl: ensured.mainQueueUrl, attributes });
   return {
     queueUrl: ensured.mainQueueUrl,
@@ -105,7 +107,13 @@ export function consumerConfig(spec: DrainSpec, queues: RunQueues, target: Targe
 }
 
 /** Fills a fresh queue with `n` jobs, starts the consumers, and measures until `n` jobs have settled. */
-export async function drain(target: Target, spec: DrainSpec, n: number, timeoutMs = 120_000, execArgv: readonly string[] = []): Promise<DrainResult> {
+export async function drain(
+  target: Target,
+  spec: DrainSpec,
+  n: number,
+  timeoutMs = 120_000,
+  execArgv: readonly string[] = [],
+): Promise<DrainResult> {
   const queues = await runQueues(target, spec.visibilityTimeoutSeconds ?? 30);
   const consumers: ConsumerProcess[] = [];
   try {
@@ -116,14 +124,18 @@ export async function drain(target: Target, spec: DrainSpec, n: number, timeoutM
     await Promise.all(consumers.map((c) => c.ready));
     const goAt = Date.now();
     for (const c of consumers) c.send({ type: 'go' });
-    await within(`${n} jobs to settle (${spec.kind})`, timeoutMs, new Promise<void>((resolve) => {
-      const timer = setInterval(() => {
-        if (consumers.reduce((sum, c) => sum + c.progress.settled, 0) >= n) {
-          clearInterval(timer);
-          resolve();
-        }
-      }, 20);
-    }));
+    await within(
+      `${n} jobs to settle (${spec.kind})`,
+      timeoutMs,
+      new Promise<void>((resolve) => {
+        const timer = setInterval(() => {
+          if (consumers.reduce((sum, c) => sum + c.progress.settled, 0) >= n) {
+            clearInterval(timer);
+            resolve();
+          }
+        }, 20);
+      }),
+    );
     const atEnd = target.proxy.snapshot();
     const results = await Promise.all(consumers.map((c) => c.finish()));
     const lastSettleAt = Math.max(...results.map((r) => r.lastSettleAt));

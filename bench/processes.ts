@@ -56,10 +56,14 @@ export interface ServerProcess {
 export async function startServerProcess(): Promise<ServerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(BENCH_DIR, 'sqs-server.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! });
-  const first = await within('the SQS server process to print its endpoint', 30_000, (async () => {
-    for await (const line of lines) return JSON.parse(line) as { endpoint: string };
-    throw new Error('the SQS server process exited before printing its endpoint');
-  })());
+  const first = await within(
+    'the SQS server process to print its endpoint',
+    30_000,
+    (async () => {
+      for await (const line of lines) return JSON.parse(line) as { endpoint: string };
+      throw new Error('the SQS server process exited before printing its endpoint');
+    })(),
+  );
   return { endpoint: first.endpoint, pid: child.pid!, stop: () => stopChild(child) };
 }
 
@@ -122,23 +126,31 @@ export function startConsumer(config: ConsumerConfig, extraExecArgv: readonly st
   const describe = (): string => `consumer ${config.kind} (pid ${child.pid}) stderr:\n${stderr.slice(-4_000)}`;
   return {
     pid: child.pid!,
-    ready: within(`consumer ${config.kind} ready`, 60_000, Promise.race([ready, exited.then(() => Promise.reject(new Error(`exited early: ${describe()}`)))])),
+    ready: within(
+      `consumer ${config.kind} ready`,
+      60_000,
+      Promise.race([ready, exited.then(() => Promise.reject(new Error(`exited early: ${describe()}`)))]),
+    ),
     progress,
     errors,
     send: (message) => {
       if (child.connected) child.send(message);
     },
     waitStarted: (n, ms) =>
-      within(`${n} handlers started (${describe()})`, ms, new Promise<void>((resolve) => {
-        const check = (): void => {
-          if (progress.started >= n) {
-            waiters.delete(check);
-            resolve();
-          }
-        };
-        waiters.add(check);
-        check();
-      })),
+      within(
+        `${n} handlers started (${describe()})`,
+        ms,
+        new Promise<void>((resolve) => {
+          const check = (): void => {
+            if (progress.started >= n) {
+              waiters.delete(check);
+              resolve();
+            }
+          };
+          waiters.add(check);
+          check();
+        }),
+      ),
     measure: () => {
       const result = new Promise<{ memory: MemorySample; started: number }>((resolve) => (onMemory = resolve));
       child.send({ type: 'measure' } satisfies ToChild);

@@ -37,7 +37,9 @@ try {
     300_000,
     ['--cpu-prof', `--cpu-prof-dir=${dir}`],
   );
-  console.log(`${kind} c=${concurrency} telemetry ${telemetry}: ${result.msgPerSec.toFixed(0)} msg/s, ${(total(result.consumerRequests) / result.n).toFixed(3)} req/job`);
+  console.log(
+    `${kind} c=${concurrency} telemetry ${telemetry}: ${result.msgPerSec.toFixed(0)} msg/s, ${(total(result.consumerRequests) / result.n).toFixed(3)} req/job`,
+  );
 } finally {
   await transport.close();
   await proxy.close();

@@ -105,21 +105,36 @@ export function markdown(report: BenchReport): string {
   const lines: string[] = [];
   const m = report.machine;
   lines.push(`# calsync-jobs benchmark — ${report.generatedAt}`, '');
-  lines.push(`Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, ${m.platform}; load average at start ${m.loadStart}, at end ${m.loadEnd}.`);
-  lines.push(`Servers: ${report.servers.join(', ')} (each in its own process, behind a counting HTTP proxy in the orchestrator). ` +
-    `Settings: ${Object.entries(report.settings).map(([k, v]) => `${k}=${v}`).join(', ')}. Total ${report.durationSeconds.toFixed(0)} s.`);
-  lines.push('', 'Figures are median (min–max) over the runs; every run is a fresh process and a fresh queue, configurations interleaved.', '');
+  lines.push(
+    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, ${m.platform}; load average at start ${m.loadStart}, at end ${m.loadEnd}.`,
+  );
+  lines.push(
+    `Servers: ${report.servers.join(', ')} (each in its own process, behind a counting HTTP proxy in the orchestrator). ` +
+      `Settings: ${Object.entries(report.settings)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ')}. Total ${report.durationSeconds.toFixed(0)} s.`,
+  );
+  lines.push(
+    '',
+    'Figures are median (min–max) over the runs; every run is a fresh process and a fresh queue, configurations interleaved.',
+    '',
+  );
   lines.push('## Throughput and SQS requests per settled job', '');
-  lines.push('| server | consumer | msg/s | consumer CPU µs/job | consuming req/job | total req/job (+ producer) | consuming req/job by action | executions/job |');
+  lines.push(
+    '| server | consumer | msg/s | consumer CPU µs/job | consuming req/job | total req/job (+ producer) | consuming req/job by action | executions/job |',
+  );
   lines.push('|---|---|---:|---:|---:|---:|---|---:|');
   for (const r of report.throughput) {
-    lines.push(`| ${r.server} | ${r.name} | ${fmt(r.msgPerSec)} | ${fmt(r.cpuPerJobUs)} | ${fmt(r.consumerReqPerJob, 3)} | ${fmt(r.totalReqPerJob, 3)} | ${actions(r.byAction)} | ${fmt(r.executionsPerJob, 3)} |`);
+    lines.push(
+      `| ${r.server} | ${r.name} | ${fmt(r.msgPerSec)} | ${fmt(r.cpuPerJobUs)} | ${fmt(r.consumerReqPerJob, 3)} | ${fmt(r.totalReqPerJob, 3)} | ${actions(r.byAction)} | ${fmt(r.executionsPerJob, 3)} |`,
+    );
   }
   if (report.pickup.length > 0) {
     lines.push('', `## Pickup latency (enqueue → handler start) at 20 jobs/s for ${report.settings.trickleSeconds} s`, '');
     lines.push('| consumer | samples/run | p50 ms | p99 ms | requests/s while trickling |');
     lines.push('|---|---:|---:|---:|---:|');
-    for (const p of report.pickup) lines.push(`| ${p.name} | ${p.samples} | ${fmt(p.p50, 1)} | ${fmt(p.p99, 1)} | ${fmt(p.reqPerSecondIdle, 1)} |`);
+    for (const p of report.pickup)
+      lines.push(`| ${p.name} | ${p.samples} | ${fmt(p.p50, 1)} | ${fmt(p.p99, 1)} | ${fmt(p.reqPerSecondIdle, 1)} |`);
   }
   if (report.retry) {
     const r = report.retry;
@@ -129,28 +144,47 @@ export function markdown(report: BenchReport): string {
     lines.push(`| fail-once jobs/s (final successes) | ${fmt(r.retryMsgPerSec)} |`);
     lines.push(`| extra SQS requests per retry | ${fmt(r.extraRequestsPerRetry, 3)} (${actions(r.extraByAction)}) |`);
     lines.push(`| extra wall ms per retry (drain time difference / retries, at concurrency 50) | ${fmt(r.wallMsPerRetry, 3)} |`);
-    lines.push(`| in the drain, first handler start → success, p50 ms: plain / retried once (the re-sent message queues behind the backlog) | ${fmt(r.plainJobP50Ms, 1)} / ${fmt(r.retriedJobP50Ms, 1)} |`);
-    lines.push(`| at a trickle (20 jobs/s for ${r.trickleSeconds} s, c=10), enqueue → success, p50 ms: plain / retried once | ${fmt(r.tricklePlainP50Ms, 1)} / ${fmt(r.trickleRetriedP50Ms, 1)} |`);
+    lines.push(
+      `| in the drain, first handler start → success, p50 ms: plain / retried once (the re-sent message queues behind the backlog) | ${fmt(r.plainJobP50Ms, 1)} / ${fmt(r.retriedJobP50Ms, 1)} |`,
+    );
+    lines.push(
+      `| at a trickle (20 jobs/s for ${r.trickleSeconds} s, c=10), enqueue → success, p50 ms: plain / retried once | ${fmt(r.tricklePlainP50Ms, 1)} / ${fmt(r.trickleRetriedP50Ms, 1)} |`,
+    );
     lines.push(`| **ms added by one retry** (trickle p50 difference) | ${fmt(r.trickleMsPerRetry, 1)} |`);
   }
   if (report.memory.length > 0) {
-    lines.push('', '## Worker memory with slow jobs in flight (concurrency = in-flight, handlers wait to be released; after a forced GC)', '');
+    lines.push(
+      '',
+      '## Worker memory with slow jobs in flight (concurrency = in-flight, handlers wait to be released; after a forced GC)',
+      '',
+    );
     lines.push('| in flight | idle RSS MiB | RSS MiB | heap used MiB |', '|---:|---:|---:|---:|');
-    for (const r of report.memory) lines.push(`| ${r.inFlight} | ${r.idleRssMiB.toFixed(1)} | ${r.rssMiB.toFixed(1)} | ${r.heapUsedMiB.toFixed(1)} |`);
+    for (const r of report.memory)
+      lines.push(`| ${r.inFlight} | ${r.idleRssMiB.toFixed(1)} | ${r.rssMiB.toFixed(1)} | ${r.heapUsedMiB.toFixed(1)} |`);
     if (report.memoryGrowthPerJobKiB) {
       const sizes = report.memory.map((r) => r.inFlight);
-      lines.push('', `Growth per in-flight job (${sizes[0]} → ${sizes.at(-1)}): RSS ${report.memoryGrowthPerJobKiB.rss.toFixed(2)} KiB, heap ${report.memoryGrowthPerJobKiB.heap.toFixed(2)} KiB.`);
+      lines.push(
+        '',
+        `Growth per in-flight job (${sizes[0]} → ${sizes.at(-1)}): RSS ${report.memoryGrowthPerJobKiB.rss.toFixed(2)} KiB, heap ${report.memoryGrowthPerJobKiB.heap.toFixed(2)} KiB.`,
+      );
     }
   }
   if (report.scaleOut.length > 0) {
     lines.push('', '## Scale-out: worker processes on one queue (calsync-jobs)', '');
-    lines.push('| processes | concurrency each | msg/s | handler executions/job | distinct jobs run / jobs |', '|---:|---:|---:|---:|---:|');
-    for (const r of report.scaleOut) lines.push(`| ${r.processes} | ${r.concurrencyEach} | ${fmt(r.msgPerSec)} | ${fmt(r.executionsPerJob, 4)} | ${fmt(r.distinctPerJob, 4)} |`);
+    lines.push(
+      '| processes | concurrency each | msg/s | handler executions/job | distinct jobs run / jobs |',
+      '|---:|---:|---:|---:|---:|',
+    );
+    for (const r of report.scaleOut)
+      lines.push(
+        `| ${r.processes} | ${r.concurrencyEach} | ${fmt(r.msgPerSec)} | ${fmt(r.executionsPerJob, 4)} | ${fmt(r.distinctPerJob, 4)} |`,
+      );
   }
   if (report.decode.length > 0) {
     lines.push('', '## Decode cost: decodeEnvelope against JSON.parse of the same body (one process, timed alternately)', '');
     lines.push('| body | KiB | JSON.parse µs/KiB | decodeEnvelope µs/KiB | decode / JSON.parse |', '|---|---:|---:|---:|---:|');
-    for (const r of report.decode) lines.push(`| ${r.name} | ${r.kib.toFixed(0)} | ${fmt(r.parseUsPerKiB, 2)} | ${fmt(r.decodeUsPerKiB, 2)} | ${fmt(r.ratio, 2)} |`);
+    for (const r of report.decode)
+      lines.push(`| ${r.name} | ${r.kib.toFixed(0)} | ${fmt(r.parseUsPerKiB, 2)} | ${fmt(r.decodeUsPerKiB, 2)} | ${fmt(r.ratio, 2)} |`);
   }
   lines.push('', '## Targets', '');
   for (const t of report.targets) lines.push(`- ${t.pass ? 'PASS' : 'FAIL'} ${t.name}: ${t.detail}`);

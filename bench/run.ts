@@ -42,7 +42,9 @@ const TRICKLE_SECONDS = quick ? 3 : 10;
 const RETRY_TRICKLE_SECONDS = quick ? 2 : 5;
 const MEMORY_SIZES = quick ? [1, 1_000] : [1, 1_000, 10_000];
 const started = Date.now();
-const loadStart = loadavg().map((v) => v.toFixed(2)).join(' ');
+const loadStart = loadavg()
+  .map((v) => v.toFixed(2))
+  .join(' ');
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 const elapsed = (): string => `${((Date.now() - started) / 1000).toFixed(0)}s`;
 
@@ -104,7 +106,10 @@ function throughputRow(server: string, name: string, runs: DrainResult[]): Throu
     msgPerSec: spread(runs.map((r) => r.msgPerSec)),
     consumerReqPerJob: spread(runs.map((r) => total(r.consumerRequests) / r.n)),
     totalReqPerJob: spread(runs.map((r) => (total(r.consumerRequests) + total(r.producerRequests)) / r.n)),
-    byAction: medianCounts(runs.map((r) => r.consumerRequests), n),
+    byAction: medianCounts(
+      runs.map((r) => r.consumerRequests),
+      n,
+    ),
     executionsPerJob: spread(runs.map((r) => r.executions / r.n)),
     cpuPerJobUs: spread(runs.map((r) => r.results.reduce((s, x) => s + x.cpuMicros, 0) / r.n)),
     ...(spans.some((s) => s > 0) ? { spansPerJob: spread(spans.map((s) => s / n)) } : {}),
@@ -117,7 +122,9 @@ async function matrix(target: Target, specs: NamedSpec[], n: number): Promise<Th
     for (const { name, spec } of specs) {
       const result = await drain(target, spec, n);
       runs.get(name)!.push(result);
-      log(`[${elapsed()}] ${target.server} run ${rep}/${RUNS} ${name}: ${result.msgPerSec.toFixed(0)} msg/s, ${(result.results.reduce((s, x) => s + x.cpuMicros, 0) / n).toFixed(0)} µs CPU/job, ${(total(result.consumerRequests) / n).toFixed(3)} req/job ${JSON.stringify(result.consumerRequests)}${result.errors.length ? ` errors: ${result.errors.slice(0, 2).join(' | ')}` : ''}`);
+      log(
+        `[${elapsed()}] ${target.server} run ${rep}/${RUNS} ${name}: ${result.msgPerSec.toFixed(0)} msg/s, ${(result.results.reduce((s, x) => s + x.cpuMicros, 0) / n).toFixed(0)} µs CPU/job, ${(total(result.consumerRequests) / n).toFixed(3)} req/job ${JSON.stringify(result.consumerRequests)}${result.errors.length ? ` errors: ${result.errors.slice(0, 2).join(' | ')}` : ''}`,
+      );
     }
   }
   return specs.map(({ name }) => throughputRow(target.server, name, runs.get(name)!));
@@ -133,7 +140,9 @@ async function pickupRows(target: Target): Promise<PickupRow[]> {
     for (const { name, spec } of specs) {
       const r = await pickup(target, spec, 20, TRICKLE_SECONDS);
       runs.get(name)!.push(r);
-      log(`[${elapsed()}] pickup run ${rep}/${RUNS} ${name}: p50 ${r.p50} ms, p99 ${r.p99} ms, ${r.samples} samples, ${JSON.stringify(r.requests)}`);
+      log(
+        `[${elapsed()}] pickup run ${rep}/${RUNS} ${name}: p50 ${r.p50} ms, p99 ${r.p99} ms, ${r.samples} samples, ${JSON.stringify(r.requests)}`,
+      );
     }
   }
   return specs.map(({ name }) => {
@@ -155,12 +164,20 @@ async function retryRow(target: Target): Promise<RetryRow> {
   for (let rep = 1; rep <= RUNS; rep++) {
     plain.push(await drain(target, { ...base, mode: 'noop' }, RETRY_N));
     retried.push(await drain(target, { ...base, mode: 'fail-once' }, RETRY_N));
-    log(`[${elapsed()}] retry run ${rep}/${RUNS}: plain ${JSON.stringify(plain.at(-1)!.consumerRequests)} fail-once ${JSON.stringify(retried.at(-1)!.consumerRequests)}`);
+    log(
+      `[${elapsed()}] retry run ${rep}/${RUNS}: plain ${JSON.stringify(plain.at(-1)!.consumerRequests)} fail-once ${JSON.stringify(retried.at(-1)!.consumerRequests)}`,
+    );
   }
   const extra = retried.map((r, i) => (total(r.consumerRequests) - total(plain[i]!.consumerRequests)) / RETRY_N);
   const extraByAction: Record<string, number> = {};
-  const pm = medianCounts(plain.map((r) => r.consumerRequests), RETRY_N);
-  const rm = medianCounts(retried.map((r) => r.consumerRequests), RETRY_N);
+  const pm = medianCounts(
+    plain.map((r) => r.consumerRequests),
+    RETRY_N,
+  );
+  const rm = medianCounts(
+    retried.map((r) => r.consumerRequests),
+    RETRY_N,
+  );
   for (const key of new Set([...Object.keys(pm), ...Object.keys(rm)])) extraByAction[key] = (rm[key] ?? 0) - (pm[key] ?? 0);
   const jobP50 = (r: DrainResult): number => median(r.results.flatMap((x) => x.jobMs ?? []));
   // Latency without a backlog: a trickle of 20 jobs/s, enqueue → final success.
@@ -170,7 +187,9 @@ async function retryRow(target: Target): Promise<RetryRow> {
     const spec: DrainSpec = { kind: 'calsync', concurrency: 10, timeJobs: true };
     tricklePlain.push((await pickup(target, { ...spec, mode: 'noop' }, 20, RETRY_TRICKLE_SECONDS)).jobP50 ?? Number.NaN);
     trickleRetried.push((await pickup(target, { ...spec, mode: 'fail-once' }, 20, RETRY_TRICKLE_SECONDS)).jobP50 ?? Number.NaN);
-    log(`[${elapsed()}] retry trickle run ${rep}/${RUNS}: enqueue → success p50 plain ${tricklePlain.at(-1)} ms, fail-once ${trickleRetried.at(-1)} ms`);
+    log(
+      `[${elapsed()}] retry trickle run ${rep}/${RUNS}: enqueue → success p50 plain ${tricklePlain.at(-1)} ms, fail-once ${trickleRetried.at(-1)} ms`,
+    );
   }
   return {
     trickleSeconds: RETRY_TRICKLE_SECONDS,
@@ -193,7 +212,9 @@ async function memoryRows(target: Target): Promise<MemoryResult[]> {
   for (const n of MEMORY_SIZES) {
     const r = await memory(target, n);
     out.push(r);
-    log(`[${elapsed()}] memory ${n} in flight: RSS ${(r.holding.rss / 2 ** 20).toFixed(1)} MiB (idle ${(r.idle.rss / 2 ** 20).toFixed(1)}), heap ${(r.holding.heapUsed / 2 ** 20).toFixed(1)} MiB`);
+    log(
+      `[${elapsed()}] memory ${n} in flight: RSS ${(r.holding.rss / 2 ** 20).toFixed(1)} MiB (idle ${(r.idle.rss / 2 ** 20).toFixed(1)}), heap ${(r.holding.heapUsed / 2 ** 20).toFixed(1)} MiB`,
+    );
   }
   return out;
 }
@@ -205,7 +226,9 @@ async function scaleOut(target: Target): Promise<ScaleRow[]> {
     for (const processes of counts) {
       const r = await drain(target, { kind: 'calsync', concurrency: 50, processes, recordIds: true }, N);
       runs.get(processes)!.push(r);
-      log(`[${elapsed()}] scale-out run ${rep}/${RUNS} ${processes} process(es): ${r.msgPerSec.toFixed(0)} msg/s, executions ${r.executions}, distinct ${r.distinctIds}`);
+      log(
+        `[${elapsed()}] scale-out run ${rep}/${RUNS} ${processes} process(es): ${r.msgPerSec.toFixed(0)} msg/s, executions ${r.executions}, distinct ${r.distinctIds}`,
+      );
     }
   }
   return counts.map((processes) => {
@@ -232,23 +255,29 @@ function targets(report: BenchReport): TargetLine[] {
   out.push({
     name: 'calsync-jobs ≥ 0.85 × ceiling',
     pass: ratio >= 0.85,
-    detail: `best calsync-jobs (${best.name}) ${best.msgPerSec.median.toFixed(0)} msg/s = ${ratio.toFixed(2)} × ceiling ${ceiling.toFixed(0)} msg/s` +
+    detail:
+      `best calsync-jobs (${best.name}) ${best.msgPerSec.median.toFixed(0)} msg/s = ${ratio.toFixed(2)} × ceiling ${ceiling.toFixed(0)} msg/s` +
       (ratio >= 0.85 ? '' : ` (short by ${((0.85 - ratio) * ceiling).toFixed(0)} msg/s, ${((0.85 / ratio - 1) * 100).toFixed(0)}%)`),
   });
   const vsSqs = best.msgPerSec.median / sqsBest.msgPerSec.median;
   out.push({
     name: "calsync-jobs ≥ 2 × sqs-consumer's best mode",
     pass: vsSqs >= 2,
-    detail: `${best.msgPerSec.median.toFixed(0)} msg/s = ${vsSqs.toFixed(2)} × ${sqsBest.name} ${sqsBest.msgPerSec.median.toFixed(0)} msg/s` +
+    detail:
+      `${best.msgPerSec.median.toFixed(0)} msg/s = ${vsSqs.toFixed(2)} × ${sqsBest.name} ${sqsBest.msgPerSec.median.toFixed(0)} msg/s` +
       (vsSqs >= 2 ? '' : ` (short by ${(2 * sqsBest.msgPerSec.median - best.msgPerSec.median).toFixed(0)} msg/s)`),
   });
-  const worstReq = calsyncOff.concat(find('calsync-jobs').filter((r) => r.name.endsWith('telemetry on')))
+  const worstReq = calsyncOff
+    .concat(find('calsync-jobs').filter((r) => r.name.endsWith('telemetry on')))
     .reduce((a, b) => (b.consumerReqPerJob.median > a.consumerReqPerJob.median ? b : a));
   out.push({
     name: '≤ 0.25 SQS requests per successful job, consuming side, at load',
     pass: worstReq.consumerReqPerJob.median <= 0.25,
-    detail: `worst calsync-jobs configuration (${worstReq.name}) ${worstReq.consumerReqPerJob.median.toFixed(3)} req/job; ` +
-      calsyncOff.map((r) => `${r.name.replace('calsync-jobs ', '').replace(', telemetry off', '')}: ${r.consumerReqPerJob.median.toFixed(3)}`).join(', '),
+    detail:
+      `worst calsync-jobs configuration (${worstReq.name}) ${worstReq.consumerReqPerJob.median.toFixed(3)} req/job; ` +
+      calsyncOff
+        .map((r) => `${r.name.replace('calsync-jobs ', '').replace(', telemetry off', '')}: ${r.consumerReqPerJob.median.toFixed(3)}`)
+        .join(', '),
   });
   const costs = [10, 50, 200].map((c) => {
     const off = fauxqs.find((r) => r.name === `calsync-jobs c=${c}, telemetry off`)!;
@@ -259,13 +288,18 @@ function targets(report: BenchReport): TargetLine[] {
   out.push({
     name: 'telemetry costs < 10% of throughput',
     pass: worstCost.cost < 0.1,
-    detail: costs.map((x) => `c=${x.c}: ${(x.cost * 100).toFixed(1)}%`).join(', ') +
+    detail:
+      costs.map((x) => `c=${x.c}: ${(x.cost * 100).toFixed(1)}%`).join(', ') +
       (worstCost.cost < 0.1 ? '' : ` (worst over by ${((worstCost.cost - 0.1) * 100).toFixed(1)} points)`),
   });
   const slow = report.throughput.filter((r) => r.server.startsWith('fauxqs +'));
   if (slow.length > 0) {
-    const slowBest = slow.filter((r) => r.name.startsWith('calsync-jobs')).reduce((a, b) => (b.msgPerSec.median > a.msgPerSec.median ? b : a));
-    const slowSqs = slow.filter((r) => r.name.startsWith('sqs-consumer')).reduce((a, b) => (b.msgPerSec.median > a.msgPerSec.median ? b : a));
+    const slowBest = slow
+      .filter((r) => r.name.startsWith('calsync-jobs'))
+      .reduce((a, b) => (b.msgPerSec.median > a.msgPerSec.median ? b : a));
+    const slowSqs = slow
+      .filter((r) => r.name.startsWith('sqs-consumer'))
+      .reduce((a, b) => (b.msgPerSec.median > a.msgPerSec.median ? b : a));
     const slowCeiling = slow.find((r) => r.name.startsWith('ceiling'))!;
     const x = slowBest.msgPerSec.median / slowSqs.msgPerSec.median;
     out.push({
@@ -276,20 +310,30 @@ function targets(report: BenchReport): TargetLine[] {
   }
   const p = report.pickup.find((r) => r.name.startsWith('calsync-jobs'));
   if (p) {
-    out.push({ name: 'pickup p50 < 50 ms', pass: p.p50.median < 50, detail: `calsync-jobs p50 ${fmt(p.p50, 1)} ms, p99 ${fmt(p.p99, 1)} ms` });
+    out.push({
+      name: 'pickup p50 < 50 ms',
+      pass: p.p50.median < 50,
+      detail: `calsync-jobs p50 ${fmt(p.p50, 1)} ms, p99 ${fmt(p.p99, 1)} ms`,
+    });
   }
   if (report.decode.length > 0) {
     const worst = report.decode.reduce((a, b) => (b.ratio.median > a.ratio.median ? b : a));
     out.push({
       name: `decodeEnvelope ≤ ${DECODE_TARGET_RATIO} × JSON.parse of the same body`,
       pass: worst.ratio.median <= DECODE_TARGET_RATIO,
-      detail: report.decode.map((r) => `${r.name}: ${r.decodeUsPerKiB.median.toFixed(2)} µs/KiB = ${r.ratio.median.toFixed(2)} ×`).join(', '),
+      detail: report.decode
+        .map((r) => `${r.name}: ${r.decodeUsPerKiB.median.toFixed(2)} µs/KiB = ${r.ratio.median.toFixed(2)} ×`)
+        .join(', '),
     });
   }
   const scale = report.scaleOut;
   if (scale.length > 0) {
     const exact = scale.every((r) => r.executionsPerJob.max === 1 && r.distinctPerJob.min === 1);
-    out.push({ name: 'scale-out: handler executions per job = 1.0 with no faults', pass: exact, detail: scale.map((r) => `${r.processes}p: ${fmt(r.executionsPerJob, 4)}`).join(', ') });
+    out.push({
+      name: 'scale-out: handler executions per job = 1.0 with no faults',
+      pass: exact,
+      detail: scale.map((r) => `${r.processes}p: ${fmt(r.executionsPerJob, 4)}`).join(', '),
+    });
   }
   return out;
 }
@@ -306,7 +350,16 @@ async function main(): Promise<void> {
       loadStart,
       loadEnd: '',
     },
-    settings: { runs: RUNS, messagesPerThroughputRun: N, addedLatencyMs: LATENCY_MS, messagesPerLatencyRun: LATENCY_N, retryJobs: RETRY_N, trickleSeconds: TRICKLE_SECONDS, retryTrickleSeconds: RETRY_TRICKLE_SECONDS, quick },
+    settings: {
+      runs: RUNS,
+      messagesPerThroughputRun: N,
+      addedLatencyMs: LATENCY_MS,
+      messagesPerLatencyRun: LATENCY_N,
+      retryJobs: RETRY_N,
+      trickleSeconds: TRICKLE_SECONDS,
+      retryTrickleSeconds: RETRY_TRICKLE_SECONDS,
+      quick,
+    },
     servers: [],
     durationSeconds: 0,
     throughput: [],
@@ -319,11 +372,14 @@ async function main(): Promise<void> {
     targets: [],
     notes: [],
   };
-  log(`calsync-jobs bench: ${report.machine.cpu}, ${report.machine.cores} cores, Node ${process.version}, load ${loadStart}; runs=${RUNS}, N=${N}`);
+  log(
+    `calsync-jobs bench: ${report.machine.cpu}, ${report.machine.cores} cores, Node ${process.version}, load ${loadStart}; runs=${RUNS}, N=${N}`,
+  );
 
   // CPU only, before any server or consumer process starts.
   report.decode = decodeRows(RUNS, quick);
-  for (const r of report.decode) log(`[${elapsed()}] decode ${r.name}: ${r.decodeUsPerKiB.median.toFixed(2)} µs/KiB, ${r.ratio.median.toFixed(2)} × JSON.parse`);
+  for (const r of report.decode)
+    log(`[${elapsed()}] decode ${r.name}: ${r.decodeUsPerKiB.median.toFixed(2)} µs/KiB, ${r.ratio.median.toFixed(2)} × JSON.parse`);
 
   const server = await startServerProcess();
   report.servers.push(`fauxqs (pid ${server.pid})`);
@@ -350,9 +406,14 @@ async function main(): Promise<void> {
       report.scaleOut = await scaleOut(target);
     });
     if (LATENCY_MS > 0) {
-      await withTarget(`fauxqs +${LATENCY_MS} ms`, server.endpoint, async (target) => {
-        report.throughput.push(...(await matrix(target, LATENCY_MATRIX, LATENCY_N)));
-      }, LATENCY_MS);
+      await withTarget(
+        `fauxqs +${LATENCY_MS} ms`,
+        server.endpoint,
+        async (target) => {
+          report.throughput.push(...(await matrix(target, LATENCY_MATRIX, LATENCY_N)));
+        },
+        LATENCY_MS,
+      );
     }
   } finally {
     await server.stop();
@@ -379,13 +440,15 @@ async function main(): Promise<void> {
     report.notes.push('ElasticMQ not run (java and mvn not both installed, or BENCH_ELASTICMQ=0).');
   }
 
-  report.machine.loadEnd = loadavg().map((v) => v.toFixed(2)).join(' ');
+  report.machine.loadEnd = loadavg()
+    .map((v) => v.toFixed(2))
+    .join(' ');
   report.durationSeconds = (Date.now() - started) / 1000;
   report.notes.push(
     'Consuming-side requests are counted from `go` until the last job settled, at the proxy: receives (including empty long polls), deletes, visibility changes and, on the retry path, the re-sends.',
     'calsync-jobs runs with its defaults (pollers = ceil(concurrency/10) up to 8, waitTimeSeconds 20, receiveBatchWindowMs 10, deleteFlushMs 5), a zod-validated payload, and a pino logger at level warn; telemetry "on" is a NodeSDK with a BatchSpanProcessor into an in-memory exporter and a periodic metric reader.',
     'sqs-consumer 15 runs one batch of 10 at a time (batchSize 10, waitTimeSeconds 20); its handlers return the message so it is deleted.',
-    'Consumer CPU µs/job is the consumer process\'s user + system CPU time from `go` to `stop` divided by the jobs: unlike msg/s it hardly depends on what else the 2 cores are doing.',
+    "Consumer CPU µs/job is the consumer process's user + system CPU time from `go` to `stop` divided by the jobs: unlike msg/s it hardly depends on what else the 2 cores are doing.",
     'The "+10 ms" rows add 10 ms before each request at the proxy (a stand-in for a real endpoint\'s round trip; a loopback fauxqs answers in well under a millisecond).',
   );
   report.targets = targets(report);

@@ -42,20 +42,29 @@ export async function pickup(target: Target, spec: DrainSpec, ratePerSec = 20, s
       sends.push(queues.jobs.enqueueJob({ type: 'bench.job', payload: { i, t: Date.now() } }));
     }
     await Promise.all(sends);
-    await within('trickle jobs to settle', 60_000, new Promise<void>((resolve) => {
-      const timer = setInterval(() => {
-        if (consumer.progress.settled >= n) {
-          clearInterval(timer);
-          resolve();
-        }
-      }, 20);
-    }));
+    await within(
+      'trickle jobs to settle',
+      60_000,
+      new Promise<void>((resolve) => {
+        const timer = setInterval(() => {
+          if (consumer.progress.settled >= n) {
+            clearInterval(timer);
+            resolve();
+          }
+        }, 20);
+      }),
+    );
     const requests = diffCounts(target.proxy.snapshot(), before);
     const result = await consumer.finish();
     const latencies = result.pickupMs ?? [];
     return {
       ...(result.jobMs ? { jobP50: percentile(result.jobMs, 50) } : {}),
-      samples: latencies.length, p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(...latencies), requests };
+      samples: latencies.length,
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      max: Math.max(...latencies),
+      requests,
+    };
   } finally {
     await consumer.kill();
     await queues.dispose();
@@ -82,14 +91,18 @@ export async function memory(target: Target, n: number): Promise<MemoryResult> {
     await new Promise((r) => setTimeout(r, 300));
     const { memory: holding } = await consumer.measure();
     consumer.send({ type: 'release' });
-    await within(`${n} held jobs to settle`, 120_000, new Promise<void>((resolve) => {
-      const timer = setInterval(() => {
-        if (consumer.progress.settled >= n) {
-          clearInterval(timer);
-          resolve();
-        }
-      }, 20);
-    }));
+    await within(
+      `${n} held jobs to settle`,
+      120_000,
+      new Promise<void>((resolve) => {
+        const timer = setInterval(() => {
+          if (consumer.progress.settled >= n) {
+            clearInterval(timer);
+            resolve();
+          }
+        }, 20);
+      }),
+    );
     await consumer.finish();
     return { inFlight: n, idle, holding };
   } finally {

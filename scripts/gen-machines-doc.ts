@@ -14,31 +14,52 @@ export const MACHINES_DOC_PATH = join(dirname(fileURLToPath(import.meta.url)), '
 
 const EVENTS: Array<[string, string]> = [
   ['START', 'The runtime received the message, decoded the envelope and validated the payload; about to run the handler.'],
-  ['INVALID', 'The payload failed the job type\'s zod schema. No attempt is spent: the job is dead at once (`invalid_payload`).'],
-  ['WORKER_LOST', 'The message arrived with ApproximateReceiveCount > 1: a worker received it before and died without settling it. One event, however high the count (a dead worker\'s open long poll can be handed the message too); it is a retryable failure (`worker_lost` in the history): the job is re-sent as the next attempt after the backoff, or dead-lettered when attempts are spent. The handler does not run on that message.'],
+  ['INVALID', "The payload failed the job type's zod schema. No attempt is spent: the job is dead at once (`invalid_payload`)."],
+  [
+    'WORKER_LOST',
+    "The message arrived with ApproximateReceiveCount > 1: a worker received it before and died without settling it. One event, however high the count (a dead worker's open long poll can be handed the message too); it is a retryable failure (`worker_lost` in the history): the job is re-sent as the next attempt after the backoff, or dead-lettered when attempts are spent. The handler does not run on that message.",
+  ],
   ['SUCCEEDED', 'The handler resolved.'],
-  ['FAILED', 'The handler threw, or the attempt outlived `attemptTimeoutMs` (`timedOut`). Carries the error, whether it may be retried (`NonRetryableError` may not), an optional `nextRetryDelayMs` from the error, and a pre-drawn random number for jitter.'],
+  [
+    'FAILED',
+    'The handler threw, or the attempt outlived `attemptTimeoutMs` (`timedOut`). Carries the error, whether it may be retried (`NonRetryableError` may not), an optional `nextRetryDelayMs` from the error, and a pre-drawn random number for jitter.',
+  ],
   ['CHECKPOINT', 'The handler called `ctx.saveCheckpoint(state)`.'],
-  ['LEASE_DUE', 'Half the visibility timeout has passed while the handler runs (or it called `ctx.heartbeat()`): time to extend the lease. Targetless: the machine stays in `running`.'],
+  [
+    'LEASE_DUE',
+    'Half the visibility timeout has passed while the handler runs (or it called `ctx.heartbeat()`): time to extend the lease. Targetless: the machine stays in `running`.',
+  ],
   ['RELEASE', 'The worker is stopping and the shutdown grace ran out: the handler is aborted and the message given back.'],
 ];
 
 const GUARDS: Array<[string, string]> = [
   ['pastDeadline', 'the job has a `deadlineMs` and `createdAt + deadlineMs` has passed'],
-  ['tooEarly', 'the envelope\'s `notBefore` is still in the future (a delay over 900 s hops)'],
+  ['tooEarly', "the envelope's `notBefore` is still in the future (a delay over 900 s hops)"],
   ['attemptsRemain', '`maximumAttempts` is 0 (unlimited) or the current attempt is below it'],
-  ['willRetry', '`failureVerdict` says retry: the error is retryable and not in `nonRetryableErrors`, attempts remain, and the next delay ends before the deadline'],
+  [
+    'willRetry',
+    '`failureVerdict` says retry: the error is retryable and not in `nonRetryableErrors`, attempts remain, and the next delay ends before the deadline',
+  ],
   ['else', 'none of the guards before it for the same event passed'],
 ];
 
 const ACTIONS: Array<[string, string]> = [
   ['ack', 'DeleteMessage (batched).'],
-  ['retry', 'SendMessage of the next envelope (attempt + 1, history appended) with DelaySeconds = min(delay, 900 s), then delete the current message.'],
+  [
+    'retry',
+    'SendMessage of the next envelope (attempt + 1, history appended) with DelaySeconds = min(delay, 900 s), then delete the current message.',
+  ],
   ['defer', 'SendMessage of the same envelope for the rest of its `notBefore` wait, then delete.'],
-  ['deadLetter', 'SendMessage to the DLQ (the envelope plus a `deadLetter` record: reason, error, time), then delete. Reasons: `invalid_payload`, `non_retryable`, `attempts_exhausted`, `deadline_exceeded`.'],
+  [
+    'deadLetter',
+    'SendMessage to the DLQ (the envelope plus a `deadLetter` record: reason, error, time), then delete. Reasons: `invalid_payload`, `non_retryable`, `attempts_exhausted`, `deadline_exceeded`.',
+  ],
   ['checkpoint', 'SendMessage of the envelope with the new checkpoint and the attempt reset to 1, then delete.'],
   ['extendLease', 'ChangeMessageVisibility to a fresh visibility timeout.'],
-  ['release', 'SendMessage of the same envelope (no delay), then delete: another worker may take the job at once, and the forced stop does not count as a receive.'],
+  [
+    'release',
+    'SendMessage of the same envelope (no delay), then delete: another worker may take the job at once, and the forced stop does not count as a receive.',
+  ],
 ];
 
 const table = (header: [string, string], rows: Array<[string, string]>): string =>
@@ -57,7 +78,9 @@ function policyLine(machine: JobMachineDescription): string {
 /** The whole of docs/machines.md for these job definitions (pure). */
 export function renderMachinesDoc(definitions: readonly JobDefinition<any, any>[]): string {
   const machines = describeJobMachines(definitions);
-  const sections = machines.map((machine) => [`### ${machine.type}`, '', policyLine(machine), '', '```mermaid', toMermaid(machine), '```'].join('\n'));
+  const sections = machines.map((machine) =>
+    [`### ${machine.type}`, '', policyLine(machine), '', '```mermaid', toMermaid(machine), '```'].join('\n'),
+  );
   return `${[
     '# Job state machines',
     '',
@@ -94,7 +117,9 @@ export function renderMachinesDoc(definitions: readonly JobDefinition<any, any>[
     '## Job types',
     '',
     ...sections.flatMap((section) => [section, '']),
-  ].join('\n').trimEnd()}\n`;
+  ]
+    .join('\n')
+    .trimEnd()}\n`;
 }
 
 const isEntry = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;

@@ -1,10 +1,34 @@
 /** calsync-jobs: a durable job runner on Amazon SQS where every job type is an XState v5 machine. */
 
 // Defining jobs
-export { defineJob, isJobDefinition, DEFAULT_ATTEMPT_TIMEOUT_MS, type JobContext, type JobDefinition, type JobHandler, type JobOptions } from './machines/define-job.js';
+export {
+  defineJob,
+  isJobDefinition,
+  DEFAULT_ATTEMPT_TIMEOUT_MS,
+  type JobContext,
+  type JobDefinition,
+  type JobHandler,
+  type JobOptions,
+} from './machines/define-job.js';
 export { RetryableError, NonRetryableError, type JobErrorOptions } from './machines/errors.js';
-export { computeDelay, resolveRetryPolicy, DEFAULT_RETRY_POLICY, type RetryPolicy, type ResolvedRetryPolicy, type Jitter } from './machines/retry-policy.js';
-export { createJobMachine, jobMachine, failureVerdict, type DeadReason, type JobError, type JobMachineContext, type JobMachineEvent, type JobMachineInput } from './machines/job-machine.js';
+export {
+  computeDelay,
+  resolveRetryPolicy,
+  DEFAULT_RETRY_POLICY,
+  type RetryPolicy,
+  type ResolvedRetryPolicy,
+  type Jitter,
+} from './machines/retry-policy.js';
+export {
+  createJobMachine,
+  jobMachine,
+  failureVerdict,
+  type DeadReason,
+  type JobError,
+  type JobMachineContext,
+  type JobMachineEvent,
+  type JobMachineInput,
+} from './machines/job-machine.js';
 
 // Enqueueing
 export { JobQueue, validateJob, type JobQueueOptions, type JobRequest, type JobSchemaEntry } from './queue/job-queue.js';
@@ -12,7 +36,16 @@ export { createJobQueueFromEnv, enqueueJob, enqueueJobs } from './queue/default-
 export { loadConfig, type CalsyncConfig } from './queue/config.js';
 
 // The wire
-export { decodeEnvelope, encodeEnvelope, envelopeSchema, envelopeJsonSchema, ENVELOPE_VERSION, type Envelope, type HistoryEntry, type DecodeResult } from './queue/envelope.js';
+export {
+  decodeEnvelope,
+  encodeEnvelope,
+  envelopeSchema,
+  envelopeJsonSchema,
+  ENVELOPE_VERSION,
+  type Envelope,
+  type HistoryEntry,
+  type DecodeResult,
+} from './queue/envelope.js';
 export { decodeDeadLetter, type DeadLetterRecord, type DecodedDeadLetter } from './queue/dead-letter.js';
 export { parseSigningKeys, signBody, verifyBody, SIGNATURE_ATTRIBUTE } from './queue/signing.js';
 export { InvalidJobError } from './shared/errors.js';

@@ -4,7 +4,7 @@
  * on `stop`, stops and sends its result. Kinds: the bare receive/delete ceiling, a calsync-jobs
  * worker, and sqs-consumer (per message or per batch).
  */
-import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient, type ReceiveMessageCommandOutput } from '@aws-sdk/client-sqs';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Agent } from 'node:http';
 import { Consumer } from 'sqs-consumer';
@@ -80,9 +80,11 @@ function ceiling(): Runner {
   const loops: Promise<void>[] = [];
   const loop = async (): Promise<void> => {
     while (running) {
-      let out;
+      let out: ReceiveMessageCommandOutput;
       try {
-        out = await client.send(new ReceiveMessageCommand({ QueueUrl: config.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }), { abortSignal: abort.signal });
+        out = await client.send(new ReceiveMessageCommand({ QueueUrl: config.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }), {
+          abortSignal: abort.signal,
+        });
       } catch {
         if (!running) return;
         continue;
@@ -91,7 +93,10 @@ function ceiling(): Runner {
       if (messages.length === 0) continue;
       for (const m of messages) await onHandler(m.MessageId ?? '', undefined);
       await client.send(
-        new DeleteMessageBatchCommand({ QueueUrl: config.queueUrl, Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }),
+        new DeleteMessageBatchCommand({
+          QueueUrl: config.queueUrl,
+          Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+        }),
       );
       for (let i = 0; i < messages.length; i++) onSettled();
     }

@@ -136,7 +136,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     if (match[3] === 'sync') {
       job = { type: 'calendar.sync', payload: validate(calendarSyncPayloadSchema, { accountId, calendar }) };
     } else {
-      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpProblem(400, 'body: expected a JSON object { op, event }', 'body');
+      if (typeof body !== 'object' || body === null || Array.isArray(body))
+        throw new HttpProblem(400, 'body: expected a JSON object { op, event }', 'body');
       const { op, event } = body as { op?: unknown; event?: unknown };
       job = { type: 'calendar.write', payload: validate(calendarWritePayloadSchema, { accountId, calendar, op, event }) };
     }
@@ -159,7 +160,12 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
         res.destroy();
         return;
       }
-      send(res, problem.status, problem.field === undefined ? { error: problem.message } : { error: problem.message, field: problem.field }, extra);
+      send(
+        res,
+        problem.status,
+        problem.field === undefined ? { error: problem.message } : { error: problem.message, field: problem.field },
+        extra,
+      );
       if (problem.status === 413) req.resume();
     });
   });

@@ -23,7 +23,10 @@ export async function loadJobs(specifier: string | undefined): Promise<JobDefini
     }
   }
   if (!Array.isArray(loaded) || loaded.length === 0) {
-    throw new ConfigError('--jobs', `expected a module whose default export is a non-empty array of job definitions (defineJob), in ${specifier ?? 'src/jobs'}`);
+    throw new ConfigError(
+      '--jobs',
+      `expected a module whose default export is a non-empty array of job definitions (defineJob), in ${specifier ?? 'src/jobs'}`,
+    );
   }
   const bad = loaded.findIndex((item) => !isJobDefinition(item));
   if (bad >= 0) throw new ConfigError('--jobs', `default export item ${bad} is not a job definition made by defineJob()`);
@@ -40,7 +43,10 @@ export const CLOSE_JOBS_LIMIT_MS = 5_000;
  * they are thrown together once all have ended. Hooks still running after `timeoutMs` are logged and
  * left behind, so a stuck one cannot keep the process from exiting.
  */
-export async function closeJobs(jobs: readonly JobDefinition<any, any>[], options: { logger?: Logger; timeoutMs?: number } = {}): Promise<void> {
+export async function closeJobs(
+  jobs: readonly JobDefinition<any, any>[],
+  options: { logger?: Logger; timeoutMs?: number } = {},
+): Promise<void> {
   const hooks = new Map<() => Promise<void> | void, string[]>();
   for (const job of jobs) if (job.close) hooks.set(job.close, [...(hooks.get(job.close) ?? []), job.type]);
   if (hooks.size === 0) return;

@@ -22,12 +22,7 @@ import { OTLPTraceExporter as OTLPProtoTraceExporter } from '@opentelemetry/expo
 import { defaultResource, hostDetector, processDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { ConsoleMetricExporter, type IMetricReader, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import {
-  BatchSpanProcessor,
-  ConsoleSpanExporter,
-  SimpleSpanProcessor,
-  type SpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
+import { BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { ConfigError } from '../shared/errors.js';
 import { type MetricsServer, startMetricsServer } from '../runtime/telemetry/metrics-server.js';
 
@@ -131,11 +126,21 @@ function parseExporters(
     const endpointSet = value(env, 'OTEL_EXPORTER_OTLP_ENDPOINT') ?? value(env, `OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`);
     return endpointSet === undefined ? [] : ['otlp'];
   }
-  const names = [...new Set(raw.split(',').map((item) => item.trim().toLowerCase()).filter(Boolean))];
+  const names = [
+    ...new Set(
+      raw
+        .split(',')
+        .map((item) => item.trim().toLowerCase())
+        .filter(Boolean),
+    ),
+  ];
   if (names.includes('none')) return [];
   for (const item of names) {
     if (item === 'prometheus' && name === 'OTEL_METRICS_EXPORTER') {
-      throw new ConfigError(name, 'Prometheus is served by the worker\'s metrics port (startOtel({ metricsPort })); use "otlp", "console" or "none" here');
+      throw new ConfigError(
+        name,
+        'Prometheus is served by the worker\'s metrics port (startOtel({ metricsPort })); use "otlp", "console" or "none" here',
+      );
     }
     if (item !== 'otlp' && item !== 'console') {
       throw new ConfigError(name, `unsupported exporter "${item}"; supported: otlp, console, none`);
@@ -235,7 +240,10 @@ function metricReaders(config: ResolvedOtelConfig): IMetricReader[] {
 
 /** `/metrics` while the SDK is disabled: health probes keep working, the scrape says why it is empty. */
 const disabledMetrics = {
-  getMetricsRequestHandler(_request: unknown, response: { statusCode: number; setHeader(n: string, v: string): unknown; end(b: string): unknown }): void {
+  getMetricsRequestHandler(
+    _request: unknown,
+    response: { statusCode: number; setHeader(n: string, v: string): unknown; end(b: string): unknown },
+  ): void {
     response.statusCode = 200;
     response.setHeader('content-type', 'text/plain; charset=utf-8');
     response.end('# telemetry disabled (OTEL_SDK_DISABLED=true)\n');

@@ -77,7 +77,7 @@ export function createLiveBlock(stream: TerminalStream = process.stdout): LiveBl
   let previous = 0;
   return {
     render(lines) {
-      if (stream.isTTY && previous > 0) stream.write(UP_AND_CLEAR.repeat(previous) + '\r');
+      if (stream.isTTY && previous > 0) stream.write(`${UP_AND_CLEAR.repeat(previous)}\r`);
       stream.write(lines.map((line) => `${line}\n`).join(''));
       previous = lines.length;
     },

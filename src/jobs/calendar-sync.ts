@@ -100,9 +100,12 @@ function expandHref(entry: string, base: string): string {
 }
 
 function calendarNotFound(payload: CalendarSyncPayload): NonRetryableError {
-  return new NonRetryableError(`calendar ${JSON.stringify(payload.calendar)} of account ${JSON.stringify(payload.accountId)} does not exist`, {
-    reason: 'calendar_not_found',
-  });
+  return new NonRetryableError(
+    `calendar ${JSON.stringify(payload.calendar)} of account ${JSON.stringify(payload.accountId)} does not exist`,
+    {
+      reason: 'calendar_not_found',
+    },
+  );
 }
 
 function expectMultiStatus(result: MultiStatus, payload: CalendarSyncPayload, what: string): void {
@@ -122,13 +125,17 @@ async function plan(payload: CalendarSyncPayload, ctx: Ctx, deps: CalendarSyncDe
   let tokenRejected = false;
   let report = await syncCollection(fetch, url, stored);
   if (stored !== undefined && (report.status === 403 || report.status === 409)) {
-    ctx.logger.warn({ accountId: payload.accountId, calendar: payload.calendar, status: report.status }, 'sync token refused (valid-sync-token): full sync');
+    ctx.logger.warn(
+      { accountId: payload.accountId, calendar: payload.calendar, status: report.status },
+      'sync token refused (valid-sync-token): full sync',
+    );
     mode = 'full';
     tokenRejected = true;
     report = await syncCollection(fetch, url, undefined);
   }
   expectMultiStatus(report, payload, `sync-collection ${url}`);
-  if (report.syncToken === undefined) throw new NonRetryableError(`${url} answered sync-collection without a sync-token`, { reason: 'no_sync_token' });
+  if (report.syncToken === undefined)
+    throw new NonRetryableError(`${url} answered sync-collection without a sync-token`, { reason: 'no_sync_token' });
   const local = await loadEtags(deps.pool, payload.accountId, payload.calendar);
   const present = report.items.filter((item) => item.status !== 404);
   const changed = present.filter((item) => item.etag === undefined || local.get(item.href) !== item.etag).map((item) => item.href);
@@ -165,14 +172,22 @@ function readEvent(ical: string, href: string, log: Logger): ParsedEvent {
 export async function runCalendarSync(payload: CalendarSyncPayload, ctx: Ctx, deps: CalendarSyncDeps): Promise<CalendarSyncStats> {
   const batchSize = deps.batchSize ?? DEFAULT_SYNC_BATCH_SIZE;
   const account = await deps.accounts.resolve(payload.accountId);
-  const fetch = createDavFetch({ account, signal: ctx.signal, ...(deps.fetch ? { fetch: deps.fetch } : {}), ...(deps.now ? { now: deps.now } : {}) });
+  const fetch = createDavFetch({
+    account,
+    signal: ctx.signal,
+    ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    ...(deps.now ? { now: deps.now } : {}),
+  });
   const url = calendarUrl(account, payload.calendar);
   const base = new URL(url).pathname;
 
   const resumeFrom = calendarSyncCheckpointSchema.safeParse(ctx.checkpoint);
-  if (ctx.checkpoint !== undefined && !resumeFrom.success) ctx.logger.warn({ issues: resumeFrom.error.issues.length }, 'calendar.sync checkpoint unreadable: starting over');
+  if (ctx.checkpoint !== undefined && !resumeFrom.success)
+    ctx.logger.warn({ issues: resumeFrom.error.issues.length }, 'calendar.sync checkpoint unreadable: starting over');
   const resumed = resumeFrom.success;
-  const planned = resumeFrom.success ? { checkpoint: resumeFrom.data, deletes: [], tokenRejected: false } : await plan(payload, ctx, deps, fetch, url);
+  const planned = resumeFrom.success
+    ? { checkpoint: resumeFrom.data, deletes: [], tokenRejected: false }
+    : await plan(payload, ctx, deps, fetch, url);
   let state = planned.checkpoint;
   const pendingDeletes = planned.deletes;
   const stats: CalendarSyncStats = {
@@ -237,7 +252,10 @@ export async function runCalendarSync(payload: CalendarSyncPayload, ctx: Ctx, de
       checkpointed = true;
     }
   } finally {
-    log.info({ ...stats }, stats.completed ? 'calendar.sync completed' : checkpointed ? 'calendar.sync checkpointed' : 'calendar.sync interrupted');
+    log.info(
+      { ...stats },
+      stats.completed ? 'calendar.sync completed' : checkpointed ? 'calendar.sync checkpointed' : 'calendar.sync interrupted',
+    );
     deps.onStats?.(stats);
   }
   return stats;
@@ -287,7 +305,10 @@ async function defaultDeps(): Promise<CalendarSyncDeps> {
  * The `calendar.sync` job configured from the environment on its first run (accounts, `CALSYNC_DATABASE_URL`;
  * the pool is created and the schema migrated then, never at import). Its `close` hook ends that pool.
  */
-export const calendarSyncJob: JobDefinition<CalendarSyncPayload, CalendarSyncCheckpoint> = defineJob<typeof calendarSyncPayloadSchema, CalendarSyncCheckpoint>({
+export const calendarSyncJob: JobDefinition<CalendarSyncPayload, CalendarSyncCheckpoint> = defineJob<
+  typeof calendarSyncPayloadSchema,
+  CalendarSyncCheckpoint
+>({
   type: CALENDAR_SYNC_TYPE,
   schema: calendarSyncPayloadSchema,
   handler: async (payload, ctx) => {

@@ -30,9 +30,12 @@ export type CalendarWriteOutcome = 'created' | 'updated' | 'unchanged' | 'delete
 type Ctx = Pick<JobContext, 'signal' | 'logger'>;
 
 function calendarNotFound(payload: CalendarWritePayload): NonRetryableError {
-  return new NonRetryableError(`calendar ${JSON.stringify(payload.calendar)} of account ${JSON.stringify(payload.accountId)} does not exist`, {
-    reason: 'calendar_not_found',
-  });
+  return new NonRetryableError(
+    `calendar ${JSON.stringify(payload.calendar)} of account ${JSON.stringify(payload.accountId)} does not exist`,
+    {
+      reason: 'calendar_not_found',
+    },
+  );
 }
 
 /** Fails on statuses that neither succeeded nor mean "look again". 429/5xx never get here (see http.ts). */
@@ -40,7 +43,13 @@ function failOn(status: number, what: string): never {
   throw nonRetryableHttp(status, what);
 }
 
-async function upsert(payload: CalendarWritePayload, account: CalDavAccount, fetch: Fetch, deps: CalendarWriteDeps, now: () => number): Promise<CalendarWriteOutcome> {
+async function upsert(
+  payload: CalendarWritePayload,
+  account: CalDavAccount,
+  fetch: Fetch,
+  deps: CalendarWriteDeps,
+  now: () => number,
+): Promise<CalendarWriteOutcome> {
   const collection = calendarUrl(account, payload.calendar);
   const url = eventUrl(account, payload.calendar, payload.event.uid);
   const href = new URL(url).pathname;
@@ -91,7 +100,10 @@ export async function runCalendarWrite(payload: CalendarWritePayload, ctx: Ctx, 
   const now = deps.now ?? Date.now;
   const fetch = createDavFetch({ account, signal: ctx.signal, now, ...(deps.fetch ? { fetch: deps.fetch } : {}) });
   const outcome = payload.op === 'delete' ? await remove(payload, account, fetch) : await upsert(payload, account, fetch, deps, now);
-  ctx.logger.info({ accountId: payload.accountId, calendar: payload.calendar, uid: payload.event.uid, op: payload.op, outcome }, `calendar.write ${outcome}`);
+  ctx.logger.info(
+    { accountId: payload.accountId, calendar: payload.calendar, uid: payload.event.uid, op: payload.op, outcome },
+    `calendar.write ${outcome}`,
+  );
   return outcome;
 }
 

@@ -41,10 +41,14 @@ export const slowJob = defineJob({
   handler: async (payload, ctx) => {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(resolve, payload.ms);
-      ctx.signal.addEventListener('abort', () => {
-        clearTimeout(timer);
-        reject(ctx.signal.reason);
-      }, { once: true });
+      ctx.signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          reject(ctx.signal.reason);
+        },
+        { once: true },
+      );
     });
   },
 });

@@ -74,7 +74,8 @@ export function defineJob<Schema extends z.ZodType, Checkpoint = unknown>(
   }
   if (typeof options.handler !== 'function') throw new ConfigError(`${options.type}.handler`, 'expected a function');
   if (typeof options.schema?.safeParse !== 'function') throw new ConfigError(`${options.type}.schema`, 'expected a zod schema');
-  if (options.close !== undefined && typeof options.close !== 'function') throw new ConfigError(`${options.type}.close`, 'expected a function');
+  if (options.close !== undefined && typeof options.close !== 'function')
+    throw new ConfigError(`${options.type}.close`, 'expected a function');
   const attemptTimeoutMs = options.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS;
   if (!Number.isFinite(attemptTimeoutMs) || attemptTimeoutMs <= 0 || attemptTimeoutMs > MAX_ATTEMPT_TIMEOUT_MS) {
     throw new ConfigError(

@@ -112,7 +112,7 @@ export function describeMachine(machine: AnyStateMachine): MachineDescription {
     }
   }
   const initialTargets = machine.root.initial?.target ?? [];
-  const initial = initialTargets[0] ? statePath(initialTargets[0] as AnyStateNode) : (nodes[0] ? statePath(nodes[0]) : '');
+  const initial = initialTargets[0] ? statePath(initialTargets[0] as AnyStateNode) : nodes[0] ? statePath(nodes[0]) : '';
   return {
     id: machine.id,
     initial,

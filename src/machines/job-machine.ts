@@ -76,15 +76,25 @@ export type FailureVerdict = { kind: 'retry'; delayMs: number } | { kind: 'dead'
 
 /** A lost attempt is judged like any retryable failure. */
 function asFailure(event: FailedEvent | Extract<JobMachineEvent, { type: 'WORKER_LOST' }>): FailedEvent {
-  return event.type === 'FAILED' ? event : { type: 'FAILED', now: event.now, durationMs: 0, error: WORKER_LOST_ERROR, retryable: true, random: event.random };
+  return event.type === 'FAILED'
+    ? event
+    : { type: 'FAILED', now: event.now, durationMs: 0, error: WORKER_LOST_ERROR, retryable: true, random: event.random };
 }
 
 function retryParams(context: JobMachineContext, event: FailedEvent | Extract<JobMachineEvent, { type: 'WORKER_LOST' }>): RetryParams {
   const verdict = failureVerdict(context, asFailure(event));
-  return { delayMs: verdict.kind === 'retry' ? verdict.delayMs : 0, nextAttempt: context.attempt + 1, history: context.history, checkpoint: context.checkpoint };
+  return {
+    delayMs: verdict.kind === 'retry' ? verdict.delayMs : 0,
+    nextAttempt: context.attempt + 1,
+    history: context.history,
+    checkpoint: context.checkpoint,
+  };
 }
 
-function deadLetterParams(context: JobMachineContext, event: FailedEvent | Extract<JobMachineEvent, { type: 'WORKER_LOST' }>): DeadLetterParams {
+function deadLetterParams(
+  context: JobMachineContext,
+  event: FailedEvent | Extract<JobMachineEvent, { type: 'WORKER_LOST' }>,
+): DeadLetterParams {
   const failure = asFailure(event);
   const verdict = failureVerdict(context, failure);
   return { reason: verdict.kind === 'dead' ? verdict.reason : 'attempts_exhausted', error: failure.error, history: context.history };
@@ -119,7 +129,11 @@ function trimError(error: JobError): HistoryEntry['error'] {
   };
 }
 
-const WORKER_LOST_ERROR: JobError = { name: 'WorkerLost', message: 'the worker holding this attempt stopped before settling it', reason: 'worker_lost' };
+const WORKER_LOST_ERROR: JobError = {
+  name: 'WorkerLost',
+  message: 'the worker holding this attempt stopped before settling it',
+  reason: 'worker_lost',
+};
 
 const PLACEHOLDER_CONTEXT: JobMachineContext = {
   attempt: 1,
@@ -127,7 +141,14 @@ const PLACEHOLDER_CONTEXT: JobMachineContext = {
   checkpoint: undefined,
   createdAtMs: 0,
   notBeforeMs: undefined,
-  policy: { initialIntervalMs: 1000, backoffCoefficient: 2, maximumIntervalMs: 100_000, maximumAttempts: 4, jitter: 'full', nonRetryableErrors: [] },
+  policy: {
+    initialIntervalMs: 1000,
+    backoffCoefficient: 2,
+    maximumIntervalMs: 100_000,
+    maximumAttempts: 4,
+    jitter: 'full',
+    nonRetryableErrors: [],
+  },
   deadlineMs: undefined,
   lastError: undefined,
 };
@@ -194,113 +215,124 @@ export const jobMachineSetup = setup({
 /** Builds the machine for one job type (`id` is the type name, so pictures and inspection name it). */
 export function createJobMachine(id = 'job') {
   return jobMachineSetup.createMachine({
-  id,
-  initial: 'pending',
-  // XState's transition() builds a throwaway actor that computes an initial snapshot without input:
-  // give it a cheap placeholder instead of letting initialContext throw (a stack trace per call).
-  context: ({ input }) => (input === undefined ? PLACEHOLDER_CONTEXT : initialContext(input)),
-  states: {
-    pending: {
-      on: {
-        INVALID: {
-          target: 'dead',
-          actions: [
-            assign({ lastError: ({ event }) => ({ name: 'InvalidPayload', message: event.message, reason: 'invalid_payload' }) }),
+    id,
+    initial: 'pending',
+    // XState's transition() builds a throwaway actor that computes an initial snapshot without input:
+    // give it a cheap placeholder instead of letting initialContext throw (a stack trace per call).
+    context: ({ input }) => (input === undefined ? PLACEHOLDER_CONTEXT : initialContext(input)),
+    states: {
+      pending: {
+        on: {
+          INVALID: {
+            target: 'dead',
+            actions: [
+              assign({ lastError: ({ event }) => ({ name: 'InvalidPayload', message: event.message, reason: 'invalid_payload' }) }),
+              {
+                type: 'deadLetter',
+                params: ({ context, event }) => ({
+                  reason: 'invalid_payload' as const,
+                  error: { name: 'InvalidPayload', message: event.message, reason: 'invalid_payload' },
+                  history: context.history,
+                }),
+              },
+            ],
+          },
+          WORKER_LOST: [
             {
-              type: 'deadLetter',
-              params: ({ context, event }) => ({
-                reason: 'invalid_payload' as const,
-                error: { name: 'InvalidPayload', message: event.message, reason: 'invalid_payload' },
-                history: context.history,
-              }),
+              guard: 'willRetry',
+              target: 'backoff',
+              actions: [
+                assign(({ context, event }) => ({
+                  history: [...context.history, lostEntry(context, event.now)],
+                  lastError: WORKER_LOST_ERROR,
+                })),
+                { type: 'retry', params: ({ context, event }) => retryParams(context, event) },
+              ],
+            },
+            {
+              target: 'dead',
+              actions: [
+                assign(({ context, event }) => ({
+                  history: [...context.history, lostEntry(context, event.now)],
+                  lastError: WORKER_LOST_ERROR,
+                })),
+                { type: 'deadLetter', params: ({ context, event }) => deadLetterParams(context, event) },
+              ],
+            },
+          ],
+          START: [
+            {
+              guard: 'pastDeadline',
+              target: 'dead',
+              actions: {
+                type: 'deadLetter',
+                params: ({ context }) => ({ reason: 'deadline_exceeded' as const, error: context.lastError, history: context.history }),
+              },
+            },
+            {
+              guard: 'tooEarly',
+              target: 'deferred',
+              actions: {
+                type: 'defer',
+                params: ({ context, event }) => ({ delayMs: (context.notBeforeMs ?? event.now) - event.now }),
+              },
+            },
+            { target: 'running' },
+          ],
+        },
+      },
+      running: {
+        on: {
+          SUCCEEDED: { target: 'succeeded', actions: 'ack' },
+          LEASE_DUE: { actions: 'extendLease' },
+          RELEASE: { target: 'released', actions: 'release' },
+          CHECKPOINT: {
+            target: 'checkpointed',
+            actions: [
+              assign({ checkpoint: ({ event }) => event.state }),
+              { type: 'checkpoint', params: ({ context }) => ({ state: context.checkpoint, history: context.history }) },
+            ],
+          },
+          FAILED: [
+            {
+              guard: 'willRetry',
+              target: 'backoff',
+              actions: [
+                assign(({ context, event }) => ({ history: [...context.history, failureEntry(context, event)], lastError: event.error })),
+                { type: 'retry', params: ({ context, event }) => retryParams(context, event) },
+              ],
+            },
+            {
+              target: 'dead',
+              actions: [
+                assign(({ context, event }) => ({ history: [...context.history, failureEntry(context, event)], lastError: event.error })),
+                { type: 'deadLetter', params: ({ context, event }) => deadLetterParams(context, event) },
+              ],
             },
           ],
         },
-        WORKER_LOST: [
-          {
-            guard: 'willRetry',
-            target: 'backoff',
-            actions: [
-              assign(({ context, event }) => ({ history: [...context.history, lostEntry(context, event.now)], lastError: WORKER_LOST_ERROR })),
-              { type: 'retry', params: ({ context, event }) => retryParams(context, event) },
-            ],
-          },
-          {
-            target: 'dead',
-            actions: [
-              assign(({ context, event }) => ({ history: [...context.history, lostEntry(context, event.now)], lastError: WORKER_LOST_ERROR })),
-              { type: 'deadLetter', params: ({ context, event }) => deadLetterParams(context, event) },
-            ],
-          },
-        ],
-        START: [
-          {
-            guard: 'pastDeadline',
-            target: 'dead',
-            actions: {
-              type: 'deadLetter',
-              params: ({ context }) => ({ reason: 'deadline_exceeded' as const, error: context.lastError, history: context.history }),
-            },
-          },
-          {
-            guard: 'tooEarly',
-            target: 'deferred',
-            actions: {
-              type: 'defer',
-              params: ({ context, event }) => ({ delayMs: (context.notBeforeMs ?? event.now) - event.now }),
-            },
-          },
-          { target: 'running' },
-        ],
       },
+      succeeded: { type: 'final' },
+      backoff: { type: 'final' },
+      dead: { type: 'final' },
+      deferred: { type: 'final' },
+      checkpointed: { type: 'final' },
+      released: { type: 'final' },
     },
-    running: {
-      on: {
-        SUCCEEDED: { target: 'succeeded', actions: 'ack' },
-        LEASE_DUE: { actions: 'extendLease' },
-        RELEASE: { target: 'released', actions: 'release' },
-        CHECKPOINT: {
-          target: 'checkpointed',
-          actions: [
-            assign({ checkpoint: ({ event }) => event.state }),
-            { type: 'checkpoint', params: ({ context }) => ({ state: context.checkpoint, history: context.history }) },
-          ],
-        },
-        FAILED: [
-          {
-            guard: 'willRetry',
-            target: 'backoff',
-            actions: [
-              assign(({ context, event }) => ({ history: [...context.history, failureEntry(context, event)], lastError: event.error })),
-              { type: 'retry', params: ({ context, event }) => retryParams(context, event) },
-            ],
-          },
-          {
-            target: 'dead',
-            actions: [
-              assign(({ context, event }) => ({ history: [...context.history, failureEntry(context, event)], lastError: event.error })),
-              { type: 'deadLetter', params: ({ context, event }) => deadLetterParams(context, event) },
-            ],
-          },
-        ],
-      },
-    },
-    succeeded: { type: 'final' },
-    backoff: { type: 'final' },
-    dead: { type: 'final' },
-    deferred: { type: 'final' },
-    checkpointed: { type: 'final' },
-    released: { type: 'final' },
-  },
-});
+  });
 }
 
 /** The machine every job type shares (types differ only by input: policy, deadline, envelope). */
 export const jobMachine = createJobMachine();
 
 function lostEntry(context: JobMachineContext, now: number): HistoryEntry {
-  return { attempt: context.attempt, at: new Date(now).toISOString(), durationMs: 0, kind: 'worker_lost', error: trimError(WORKER_LOST_ERROR) };
+  return {
+    attempt: context.attempt,
+    at: new Date(now).toISOString(),
+    durationMs: 0,
+    kind: 'worker_lost',
+    error: trimError(WORKER_LOST_ERROR),
+  };
 }
 
 export type JobMachine = typeof jobMachine;
-export type JobStateValue = 'pending' | 'running' | 'succeeded' | 'backoff' | 'dead' | 'deferred' | 'checkpointed' | 'released';

@@ -61,7 +61,7 @@ export function resolveRetryPolicy(policy: RetryPolicy = {}): ResolvedRetryPolic
  */
 export function computeDelay(attempt: number, policy: ResolvedRetryPolicy, random: () => number): number {
   const exponent = Math.max(0, attempt - 1);
-  const raw = policy.initialIntervalMs * Math.pow(policy.backoffCoefficient, exponent);
+  const raw = policy.initialIntervalMs * policy.backoffCoefficient ** exponent;
   const capped = Math.min(raw, policy.maximumIntervalMs);
   switch (policy.jitter) {
     case 'none':

@@ -54,7 +54,10 @@ const DEFAULTS = { maxReceiveCount: 5, visibilityTimeoutSeconds: 30, dlqRetentio
  * stack gives its queues for the same `QueueNamePrefix`; `calsync-jobs` and `calsync-jobs-dlq` with no
  * prefix. An explicit `mainQueueName` / `dlqName` wins over the name the prefix gives.
  */
-export function queueNames(options: Pick<EnsureQueuesOptions, 'prefix' | 'mainQueueName' | 'dlqName'> = {}): { mainQueueName: string; dlqName: string } {
+export function queueNames(options: Pick<EnsureQueuesOptions, 'prefix' | 'mainQueueName' | 'dlqName'> = {}): {
+  mainQueueName: string;
+  dlqName: string;
+} {
   const prefix = options.prefix || DEFAULT_PREFIX;
   return {
     mainQueueName: options.mainQueueName ?? prefix,
@@ -76,7 +79,13 @@ export async function ensureQueues(transport: JobTransport, options: EnsureQueue
   const changes: string[] = [];
   const { signal } = options;
 
-  const dlqUrl = await ensureQueue(transport, dlqName, { MessageRetentionPeriod: String(options.dlqRetentionSeconds ?? DEFAULTS.dlqRetentionSeconds) }, changes, signal);
+  const dlqUrl = await ensureQueue(
+    transport,
+    dlqName,
+    { MessageRetentionPeriod: String(options.dlqRetentionSeconds ?? DEFAULTS.dlqRetentionSeconds) },
+    changes,
+    signal,
+  );
   const dlqArn = (await transport.getQueueAttributes(dlqUrl, ['QueueArn'], signal)).QueueArn;
   if (!dlqArn) throw new TransportError(`queue ${dlqName} reported no QueueArn`, { code: 'InvalidResponse', retryable: false });
   const mainQueueUrl = await ensureQueue(

@@ -44,7 +44,25 @@ export interface CalsyncConfig {
 }
 
 /** Flags as the CLI parsed them (strings, as typed). */
-export type ConfigFlags = Partial<Record<'region' | 'endpoint' | 'embedded' | 'queuePrefix' | 'queueName' | 'dlqName' | 'queueUrl' | 'dlqUrl' | 'createQueues' | 'maxMessageBytes' | 'concurrency' | 'shutdownGraceMs' | 'logLevel' | 'metricsPort', string | boolean | undefined>>;
+export type ConfigFlags = Partial<
+  Record<
+    | 'region'
+    | 'endpoint'
+    | 'embedded'
+    | 'queuePrefix'
+    | 'queueName'
+    | 'dlqName'
+    | 'queueUrl'
+    | 'dlqUrl'
+    | 'createQueues'
+    | 'maxMessageBytes'
+    | 'concurrency'
+    | 'shutdownGraceMs'
+    | 'logLevel'
+    | 'metricsPort',
+    string | boolean | undefined
+  >
+>;
 
 const FLAG_NAMES: Record<keyof ConfigFlags, string> = {
   region: '--region',
@@ -75,7 +93,14 @@ const integerText = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
 const booleanText = z
-  .union([z.boolean(), z.string().trim().toLowerCase().pipe(z.enum(['1', 'true', 'yes', 'on', '0', 'false', 'no', 'off']))])
+  .union([
+    z.boolean(),
+    z
+      .string()
+      .trim()
+      .toLowerCase()
+      .pipe(z.enum(['1', 'true', 'yes', 'on', '0', 'false', 'no', 'off'])),
+  ])
   .transform((value) => value === true || ['1', 'true', 'yes', 'on'].includes(String(value)));
 const httpUrlText = z
   .string()
@@ -115,7 +140,13 @@ class Reader {
     return typeof value === 'string' ? value.trim() : undefined;
   }
 
-  integer(envName: string, flag: keyof ConfigFlags | undefined, fallback: number | undefined, min: number, max: number): number | undefined {
+  integer(
+    envName: string,
+    flag: keyof ConfigFlags | undefined,
+    fallback: number | undefined,
+    min: number,
+    max: number,
+  ): number | undefined {
     return this.parse(envName, flag, integerText(min, max), `an integer from ${min} to ${max}`) ?? fallback;
   }
 
@@ -144,12 +175,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigFl
     throw new ConfigError(read.raw('AWS_REGION', 'region').setting, `expected an AWS region like us-east-1, got ${JSON.stringify(region)}`);
   }
   const prefix = read.queuePrefix('CALSYNC_QUEUE_PREFIX', 'queuePrefix');
-  const names = queueNames({ prefix, mainQueueName: read.queueName('CALSYNC_QUEUE_NAME', 'queueName'), dlqName: read.queueName('CALSYNC_DLQ_NAME', 'dlqName') });
+  const names = queueNames({
+    prefix,
+    mainQueueName: read.queueName('CALSYNC_QUEUE_NAME', 'queueName'),
+    dlqName: read.queueName('CALSYNC_DLQ_NAME', 'dlqName'),
+  });
   const logLevel = read.string('CALSYNC_LOG_LEVEL', 'logLevel') ?? 'info';
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
-    throw new ConfigError(read.raw('CALSYNC_LOG_LEVEL', 'logLevel').setting, `expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
+    throw new ConfigError(
+      read.raw('CALSYNC_LOG_LEVEL', 'logLevel').setting,
+      `expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`,
+    );
   }
-  const visibilityTimeoutSeconds = read.integer('CALSYNC_VISIBILITY_TIMEOUT_SECONDS', undefined, 30, 2, SQS_LIMITS.maxVisibilityTimeoutSeconds)!;
+  const visibilityTimeoutSeconds = read.integer(
+    'CALSYNC_VISIBILITY_TIMEOUT_SECONDS',
+    undefined,
+    30,
+    2,
+    SQS_LIMITS.maxVisibilityTimeoutSeconds,
+  )!;
   const keysText = read.string('CALSYNC_SIGNING_KEYS');
   const signingKeys = keysText ? parseSigningKeys(keysText, 'CALSYNC_SIGNING_KEYS') : undefined;
   const requireSignature = read.boolean('CALSYNC_REQUIRE_SIGNATURE', undefined, false);
@@ -167,13 +211,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigFl
     queueUrl: read.url('CALSYNC_QUEUE_URL', 'queueUrl'),
     dlqUrl: read.url('CALSYNC_DLQ_URL', 'dlqUrl'),
     createQueues: read.boolean('CALSYNC_CREATE_QUEUES', 'createQueues', embedded),
-    maxMessageBytes: read.integer('CALSYNC_MAX_MESSAGE_BYTES', 'maxMessageBytes', SQS_LIMITS.maxMessageBytes, 1_024, SQS_LIMITS.maxMessageBytes)!,
+    maxMessageBytes: read.integer(
+      'CALSYNC_MAX_MESSAGE_BYTES',
+      'maxMessageBytes',
+      SQS_LIMITS.maxMessageBytes,
+      1_024,
+      SQS_LIMITS.maxMessageBytes,
+    )!,
     maxReceiveCount: read.integer('CALSYNC_MAX_RECEIVE_COUNT', undefined, 5, 1, 1_000)!,
     visibilityTimeoutSeconds,
     concurrency: read.integer('CALSYNC_CONCURRENCY', 'concurrency', 10, 1, 10_000)!,
     shutdownGraceMs: read.integer('CALSYNC_SHUTDOWN_GRACE_MS', 'shutdownGraceMs', 25_000, 0, 3_600_000)!,
     logLevel: logLevel as CalsyncConfig['logLevel'],
-    logRedact: (read.string('CALSYNC_LOG_REDACT') ?? '').split(',').map((p) => p.trim()).filter(Boolean),
+    logRedact: (read.string('CALSYNC_LOG_REDACT') ?? '')
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean),
     logPayloads: read.boolean('CALSYNC_LOG_PAYLOADS', undefined, false),
     metricsPort: read.integer('CALSYNC_METRICS_PORT', 'metricsPort', undefined, 0, 65_535),
     metricsHost: read.string('CALSYNC_METRICS_HOST') ?? '127.0.0.1',

@@ -17,9 +17,6 @@ export const deadLetterRecordSchema = z.object({
 });
 export type DeadLetterRecord = z.output<typeof deadLetterRecordSchema>;
 
-/** Reasons for messages that never became a job. */
-export type InvalidMessageReason = 'oversize' | 'not_json' | 'unsafe_json' | 'unknown_version' | 'invalid_envelope' | 'unknown_type' | 'bad_signature';
-
 const RAW_BODY_ROOM = 4_096;
 
 /**

@@ -9,14 +9,22 @@ import { SqsTransport } from './sqs-transport.js';
  * AWS_ENDPOINT_URL_SQS, CALSYNC_QUEUE_URL / CALSYNC_QUEUE_NAME / CALSYNC_QUEUE_PREFIX,
  * CALSYNC_MAX_MESSAGE_BYTES, CALSYNC_SIGNING_KEYS). The API process calls this once at start-up.
  */
-export async function createJobQueueFromEnv(options: { env?: NodeJS.ProcessEnv; jobs?: Iterable<JobSchemaEntry> } = {}): Promise<JobQueue & { close(): Promise<void> }> {
+export async function createJobQueueFromEnv(
+  options: { env?: NodeJS.ProcessEnv; jobs?: Iterable<JobSchemaEntry> } = {},
+): Promise<JobQueue & { close(): Promise<void> }> {
   const config = loadConfig(options.env ?? process.env);
-  const transport = new SqsTransport({ region: config.region, ...(config.endpoint ? { endpoint: config.endpoint } : {}), maxMessageBytes: config.maxMessageBytes });
+  const transport = new SqsTransport({
+    region: config.region,
+    ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+    maxMessageBytes: config.maxMessageBytes,
+  });
   // loadConfig already named the queues from CALSYNC_QUEUE_PREFIX / _NAME (queueNames in bootstrap.ts).
   const names = { mainQueueName: config.queueName, dlqName: config.dlqName };
   const queueUrl =
     config.queueUrl ??
-    (config.createQueues ? (await ensureQueues(transport, { ...names, maxReceiveCount: config.maxReceiveCount })).mainQueueUrl : await transport.getQueueUrl(names.mainQueueName));
+    (config.createQueues
+      ? (await ensureQueues(transport, { ...names, maxReceiveCount: config.maxReceiveCount })).mainQueueUrl
+      : await transport.getQueueUrl(names.mainQueueName));
   const { signMessage } = signingHooks(config.signingKeys, false);
   const queue = new JobQueue({
     transport,

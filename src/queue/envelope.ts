@@ -27,11 +27,7 @@ export const envelopeSchema = z
   .object({
     v: z.literal(ENVELOPE_VERSION).describe('Envelope version.'),
     id: z.uuid().describe('Job id: stays the same across retries.'),
-    type: z
-      .string()
-      .min(1)
-      .max(128)
-      .describe('Job type, e.g. "calendar.sync".'),
+    type: z.string().min(1).max(128).describe('Job type, e.g. "calendar.sync".'),
     payload: z.unknown().describe('The job input, validated by the job type’s schema.'),
     attempt: z.int().min(1).describe('1 on the first attempt.'),
     createdAt: z.iso.datetime({ offset: true }).describe('When the job was first enqueued (ISO-8601).'),
@@ -56,9 +52,7 @@ export type Envelope = z.output<typeof envelopeSchema>;
 /** Why a body could not be decoded; each one ends in the DLQ with this reason. */
 export type DecodeFailureReason = 'oversize' | 'not_json' | 'unsafe_json' | 'unknown_version' | 'invalid_envelope';
 
-export type DecodeResult =
-  | { ok: true; envelope: Envelope }
-  | { ok: false; reason: DecodeFailureReason; message: string };
+export type DecodeResult = { ok: true; envelope: Envelope } | { ok: false; reason: DecodeFailureReason; message: string };
 
 export interface DecodeOptions {
   /** Bodies larger than this are rejected before parsing. @defaultValue 1 MiB */
@@ -169,7 +163,11 @@ export function decodeEnvelope(body: string, options: DecodeOptions = {}): Decod
   }
   const version = (parsed as { v?: unknown }).v;
   if (version !== ENVELOPE_VERSION) {
-    return { ok: false, reason: 'unknown_version', message: `v: expected ${ENVELOPE_VERSION}, got ${JSON.stringify(version) ?? 'nothing'}` };
+    return {
+      ok: false,
+      reason: 'unknown_version',
+      message: `v: expected ${ENVELOPE_VERSION}, got ${JSON.stringify(version) ?? 'nothing'}`,
+    };
   }
   const result = envelopeSchema.safeParse(parsed);
   if (!result.success) return { ok: false, reason: 'invalid_envelope', message: formatIssues(result.error) };

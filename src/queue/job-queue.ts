@@ -99,13 +99,30 @@ export class JobQueue {
     const payload: unknown = job.payload;
     const delayMs = job.delayMs ?? 0;
     if (!Number.isFinite(delayMs) || delayMs < 0) {
-      throw new InvalidJobError('invalid_option', `${prefix}delayMs`, `${prefix}delayMs: expected a number ≥ 0, got ${String(job.delayMs)}`);
+      throw new InvalidJobError(
+        'invalid_option',
+        `${prefix}delayMs`,
+        `${prefix}delayMs: expected a number ≥ 0, got ${String(job.delayMs)}`,
+      );
     }
-    if (job.idempotencyKey !== undefined && (typeof job.idempotencyKey !== 'string' || job.idempotencyKey.length === 0 || job.idempotencyKey.length > 256)) {
-      throw new InvalidJobError('invalid_option', `${prefix}idempotencyKey`, `${prefix}idempotencyKey: expected a string of 1 to 256 characters`);
+    if (
+      job.idempotencyKey !== undefined &&
+      (typeof job.idempotencyKey !== 'string' || job.idempotencyKey.length === 0 || job.idempotencyKey.length > 256)
+    ) {
+      throw new InvalidJobError(
+        'invalid_option',
+        `${prefix}idempotencyKey`,
+        `${prefix}idempotencyKey: expected a string of 1 to 256 characters`,
+      );
     }
     const now = this.#clock.now();
-    const envelope = newEnvelope({ type: job.type, payload, idempotencyKey: job.idempotencyKey, notBefore: notBeforeFor(delayMs, now), now });
+    const envelope = newEnvelope({
+      type: job.type,
+      payload,
+      idempotencyKey: job.idempotencyKey,
+      notBefore: notBeforeFor(delayMs, now),
+      now,
+    });
     return this.#finish(envelope, delaySecondsFor(delayMs), prefix);
   }
 
@@ -115,7 +132,11 @@ export class JobQueue {
     // Room for traceparent/tracestate added at send time.
     const bytes = messageBytes({ body, attributes }) + 200;
     if (bytes > this.#maxBytes) {
-      throw new InvalidJobError('too_large', `${prefix}payload`, `${prefix}payload: the message would be ${bytes} bytes, over the ${this.#maxBytes}-byte limit`);
+      throw new InvalidJobError(
+        'too_large',
+        `${prefix}payload`,
+        `${prefix}payload: the message would be ${bytes} bytes, over the ${this.#maxBytes}-byte limit`,
+      );
     }
     return { envelope, body, delaySeconds, attributes };
   }
@@ -129,7 +150,12 @@ export class JobQueue {
       withProducerSpan(
         { destination: this.queueName, jobId: job.envelope.id, jobType: job.envelope.type, attempt: 1, operation: 'send' },
         async (carrier) => {
-          entries[index] = { id: String(index), body: job.body, delaySeconds: job.delaySeconds, attributes: { ...carrier, ...job.attributes } };
+          entries[index] = {
+            id: String(index),
+            body: job.body,
+            delaySeconds: job.delaySeconds,
+            attributes: { ...carrier, ...job.attributes },
+          };
           await ready;
           const ids = await outcome!;
           return { messageId: ids.get(String(index)) ?? '' };

@@ -44,15 +44,18 @@ function checkInteger(name: string, value: number | undefined, min: number, max:
 export function checkOutgoing(message: OutgoingMessage, maxMessageBytes: number, where = 'message'): void {
   const bytes = messageBytes(message);
   if (bytes > maxMessageBytes) {
-    throw new TransportError(
-      `${where} is ${bytes} bytes (body plus attributes), over the limit of ${maxMessageBytes} bytes`,
-      { code: 'MessageTooLong', retryable: false },
-    );
+    throw new TransportError(`${where} is ${bytes} bytes (body plus attributes), over the limit of ${maxMessageBytes} bytes`, {
+      code: 'MessageTooLong',
+      retryable: false,
+    });
   }
   checkInteger(`${where}: delaySeconds`, message.delaySeconds, 0, SQS_LIMITS.maxDelaySeconds);
   const refused = refusedCharacter(message.body);
   if (refused !== undefined) {
-    throw new TransportError(`${where} holds a character SQS refuses (${refused}); send bodies through toSqsJson`, { code: 'InvalidMessageContents', retryable: false });
+    throw new TransportError(`${where} holds a character SQS refuses (${refused}); send bodies through toSqsJson`, {
+      code: 'InvalidMessageContents',
+      retryable: false,
+    });
   }
   const attributeCount = Object.keys(message.attributes ?? {}).length;
   if (attributeCount > SQS_LIMITS.maxMessageAttributes) {
@@ -63,10 +66,10 @@ export function checkOutgoing(message: OutgoingMessage, maxMessageBytes: number,
 /** Throws `TooManyEntriesInBatchRequest` past 10 entries and `BatchEntryIdsNotDistinct` for repeated ids. */
 export function checkBatch(entries: ReadonlyArray<{ id: string }>): void {
   if (entries.length > SQS_LIMITS.maxBatchEntries) {
-    throw new TransportError(
-      `a batch holds at most ${SQS_LIMITS.maxBatchEntries} entries, got ${entries.length}`,
-      { code: 'TooManyEntriesInBatchRequest', retryable: false },
-    );
+    throw new TransportError(`a batch holds at most ${SQS_LIMITS.maxBatchEntries} entries, got ${entries.length}`, {
+      code: 'TooManyEntriesInBatchRequest',
+      retryable: false,
+    });
   }
   const ids = new Set(entries.map((e) => e.id));
   if (ids.size !== entries.length) {
@@ -75,10 +78,7 @@ export function checkBatch(entries: ReadonlyArray<{ id: string }>): void {
 }
 
 /** Checks a whole send batch: entry count, each entry, and the total size (`BatchRequestTooLong`). */
-export function checkOutgoingBatch(
-  entries: ReadonlyArray<OutgoingMessage & { id: string }>,
-  maxMessageBytes: number,
-): void {
+export function checkOutgoingBatch(entries: ReadonlyArray<OutgoingMessage & { id: string }>, maxMessageBytes: number): void {
   checkBatch(entries);
   let total = 0;
   for (const entry of entries) {

@@ -43,7 +43,11 @@ export class MemoryQueue {
   messages: StoredMessage[] = [];
   readonly waiters = new Set<() => void>();
 
-  constructor(readonly name: string, attributes: Readonly<Record<string, string>>, now: number) {
+  constructor(
+    readonly name: string,
+    attributes: Readonly<Record<string, string>>,
+    now: number,
+  ) {
     this.url = `memory://${name}`;
     this.arn = memoryQueueArn(name);
     this.attributes = { ...MEMORY_QUEUE_DEFAULTS, ...attributes };

@@ -123,7 +123,13 @@ export class MemoryTransport implements JobTransport {
   private enqueue(queue: MemoryQueue, message: OutgoingMessage): StoredMessage {
     const now = this.clock.now();
     const delaySeconds = message.delaySeconds ?? Number(queue.attributes.DelaySeconds ?? 0);
-    return queue.add({ body: message.body, attributes: { ...message.attributes }, sentAt: now, visibleAt: now + delaySeconds * 1000, receiveCount: 0 });
+    return queue.add({
+      body: message.body,
+      attributes: { ...message.attributes },
+      sentAt: now,
+      visibleAt: now + delaySeconds * 1000,
+      receiveCount: 0,
+    });
   }
 
   /** Long poll: returns as soon as a message is visible, at the wait's end, or with `[]` on abort. */
@@ -158,9 +164,15 @@ export class MemoryTransport implements JobTransport {
         timer = this.clock.setTimeout(attempt, at - now);
       };
       const attempt = (): void => {
-        if (this.closed) return finish([]);
+        if (this.closed) {
+          finish([]);
+          return;
+        }
         const got = this.dequeue(queue, limits.maxMessages, visibility);
-        if (got.length > 0 || this.clock.now() >= deadline) return finish(got);
+        if (got.length > 0 || this.clock.now() >= deadline) {
+          finish(got);
+          return;
+        }
         arm();
       };
       queue.waiters.add(attempt);
@@ -187,12 +199,27 @@ export class MemoryTransport implements JobTransport {
       m.firstReceivedAt ??= now;
       m.visibleAt = now + visibilitySeconds * 1000;
       m.receiptHandle = `memory:${randomUUID()}`;
-      out.push({ messageId: m.messageId, receiptHandle: m.receiptHandle, body: m.body, attributes: { ...m.attributes }, receiveCount: m.receiveCount, sentTimestamp: m.sentAt, firstReceivedAt: m.firstReceivedAt });
+      out.push({
+        messageId: m.messageId,
+        receiptHandle: m.receiptHandle,
+        body: m.body,
+        attributes: { ...m.attributes },
+        receiveCount: m.receiveCount,
+        sentTimestamp: m.sentAt,
+        firstReceivedAt: m.firstReceivedAt,
+      });
     }
     if (dlq && moved.length > 0) {
       for (const m of moved) {
         queue.remove(m);
-        dlq.add({ messageId: m.messageId, body: m.body, attributes: m.attributes, sentAt: m.sentAt, visibleAt: now, receiveCount: m.receiveCount });
+        dlq.add({
+          messageId: m.messageId,
+          body: m.body,
+          attributes: m.attributes,
+          sentAt: m.sentAt,
+          visibleAt: now,
+          receiveCount: m.receiveCount,
+        });
       }
       dlq.notify();
     }

@@ -119,7 +119,10 @@ function secretBytes(secret: string, setting: string, where: string): Buffer {
     const bytes = decodeBase64(encoded);
     if (bytes === undefined) throw new ConfigError(setting, `${where}: the secret after "base64:" is not valid base64`);
     if (bytes.byteLength < MIN_SECRET_LENGTH) {
-      throw new ConfigError(setting, `${where}: a base64 secret must decode to at least ${MIN_SECRET_LENGTH} bytes, got ${bytes.byteLength}`);
+      throw new ConfigError(
+        setting,
+        `${where}: a base64 secret must decode to at least ${MIN_SECRET_LENGTH} bytes, got ${bytes.byteLength}`,
+      );
     }
     return bytes;
   }

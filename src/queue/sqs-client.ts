@@ -44,15 +44,11 @@ export interface ResolvedSqsClientOptions {
 const CREDENTIAL_ENV = ['AWS_ACCESS_KEY_ID', 'AWS_PROFILE', 'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_CONTAINER_CREDENTIALS_FULL_URI'];
 
 /** Applies defaults from `env` (pure: no client is built). */
-export function resolveSqsClientOptions(
-  options: SqsClientOptions = {},
-  env: NodeJS.ProcessEnv = process.env,
-): ResolvedSqsClientOptions {
+export function resolveSqsClientOptions(options: SqsClientOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedSqsClientOptions {
   const endpoint = options.endpoint ?? nonEmpty(env.AWS_ENDPOINT_URL_SQS) ?? nonEmpty(env.AWS_ENDPOINT_URL);
   const envHasCredentials = CREDENTIAL_ENV.some((name) => nonEmpty(env[name]) !== undefined);
   const credentials =
-    options.credentials ??
-    (endpoint !== undefined && !envHasCredentials ? { accessKeyId: 'test', secretAccessKey: 'test' } : undefined);
+    options.credentials ?? (endpoint !== undefined && !envHasCredentials ? { accessKeyId: 'test', secretAccessKey: 'test' } : undefined);
   return {
     region: options.region ?? nonEmpty(env.AWS_REGION) ?? nonEmpty(env.AWS_DEFAULT_REGION) ?? 'us-east-1',
     endpoint,

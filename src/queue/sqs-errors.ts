@@ -5,11 +5,7 @@
 import { TransportError, toError } from '../shared/errors.js';
 
 /** Codes that mean "this queue does not exist"; all are normalized to `QueueDoesNotExist`. */
-const QUEUE_MISSING = new Set([
-  'QueueDoesNotExist',
-  'AWS.SimpleQueueService.NonExistentQueue',
-  'NonExistentQueue',
-]);
+const QUEUE_MISSING = new Set(['QueueDoesNotExist', 'AWS.SimpleQueueService.NonExistentQueue', 'NonExistentQueue']);
 
 const THROTTLING = new Set([
   'RequestThrottled',
@@ -60,10 +56,7 @@ interface SdkLikeError {
 function networkCode(error: SdkLikeError, depth = 0): string | undefined {
   if (depth > 4) return undefined;
   if (typeof error.code === 'string' && NETWORK.has(error.code)) return error.code;
-  const inner = [
-    ...(Array.isArray(error.errors) ? (error.errors as unknown[]) : []),
-    (error as { cause?: unknown }).cause,
-  ];
+  const inner = [...(Array.isArray(error.errors) ? (error.errors as unknown[]) : []), (error as { cause?: unknown }).cause];
   for (const candidate of inner) {
     if (typeof candidate === 'object' && candidate !== null) {
       const found = networkCode(candidate as SdkLikeError, depth + 1);

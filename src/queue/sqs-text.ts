@@ -28,7 +28,7 @@ const REFUSED_IN_JSON_ALL = /[\ud800-\udfff\ufffe\uffff]/g;
 /** Any UTF-16 code unit fauxqs or SQS refuse (for text that need not be JSON). */
 const REFUSED = /[^\t\n\r\u0020-\ud7ff\ue000-\ufffd]/;
 
-function escape(unit: string): string {
+function escapeUnit(unit: string): string {
   return `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`;
 }
 
@@ -38,7 +38,7 @@ function escape(unit: string): string {
  * Returns `json` itself when nothing needs escaping.
  */
 export function escapeJsonForSqs(json: string): string {
-  return REFUSED_IN_JSON.test(json) ? json.replace(REFUSED_IN_JSON_ALL, escape) : json;
+  return REFUSED_IN_JSON.test(json) ? json.replace(REFUSED_IN_JSON_ALL, escapeUnit) : json;
 }
 
 /**

@@ -84,7 +84,13 @@ export class SqsTransport implements JobTransport {
    * Runs one SDK call with the caller's signal and a deadline: a server that accepts the connection
    * and never answers fails the call with a retryable `RequestTimeout` instead of hanging it.
    */
-  private async call<T>(operation: string, queue: string | undefined, run: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal, extraMs = 0): Promise<T> {
+  private async call<T>(
+    operation: string,
+    queue: string | undefined,
+    run: (signal: AbortSignal) => Promise<T>,
+    signal?: AbortSignal,
+    extraMs = 0,
+  ): Promise<T> {
     const timeoutMs = this.requestTimeoutMs + extraMs;
     const deadline = AbortSignal.timeout(timeoutMs);
     try {
@@ -102,63 +108,92 @@ export class SqsTransport implements JobTransport {
   }
 
   async getQueueUrl(name: string, signal?: AbortSignal): Promise<string> {
-    return this.call('GetQueueUrl', name, async (sig) => {
-      const out = await this.client.send(new GetQueueUrlCommand({ QueueName: name }), { abortSignal: sig });
-      return required(out.QueueUrl, 'GetQueueUrl returned no QueueUrl');
-    }, signal);
+    return this.call(
+      'GetQueueUrl',
+      name,
+      async (sig) => {
+        const out = await this.client.send(new GetQueueUrlCommand({ QueueName: name }), { abortSignal: sig });
+        return required(out.QueueUrl, 'GetQueueUrl returned no QueueUrl');
+      },
+      signal,
+    );
   }
 
   async createQueue(name: string, options: CreateQueueOptions = {}, signal?: AbortSignal): Promise<string> {
-    return this.call('CreateQueue', name, async (sig) => {
-      const command = new CreateQueueCommand({ QueueName: name, Attributes: { ...options.attributes } });
-      const out = await this.client.send(command, { abortSignal: sig });
-      return required(out.QueueUrl, 'CreateQueue returned no QueueUrl');
-    }, signal);
+    return this.call(
+      'CreateQueue',
+      name,
+      async (sig) => {
+        const command = new CreateQueueCommand({ QueueName: name, Attributes: { ...options.attributes } });
+        const out = await this.client.send(command, { abortSignal: sig });
+        return required(out.QueueUrl, 'CreateQueue returned no QueueUrl');
+      },
+      signal,
+    );
   }
 
   async getQueueAttributes(queueUrl: string, names: readonly string[] = ['All'], signal?: AbortSignal): Promise<Record<string, string>> {
-    return this.call('GetQueueAttributes', queueUrl, async (sig) => {
-      const command = new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: names as QueueAttributeName[] });
-      const out = await this.client.send(command, { abortSignal: sig });
-      return { ...out.Attributes };
-    }, signal);
+    return this.call(
+      'GetQueueAttributes',
+      queueUrl,
+      async (sig) => {
+        const command = new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: names as QueueAttributeName[] });
+        const out = await this.client.send(command, { abortSignal: sig });
+        return { ...out.Attributes };
+      },
+      signal,
+    );
   }
 
   async setQueueAttributes(queueUrl: string, attributes: Readonly<Record<string, string>>, signal?: AbortSignal): Promise<void> {
-    await this.call('SetQueueAttributes', queueUrl, (sig) =>
-      this.client.send(new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: { ...attributes } }), { abortSignal: sig }), signal);
+    await this.call(
+      'SetQueueAttributes',
+      queueUrl,
+      (sig) => this.client.send(new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: { ...attributes } }), { abortSignal: sig }),
+      signal,
+    );
   }
 
   async send(queueUrl: string, message: OutgoingMessage, signal?: AbortSignal): Promise<{ messageId: string }> {
     checkOutgoing(message, this.maxMessageBytes);
-    return this.call('SendMessage', queueUrl, async (sig) => {
-      const command = new SendMessageCommand({
-        QueueUrl: queueUrl,
-        MessageBody: message.body,
-        DelaySeconds: message.delaySeconds,
-        MessageAttributes: toAttributes(message.attributes),
-      });
-      const out = await this.client.send(command, { abortSignal: sig });
-      return { messageId: required(out.MessageId, 'SendMessage returned no MessageId') };
-    }, signal);
+    return this.call(
+      'SendMessage',
+      queueUrl,
+      async (sig) => {
+        const command = new SendMessageCommand({
+          QueueUrl: queueUrl,
+          MessageBody: message.body,
+          DelaySeconds: message.delaySeconds,
+          MessageAttributes: toAttributes(message.attributes),
+        });
+        const out = await this.client.send(command, { abortSignal: sig });
+        return { messageId: required(out.MessageId, 'SendMessage returned no MessageId') };
+      },
+      signal,
+    );
   }
 
   async sendBatch(queueUrl: string, entries: readonly OutgoingBatchEntry[], signal?: AbortSignal): Promise<BatchResult> {
     checkOutgoingBatch(entries, this.maxMessageBytes);
     if (entries.length === 0) return { successful: [], failed: [] };
-    return this.call('SendMessageBatch', queueUrl, async (sig) => {
-      const command = new SendMessageBatchCommand({
-        QueueUrl: queueUrl,
-        Entries: entries.map((e) => ({
-          Id: e.id,
-          MessageBody: e.body,
-          DelaySeconds: e.delaySeconds,
-          MessageAttributes: toAttributes(e.attributes),
-        })),
-      });
-      const out = await this.client.send(command, { abortSignal: sig });
-      return toBatchResult(out.Successful, out.Failed);
-    }, signal);
+    return this.call(
+      'SendMessageBatch',
+      queueUrl,
+      async (sig) => {
+        const command = new SendMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: entries.map((e) => ({
+            Id: e.id,
+            MessageBody: e.body,
+            DelaySeconds: e.delaySeconds,
+            MessageAttributes: toAttributes(e.attributes),
+          })),
+        });
+        const out = await this.client.send(command, { abortSignal: sig });
+        return toBatchResult(out.Successful, out.Failed);
+      },
+      signal,
+    );
   }
 
   async receive(queueUrl: string, options: ReceiveOptions = {}): Promise<ReceivedMessage[]> {
@@ -166,18 +201,24 @@ export class SqsTransport implements JobTransport {
     const { signal } = options;
     if (signal?.aborted) return [];
     try {
-      return await this.call('ReceiveMessage', queueUrl, async (sig) => {
-        const command = new ReceiveMessageCommand({
-          QueueUrl: queueUrl,
-          MaxNumberOfMessages: maxMessages,
-          WaitTimeSeconds: waitTimeSeconds,
-          VisibilityTimeout: options.visibilityTimeoutSeconds,
-          MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp', 'ApproximateFirstReceiveTimestamp'],
-          MessageAttributeNames: ['All'],
-        });
-        const out = await this.client.send(command, { abortSignal: sig });
-        return (out.Messages ?? []).map(toReceived);
-      }, signal, waitTimeSeconds * 1000);
+      return await this.call(
+        'ReceiveMessage',
+        queueUrl,
+        async (sig) => {
+          const command = new ReceiveMessageCommand({
+            QueueUrl: queueUrl,
+            MaxNumberOfMessages: maxMessages,
+            WaitTimeSeconds: waitTimeSeconds,
+            VisibilityTimeout: options.visibilityTimeoutSeconds,
+            MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp', 'ApproximateFirstReceiveTimestamp'],
+            MessageAttributeNames: ['All'],
+          });
+          const out = await this.client.send(command, { abortSignal: sig });
+          return (out.Messages ?? []).map(toReceived);
+        },
+        signal,
+        waitTimeSeconds * 1000,
+      );
     } catch (error) {
       if (signal?.aborted) return [];
       throw error;
@@ -185,30 +226,48 @@ export class SqsTransport implements JobTransport {
   }
 
   async delete(queueUrl: string, receiptHandle: string, signal?: AbortSignal): Promise<void> {
-    await this.call('DeleteMessage', queueUrl, (sig) =>
-      this.client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle }), { abortSignal: sig }), signal);
+    await this.call(
+      'DeleteMessage',
+      queueUrl,
+      (sig) => this.client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle }), { abortSignal: sig }),
+      signal,
+    );
   }
 
   async deleteBatch(queueUrl: string, entries: readonly DeleteEntry[], signal?: AbortSignal): Promise<BatchResult> {
     checkBatch(entries);
     if (entries.length === 0) return { successful: [], failed: [] };
-    return this.call('DeleteMessageBatch', queueUrl, async (sig) => {
-      const command = new DeleteMessageBatchCommand({
-        QueueUrl: queueUrl,
-        Entries: entries.map((e) => ({ Id: e.id, ReceiptHandle: e.receiptHandle })),
-      });
-      const out = await this.client.send(command, { abortSignal: sig });
-      return toBatchResult(out.Successful, out.Failed);
-    }, signal);
+    return this.call(
+      'DeleteMessageBatch',
+      queueUrl,
+      async (sig) => {
+        const command = new DeleteMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: entries.map((e) => ({ Id: e.id, ReceiptHandle: e.receiptHandle })),
+        });
+        const out = await this.client.send(command, { abortSignal: sig });
+        return toBatchResult(out.Successful, out.Failed);
+      },
+      signal,
+    );
   }
 
   async changeVisibility(queueUrl: string, receiptHandle: string, visibilityTimeoutSeconds: number, signal?: AbortSignal): Promise<void> {
     checkVisibility(visibilityTimeoutSeconds);
-    await this.call('ChangeMessageVisibility', queueUrl, (sig) =>
-      this.client.send(
-        new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: receiptHandle, VisibilityTimeout: visibilityTimeoutSeconds }),
-        { abortSignal: sig },
-      ), signal);
+    await this.call(
+      'ChangeMessageVisibility',
+      queueUrl,
+      (sig) =>
+        this.client.send(
+          new ChangeMessageVisibilityCommand({
+            QueueUrl: queueUrl,
+            ReceiptHandle: receiptHandle,
+            VisibilityTimeout: visibilityTimeoutSeconds,
+          }),
+          { abortSignal: sig },
+        ),
+      signal,
+    );
   }
 
   async depth(queueUrl: string, signal?: AbortSignal): Promise<QueueDepth> {
@@ -221,8 +280,12 @@ export class SqsTransport implements JobTransport {
   }
 
   async purge(queueUrl: string, signal?: AbortSignal): Promise<void> {
-    await this.call('PurgeQueue', queueUrl, (sig) =>
-      this.client.send(new PurgeQueueCommand({ QueueUrl: queueUrl }), { abortSignal: sig }), signal);
+    await this.call(
+      'PurgeQueue',
+      queueUrl,
+      (sig) => this.client.send(new PurgeQueueCommand({ QueueUrl: queueUrl }), { abortSignal: sig }),
+      signal,
+    );
   }
 
   /** Destroys the client this transport built (not one passed in); later calls fail. Idempotent. */
@@ -268,7 +331,9 @@ function toBatchResult(
   failed: Array<{ Id?: string; Code?: string; Message?: string; SenderFault?: boolean }> | undefined,
 ): BatchResult {
   return {
-    successful: (successful ?? []).map((s) => (s.MessageId === undefined ? { id: s.Id ?? '' } : { id: s.Id ?? '', messageId: s.MessageId })),
+    successful: (successful ?? []).map((s) =>
+      s.MessageId === undefined ? { id: s.Id ?? '' } : { id: s.Id ?? '', messageId: s.MessageId },
+    ),
     failed: (failed ?? []).map((f) => ({
       id: f.Id ?? '',
       code: f.Code ?? 'Unknown',

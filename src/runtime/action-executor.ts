@@ -28,7 +28,7 @@ import { deadLetterBody, invalidMessageBody, type DeadLetterRecord } from '../qu
 import { delaySecondsFor, notBeforeFor } from '../queue/delay.js';
 import { ATTRIBUTE_ROOM_BYTES, bodyBytes, fitEnvelope } from '../queue/envelope-fit.js';
 import { encodeEnvelope, type Envelope, type HistoryEntry } from '../queue/envelope.js';
-import { TransportError, toError } from '../shared/errors.js';
+import { TransportError } from '../shared/errors.js';
 import { withProducerSpan, type ProducerOperation } from '../queue/tracing.js';
 import type { ReceivedMessage } from '../queue/transport.js';
 import type { DeleteBatcher } from './delete-batcher.js';
@@ -64,7 +64,10 @@ export class ActionExecutor {
   readonly #telemetry: WorkerTelemetry;
   readonly #logger: Logger;
 
-  constructor(options: ResolvedWorkerOptions, deps: { deleter: DeleteBatcher; sender: SendBatcher; events: WorkerEvents; telemetry: WorkerTelemetry; logger: Logger }) {
+  constructor(
+    options: ResolvedWorkerOptions,
+    deps: { deleter: DeleteBatcher; sender: SendBatcher; events: WorkerEvents; telemetry: WorkerTelemetry; logger: Logger },
+  ) {
     this.#options = options;
     this.#deleter = deps.deleter;
     this.#sender = deps.sender;
@@ -107,7 +110,12 @@ export class ActionExecutor {
   }
 
   #base(scope: ExecutionScope) {
-    return { jobId: scope.envelope.id, type: scope.envelope.type, attempt: scope.snapshot.context.attempt, messageId: scope.message.messageId };
+    return {
+      jobId: scope.envelope.id,
+      type: scope.envelope.type,
+      attempt: scope.snapshot.context.attempt,
+      messageId: scope.message.messageId,
+    };
   }
 
   /** Body bytes a message may have, attributes aside. */
@@ -124,7 +132,11 @@ export class ActionExecutor {
       scope.telemetry.end({ outcome: 'succeeded' });
       this.#events.emit('job:succeeded', { ...this.#base(scope), durationMs: scope.durationMs });
     } else {
-      this.#abandon(scope, 'DeleteMessage after success', `job ${scope.envelope.id} succeeded but its message could not be deleted while its lease was held; it will run again`);
+      this.#abandon(
+        scope,
+        'DeleteMessage after success',
+        `job ${scope.envelope.id} succeeded but its message could not be deleted while its lease was held; it will run again`,
+      );
     }
   }
 
@@ -139,7 +151,9 @@ export class ActionExecutor {
       ...(params.checkpoint === undefined ? {} : { checkpoint: params.checkpoint }),
       ...(notBefore ? { notBefore: notBefore.toISOString() } : {}),
     };
-    const settled = await this.#sendThenDelete(scope, 'retry', next, delaySecondsFor(params.delayMs), { 'job.retry_delay_ms': params.delayMs });
+    const settled = await this.#sendThenDelete(scope, 'retry', next, delaySecondsFor(params.delayMs), {
+      'job.retry_delay_ms': params.delayMs,
+    });
     if (settled === 'abandoned' || settled === 'dead_instead') return;
     const error = scope.snapshot.context.lastError ?? { name: 'Error', message: 'unknown' };
     scope.telemetry.end({ outcome: 'retrying', error: asError(error), retryDelayMs: params.delayMs });
@@ -163,7 +177,12 @@ export class ActionExecutor {
   }
 
   async #deadLetter(scope: ExecutionScope, params: DeadLetterParams): Promise<void> {
-    if (!scope.lease.held) return this.#abandon(scope, 'dead-lettering', `the lease on job ${scope.envelope.id} was lost before its dead letter was sent; the redelivered copy carries the job on`);
+    if (!scope.lease.held)
+      return this.#abandon(
+        scope,
+        'dead-lettering',
+        `the lease on job ${scope.envelope.id} was lost before its dead letter was sent; the redelivered copy carries the job on`,
+      );
     const record: DeadLetterRecord = {
       reason: params.reason,
       ...(params.error ? { error: clipError(params.error) } : {}),
@@ -199,7 +218,10 @@ export class ActionExecutor {
   async giveBack(message: ReceivedMessage, lease: Lease): Promise<void> {
     if (message.receiveCount > 1) {
       await this.#options.transport.changeVisibility(this.#options.queueUrl, message.receiptHandle, 0).catch((error: unknown) => {
-        this.#logger.warn({ err: error, messageId: message.messageId }, 'could not give back a message received while stopping; it comes back after its visibility timeout');
+        this.#logger.warn(
+          { err: error, messageId: message.messageId },
+          'could not give back a message received while stopping; it comes back after its visibility timeout',
+        );
       });
       return;
     }
@@ -211,7 +233,10 @@ export class ActionExecutor {
   /** A message that never became a job: to the DLQ with its raw body and the reason, then delete. */
   async deadLetterInvalid(message: ReceivedMessage, lease: Lease, reason: string, text: string, envelope?: Envelope): Promise<void> {
     if (!lease.held) {
-      this.#logger.warn({ messageId: message.messageId, reason }, `lease lost before an invalid message was dead-lettered; it comes back: ${text}`);
+      this.#logger.warn(
+        { messageId: message.messageId, reason },
+        `lease lost before an invalid message was dead-lettered; it comes back: ${text}`,
+      );
       return;
     }
     const record: DeadLetterRecord = {
@@ -223,7 +248,11 @@ export class ActionExecutor {
     };
     await this.#sendDeadLetter(message, envelope, record, undefined, reason);
     const deleted = await this.#deleter.delete(message.receiptHandle, lease);
-    if (!deleted) this.#logger.warn({ messageId: message.messageId, reason }, 'an invalid message was dead-lettered but could not be deleted; it comes back and is dead-lettered again');
+    if (!deleted)
+      this.#logger.warn(
+        { messageId: message.messageId, reason },
+        'an invalid message was dead-lettered but could not be deleted; it comes back and is dead-lettered again',
+      );
     this.#telemetry.recordInvalid(reason, envelope?.type);
     this.#logger.warn({ messageId: message.messageId, reason }, `message dead-lettered: ${text}`);
     this.#events.emit('message:invalid', { messageId: message.messageId, reason, message: text });
@@ -234,7 +263,13 @@ export class ActionExecutor {
    * else a minimal record (reason `oversize`, the sizes, the raw body cut to fit). A body the server
    * refuses for its content is replaced by the minimal record too.
    */
-  async #sendDeadLetter(message: ReceivedMessage, envelope: Envelope | undefined, record: DeadLetterRecord, telemetry: AttemptTelemetry | undefined, reason: string): Promise<void> {
+  async #sendDeadLetter(
+    message: ReceivedMessage,
+    envelope: Envelope | undefined,
+    record: DeadLetterRecord,
+    telemetry: AttemptTelemetry | undefined,
+    reason: string,
+  ): Promise<void> {
     const maxBody = this.#maxBodyBytes;
     const fitted = envelope === undefined ? undefined : fitEnvelope(envelope, maxBody, (e) => deadLetterBody(e, record));
     let body: string;
@@ -245,14 +280,25 @@ export class ActionExecutor {
     } else {
       body = this.#oversizeBody(message, envelope, record);
     }
-    const send = (text: string): Promise<void> => this.#sendWithRetry(this.#options.dlqUrl, this.#options.dlqName, text, 0, envelope, 'dead_letter', { 'job.dead_reason': reason });
+    const send = (text: string): Promise<void> =>
+      this.#sendWithRetry(this.#options.dlqUrl, this.#options.dlqName, text, 0, envelope, 'dead_letter', { 'job.dead_reason': reason });
     const inContext = (run: () => Promise<void>): Promise<void> => (telemetry ? otelContext.with(telemetry.context, run) : run());
     try {
       await inContext(() => send(body));
     } catch (error) {
       if (!isContentRefusal(error)) throw error;
-      this.#logger.error({ err: error, messageId: message.messageId }, 'the DLQ refused a dead letter for its content; sending a minimal record instead');
-      const minimal: DeadLetterRecord = { ...record, error: { name: 'Unsendable', message: `the dead letter was refused (${(error as TransportError).code}); original reason ${reason}`.slice(0, 2000), reason } };
+      this.#logger.error(
+        { err: error, messageId: message.messageId },
+        'the DLQ refused a dead letter for its content; sending a minimal record instead',
+      );
+      const minimal: DeadLetterRecord = {
+        ...record,
+        error: {
+          name: 'Unsendable',
+          message: `the dead letter was refused (${(error as TransportError).code}); original reason ${reason}`.slice(0, 2000),
+          reason,
+        },
+      };
       await inContext(() => send(invalidMessageBody('', minimal, maxBody)));
     }
   }
@@ -266,7 +312,11 @@ export class ActionExecutor {
       reason: 'oversize',
       error: {
         name: 'Oversize',
-        message: `job ${envelope.id} (${envelope.type}, attempt ${envelope.attempt}) was to be ${record.reason === 'oversize' ? 'sent on' : `dead-lettered (${record.reason})`}, but its envelope is ${envelopeBytes} bytes (payload ${payloadBytes}) and the limit is ${this.#options.maxMessageBytes} bytes with attributes; message ${message.messageId}; ${record.error ? `last error ${record.error.name}: ${record.error.message}` : ''}`.slice(0, 2000),
+        message:
+          `job ${envelope.id} (${envelope.type}, attempt ${envelope.attempt}) was to be ${record.reason === 'oversize' ? 'sent on' : `dead-lettered (${record.reason})`}, but its envelope is ${envelopeBytes} bytes (payload ${payloadBytes}) and the limit is ${this.#options.maxMessageBytes} bytes with attributes; message ${message.messageId}; ${record.error ? `last error ${record.error.name}: ${record.error.message}` : ''}`.slice(
+            0,
+            2000,
+          ),
         reason: 'oversize',
       },
     };
@@ -277,20 +327,49 @@ export class ActionExecutor {
    * Sends the successor (the lease must still be held), then deletes the message. A successor that
    * cannot fit, or that the server refuses for its content, dead-letters the job instead.
    */
-  async #sendThenDelete(scope: ExecutionScope, operation: ProducerOperation, next: Envelope, delaySeconds: number, attributes: Record<string, number>): Promise<Settled> {
+  async #sendThenDelete(
+    scope: ExecutionScope,
+    operation: ProducerOperation,
+    next: Envelope,
+    delaySeconds: number,
+    attributes: Record<string, number>,
+  ): Promise<Settled> {
     if (!scope.lease.held) {
-      this.#abandon(scope, operation, `the lease on job ${scope.envelope.id} was lost before its ${operation} was sent; the redelivered copy carries the job on`);
+      this.#abandon(
+        scope,
+        operation,
+        `the lease on job ${scope.envelope.id} was lost before its ${operation} was sent; the redelivered copy carries the job on`,
+      );
       return 'abandoned';
     }
     const fitted = fitEnvelope(next, this.#maxBodyBytes);
-    if (!fitted) return await this.#deadInstead(scope, next, 'oversize', `the ${operation} of job ${next.id} cannot fit the size limit even without its history`);
+    if (!fitted)
+      return await this.#deadInstead(
+        scope,
+        next,
+        'oversize',
+        `the ${operation} of job ${next.id} cannot fit the size limit even without its history`,
+      );
     try {
       await otelContext.with(scope.telemetry.context, () =>
-        this.#sendWithRetry(this.#options.queueUrl, this.#options.queueName, fitted.body, delaySeconds, fitted.envelope, operation, attributes),
+        this.#sendWithRetry(
+          this.#options.queueUrl,
+          this.#options.queueName,
+          fitted.body,
+          delaySeconds,
+          fitted.envelope,
+          operation,
+          attributes,
+        ),
       );
     } catch (error) {
       if (!isContentRefusal(error)) throw error;
-      return await this.#deadInstead(scope, next, 'unsendable', `the ${operation} of job ${next.id} was refused: ${(error as Error).message}`);
+      return await this.#deadInstead(
+        scope,
+        next,
+        'unsendable',
+        `the ${operation} of job ${next.id} was refused: ${(error as Error).message}`,
+      );
     }
     const deleted = await this.#deleter.delete(scope.message.receiptHandle, scope.lease);
     if (!deleted) {
@@ -323,7 +402,9 @@ export class ActionExecutor {
   /** The successor exists but the message could not be deleted while leased: it comes back. */
   #undeleted(scope: ExecutionScope, operation: string): void {
     this.#events.emit('worker:error', {
-      error: new Error(`job ${scope.envelope.id}: its message could not be deleted after the ${operation} was sent; it comes back and may duplicate the job`),
+      error: new Error(
+        `job ${scope.envelope.id}: its message could not be deleted after the ${operation} was sent; it comes back and may duplicate the job`,
+      ),
       during: `DeleteMessage after ${operation}`,
     });
   }
@@ -345,7 +426,14 @@ export class ActionExecutor {
     attributes: Record<string, string | number>,
   ): Promise<void> {
     const jobType = envelope?.type ?? 'unknown';
-    const info = { destination: queueName, jobId: envelope?.id ?? 'unknown', jobType, attempt: envelope?.attempt ?? 0, operation, attributes };
+    const info = {
+      destination: queueName,
+      jobId: envelope?.id ?? 'unknown',
+      jobType,
+      attempt: envelope?.attempt ?? 0,
+      operation,
+      attributes,
+    };
     await withProducerSpan(info, async (carrier) => {
       const messageAttributes = { ...carrier, 'job-type': jobType, ...this.#options.signMessage?.(body, jobType) };
       return await this.#sender.send(queueUrl, { body, delaySeconds, attributes: messageAttributes });
@@ -355,7 +443,12 @@ export class ActionExecutor {
 
 /** A dead-letter record's error within the envelope schema's limits (name 200, message 2,000 characters). */
 function clipError<E extends { name: string; message: string; reason?: string | undefined }>(error: E): E {
-  return { ...error, name: error.name.slice(0, 200), message: error.message.slice(0, 2000), ...(error.reason === undefined ? {} : { reason: error.reason.slice(0, 200) }) };
+  return {
+    ...error,
+    name: error.name.slice(0, 200),
+    message: error.message.slice(0, 2000),
+    ...(error.reason === undefined ? {} : { reason: error.reason.slice(0, 200) }),
+  };
 }
 
 function isContentRefusal(error: unknown): boolean {

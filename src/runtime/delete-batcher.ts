@@ -123,18 +123,27 @@ export class DeleteBatcher {
         if (pending.lease === undefined || now <= pending.lease.expiresAt) {
           pending.done(true);
         } else {
-          this.#logger.warn({ tries: pending.tries + 1 }, 'a settled message was deleted only after its lease ran out; it may have been redelivered, so it is not reported as settled');
+          this.#logger.warn(
+            { tries: pending.tries + 1 },
+            'a settled message was deleted only after its lease ran out; it may have been redelivered, so it is not reported as settled',
+          );
           pending.done(false);
         }
       }
       // An entry the reply names neither way is not known to be deleted: try it again.
       for (const pending of batch) {
-        if (!answered.has(pending)) failed.push({ pending, retryable: true, code: 'MissingFromReply', message: 'the DeleteMessageBatch reply left this entry out' });
+        if (!answered.has(pending))
+          failed.push({ pending, retryable: true, code: 'MissingFromReply', message: 'the DeleteMessageBatch reply left this entry out' });
       }
     } catch (error) {
       const retryable = TransportError.is(error) ? error.retryable : true;
       this.#onError(error as Error);
-      failed = batch.map((pending) => ({ pending, retryable, code: TransportError.is(error) ? error.code : 'Error', message: (error as Error).message }));
+      failed = batch.map((pending) => ({
+        pending,
+        retryable,
+        code: TransportError.is(error) ? error.code : 'Error',
+        message: (error as Error).message,
+      }));
     }
     const now = this.#clock.now();
     const again: Pending[] = [];

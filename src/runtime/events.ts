@@ -38,7 +38,10 @@ export class WorkerEvents {
 
   on<K extends WorkerEventName>(event: K, listener: WorkerListener<K>): () => void {
     let set = this.#listeners.get(event);
-    if (!set) this.#listeners.set(event, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.#listeners.set(event, set);
+    }
     set.add(listener as (payload: never) => void);
     return () => this.off(event, listener);
   }

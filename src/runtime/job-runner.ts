@@ -47,7 +47,10 @@ export class JobRunner {
   readonly #telemetry: WorkerTelemetry;
   readonly #logger: Logger;
 
-  constructor(options: ResolvedWorkerOptions, deps: { executor: ActionExecutor; events: WorkerEvents; telemetry: WorkerTelemetry; logger: Logger }) {
+  constructor(
+    options: ResolvedWorkerOptions,
+    deps: { executor: ActionExecutor; events: WorkerEvents; telemetry: WorkerTelemetry; logger: Logger },
+  ) {
     this.#options = options;
     this.#definitions = new Map(
       options.jobs.map((definition) => {
@@ -80,7 +83,10 @@ export class JobRunner {
     try {
       await this.#executor.giveBack(message, lease);
     } catch (error) {
-      this.#logger.warn({ err: error, messageId: message.messageId }, 'could not give back a message received while stopping; it comes back after its visibility timeout');
+      this.#logger.warn(
+        { err: error, messageId: message.messageId },
+        'could not give back a message received while stopping; it comes back after its visibility timeout',
+      );
     }
   }
 
@@ -161,9 +167,11 @@ class Attempt {
     }
     const decoded = decodeEnvelope(message.body, { maxBytes: options.maxMessageBytes });
     if (!decoded.ok) return await executor.deadLetterInvalid(message, lease, decoded.reason, decoded.message);
-    const envelope = (this.#envelope = decoded.envelope);
+    const envelope = decoded.envelope;
+    this.#envelope = envelope;
     const entry = this.#runner.lookup(envelope.type);
-    if (!entry) return await executor.deadLetterInvalid(message, lease, 'unknown_type', `type: unknown job type "${envelope.type}"`, envelope);
+    if (!entry)
+      return await executor.deadLetterInvalid(message, lease, 'unknown_type', `type: unknown job type "${envelope.type}"`, envelope);
     const { definition, machine } = entry;
     this.#stepper = entry.stepper;
     const clock = options.clock;
@@ -179,9 +187,7 @@ class Attempt {
     });
     this.#snapshot = snapshot;
     const parsed = safeParsePayload(definition, envelope.payload);
-    const validation: JobMachineEvent = parsed.success
-      ? { type: 'START', now: clock.now() }
-      : { type: 'INVALID', message: parsed.message };
+    const validation: JobMachineEvent = parsed.success ? { type: 'START', now: clock.now() } : { type: 'INVALID', message: parsed.message };
     // A message received again means a worker took it and never settled it: one lost attempt, whatever
     // the count says (a dead worker's long poll left open can be handed the message too, so the count
     // over-states). The machine re-sends the job as the next attempt, so each message is lost once.
@@ -191,7 +197,10 @@ class Attempt {
     const notBeforeMs = envelope.notBefore === undefined ? undefined : Date.parse(envelope.notBefore);
     const tooEarly = notBeforeMs !== undefined && notBeforeMs > clock.now();
     const earlierReceiveTooEarly =
-      notBeforeMs !== undefined && message.receiveCount === 2 && message.firstReceivedAt !== undefined && message.firstReceivedAt < notBeforeMs;
+      notBeforeMs !== undefined &&
+      message.receiveCount === 2 &&
+      message.firstReceivedAt !== undefined &&
+      message.firstReceivedAt < notBeforeMs;
     const lost: JobMachineEvent[] =
       message.receiveCount > 1 && parsed.success && !tooEarly && !earlierReceiveTooEarly
         ? [{ type: 'WORKER_LOST', now: clock.now(), random: options.random() }]
@@ -371,7 +380,10 @@ class Attempt {
 }
 
 /** A schema whose refine or transform throws (e.g. `new URL(x)`) is an invalid payload, not a crash. */
-function safeParsePayload(definition: JobDefinition<any, any>, payload: unknown): { success: true; data: unknown } | { success: false; message: string } {
+function safeParsePayload(
+  definition: JobDefinition<any, any>,
+  payload: unknown,
+): { success: true; data: unknown } | { success: false; message: string } {
   try {
     const parsed = definition.schema.safeParse(payload);
     return parsed.success ? { success: true, data: parsed.data } : { success: false, message: formatIssues(parsed.error, 'payload') };
@@ -381,7 +393,10 @@ function safeParsePayload(definition: JobDefinition<any, any>, payload: unknown)
   }
 }
 
-function safeVerify(verify: (body: string, attributes: Record<string, string>) => string | undefined, message: ReceivedMessage): string | undefined {
+function safeVerify(
+  verify: (body: string, attributes: Record<string, string>) => string | undefined,
+  message: ReceivedMessage,
+): string | undefined {
   try {
     return verify(message.body, message.attributes);
   } catch (error) {

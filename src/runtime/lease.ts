@@ -111,10 +111,13 @@ export class Lease {
 
   #schedule(delayMs: number): void {
     if (this.#stopped || this.#lost) return;
-    this.#timer = this.#options.clock.setTimeout(() => {
-      this.#timer = undefined;
-      void this.#tick();
-    }, Math.max(0, delayMs));
+    this.#timer = this.#options.clock.setTimeout(
+      () => {
+        this.#timer = undefined;
+        void this.#tick();
+      },
+      Math.max(0, delayMs),
+    );
   }
 
   async #tick(): Promise<void> {
@@ -138,6 +141,9 @@ export class Lease {
     if (this.#lost) return;
     this.#lost = true;
     this.stop();
-    this.#options.logger.warn({ messageId: this.#options.messageId }, `lease lost: ${why}; this worker sends no successor, the redelivered copy carries the job on`);
+    this.#options.logger.warn(
+      { messageId: this.#options.messageId },
+      `lease lost: ${why}; this worker sends no successor, the redelivered copy carries the job on`,
+    );
   }
 }

@@ -45,7 +45,10 @@ export class SendBatcher {
 
   #enqueue(queueUrl: string, pending: Pending): void {
     let queue = this.#queues.get(queueUrl);
-    if (!queue) this.#queues.set(queueUrl, (queue = { pending: [], timer: undefined }));
+    if (!queue) {
+      queue = { pending: [], timer: undefined };
+      this.#queues.set(queueUrl, queue);
+    }
     queue.pending.push(pending);
     if (queue.pending.length >= SQS_LIMITS.maxBatchEntries) this.#flush(queueUrl);
     else queue.timer ??= this.#clock.setTimeout(() => this.#flush(queueUrl), this.#flushMs);
@@ -81,7 +84,10 @@ export class SendBatcher {
       return;
     }
     try {
-      const result = await this.#transport.sendBatch(queueUrl, batch.map((p, index) => ({ id: String(index), ...p.message })));
+      const result = await this.#transport.sendBatch(
+        queueUrl,
+        batch.map((p, index) => ({ id: String(index), ...p.message })),
+      );
       // Entries are matched by their exact id; one the reply names twice, wrongly or not at all is
       // not known to be sent, and is tried again (a reply without an Id must not settle entry 0).
       const answered = new Set<Pending>();
@@ -102,7 +108,11 @@ export class SendBatcher {
       }
       for (const pending of batch) {
         if (!answered.has(pending)) {
-          this.#failed(queueUrl, pending, new TransportError('the SendMessageBatch reply left this entry out', { code: 'MissingFromReply', retryable: true }));
+          this.#failed(
+            queueUrl,
+            pending,
+            new TransportError('the SendMessageBatch reply left this entry out', { code: 'MissingFromReply', retryable: true }),
+          );
         }
       }
     } catch (error) {

@@ -91,7 +91,12 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     dlqName: options.dlqName ?? lastSegment(options.dlqUrl),
     concurrency,
     pollers: integer('pollers', options.pollers ?? defaultPollers, 1, Math.max(1, concurrency)),
-    waitTimeSeconds: integer('waitTimeSeconds', options.waitTimeSeconds ?? WORKER_DEFAULTS.waitTimeSeconds, 0, SQS_LIMITS.maxWaitTimeSeconds),
+    waitTimeSeconds: integer(
+      'waitTimeSeconds',
+      options.waitTimeSeconds ?? WORKER_DEFAULTS.waitTimeSeconds,
+      0,
+      SQS_LIMITS.maxWaitTimeSeconds,
+    ),
     visibilityTimeoutSeconds,
     receiveBatchWindowMs: integer('receiveBatchWindowMs', options.receiveBatchWindowMs ?? WORKER_DEFAULTS.receiveBatchWindowMs, 0, 10_000),
     deleteFlushMs: integer('deleteFlushMs', options.deleteFlushMs ?? WORKER_DEFAULTS.deleteFlushMs, 0, 10_000),

@@ -61,7 +61,8 @@ export class Worker {
     this.#logger = this.options.logger ?? createLogger();
     this.#events = new WorkerEvents(this.#logger);
     this.#telemetry =
-      this.options.telemetry ?? createWorkerTelemetry({ queueName: this.options.queueName, dlqName: this.options.dlqName, clock: this.options.clock });
+      this.options.telemetry ??
+      createWorkerTelemetry({ queueName: this.options.queueName, dlqName: this.options.dlqName, clock: this.options.clock });
     this.#queueDepthIntervalMs = options.queueDepthIntervalMs;
   }
 
@@ -97,7 +98,12 @@ export class Worker {
       onError,
       giveUpAfterMs: options.visibilityTimeoutSeconds * 1000,
     });
-    const sender = new SendBatcher({ transport: options.transport, clock: options.clock, flushMs: options.deleteFlushMs, maxMessageBytes: options.maxMessageBytes });
+    const sender = new SendBatcher({
+      transport: options.transport,
+      clock: options.clock,
+      flushMs: options.deleteFlushMs,
+      maxMessageBytes: options.maxMessageBytes,
+    });
     const deps = { deleter: this.#deleter, sender, events: this.#events, telemetry: this.#telemetry, logger: this.#logger };
     const executor = new ActionExecutor(options, deps);
     this.#runner = new JobRunner(options, { executor, events: this.#events, telemetry: this.#telemetry, logger: this.#logger });
@@ -109,7 +115,10 @@ export class Worker {
         { intervalMs: this.#queueDepthIntervalMs },
       );
     }
-    this.#logger.info({ queue: options.queueName, concurrency: options.concurrency, pollers: options.pollers, jobs: options.jobs.map((j) => j.type) }, 'worker started');
+    this.#logger.info(
+      { queue: options.queueName, concurrency: options.concurrency, pollers: options.pollers, jobs: options.jobs.map((j) => j.type) },
+      'worker started',
+    );
     return this;
   }
 
@@ -144,7 +153,13 @@ export class Worker {
     const within = async (work: Promise<unknown>, at: number): Promise<boolean> => {
       const timer = until(at);
       let finished = false;
-      await Promise.race([work.then(() => (finished = true), () => (finished = true)), timer.wait]);
+      await Promise.race([
+        work.then(
+          () => (finished = true),
+          () => (finished = true),
+        ),
+        timer.wait,
+      ]);
       timer.cancel();
       return finished;
     };
@@ -166,13 +181,18 @@ export class Worker {
         this.#logger.warn({ released: left.length }, 'grace period over: aborting and releasing running jobs');
         // One failed release must not stop the others, the delete flush or the state change.
         const releases = left.map((job) =>
-          job.release().catch((error: unknown) => this.#events.emit('worker:error', { error: toError(error), during: 'releasing a job on stop' })),
+          job
+            .release()
+            .catch((error: unknown) => this.#events.emit('worker:error', { error: toError(error), during: 'releasing a job on stop' })),
         );
         await within(Promise.all(releases), hardEnds);
       }
       // Settles still under way (past the grace period) are awaited, bounded by the hard limit.
       if (!(await within(running(), hardEnds))) {
-        this.#logger.warn({ inFlight: this.#inFlight.size }, 'stop: jobs still settling at the hard limit; their messages come back after their visibility timeout');
+        this.#logger.warn(
+          { inFlight: this.#inFlight.size },
+          'stop: jobs still settling at the hard limit; their messages come back after their visibility timeout',
+        );
       }
       if (this.#deleter && !(await within(this.#deleter.flush(), hardEnds))) {
         this.#logger.warn('stop: deletes still pending at the hard limit; their messages come back and are counted once as lost');
@@ -217,10 +237,16 @@ export class Worker {
           if (timer !== undefined) this.options.clock.clearTimeout(timer);
           resolve();
         };
-        const timer = free > 0 ? this.options.clock.setTimeout(() => {
-          this.#slotWaiters = this.#slotWaiters.filter((w) => w !== waiter);
-          resolve();
-        }, Math.max(0, (windowEnds ?? now) - now)) : undefined;
+        const timer =
+          free > 0
+            ? this.options.clock.setTimeout(
+                () => {
+                  this.#slotWaiters = this.#slotWaiters.filter((w) => w !== waiter);
+                  resolve();
+                },
+                Math.max(0, (windowEnds ?? now) - now),
+              )
+            : undefined;
         this.#slotWaiters.push(waiter);
       });
     }

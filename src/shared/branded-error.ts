@@ -12,13 +12,21 @@ export abstract class BrandedError extends Error {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     // Every brand along the class chain, so `RetryableError.is(new QuotaError())` holds.
-    for (let ctor = new.target as unknown as typeof BrandedError | undefined; ctor && ctor !== BrandedError; ctor = Object.getPrototypeOf(ctor)) {
+    for (
+      let ctor = new.target as unknown as typeof BrandedError | undefined;
+      ctor && ctor !== BrandedError;
+      ctor = Object.getPrototypeOf(ctor)
+    ) {
       if (Object.hasOwn(ctor, 'brand')) Object.defineProperty(this, brandSymbol(ctor.brand), { value: true });
     }
   }
 
   /** True when `value` carries this class's brand. */
-  static is<T extends abstract new (...args: never[]) => BrandedError>(this: T & { brand: string }, value: unknown): value is InstanceType<T> {
+  static is<T extends abstract new (...args: never[]) => BrandedError>(
+    this: T & { brand: string },
+    value: unknown,
+  ): value is InstanceType<T> {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class `is` was called on (RetryableError.is checks RetryableError's brand)
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brandSymbol(this.brand)] === true;
   }
 }

@@ -16,7 +16,16 @@ import { JobQueue } from '../../src/queue/job-queue.js';
 import { SqsTransport } from '../../src/queue/sqs-transport.js';
 import type { Peer } from '../support/process.js';
 import { CHAOS_POLICY, faultFreeFate, isNonRetryable, prng } from './support/fate.js';
-import { chaosQueues, pending, readAllMessages, readLog, scratchDir, startWorker, waitQueueEmpty, type LogLine } from './support/harness.js';
+import {
+  chaosQueues,
+  pending,
+  readAllMessages,
+  readLog,
+  scratchDir,
+  startWorker,
+  waitQueueEmpty,
+  type LogLine,
+} from './support/harness.js';
 import { startCuttableProxy, type CuttableProxy } from './support/tcp-proxy.js';
 
 const JOBS = 5_000;
@@ -97,7 +106,16 @@ describe('chaos: SIGKILLed workers and network cuts', () => {
     const spawn = async (): Promise<Peer> => {
       const log = join(scratch.dir, `worker-${++logIndex}.jsonl`);
       logs.push(log);
-      const peer = await startWorker({ endpoint: proxy.endpoint, queueUrl: queues.mainQueueUrl, dlqUrl: queues.dlqUrl, log, seed: SEED, concurrency: CONCURRENCY, visibilitySeconds: 5, extraEnv: { CHAOS_LOG_LEVEL: 'warn' } });
+      const peer = await startWorker({
+        endpoint: proxy.endpoint,
+        queueUrl: queues.mainQueueUrl,
+        dlqUrl: queues.dlqUrl,
+        log,
+        seed: SEED,
+        concurrency: CONCURRENCY,
+        visibilitySeconds: 5,
+        extraEnv: { CHAOS_LOG_LEVEL: 'warn' },
+      });
       peers.add(peer);
       live.add(peer);
       return peer;
@@ -137,7 +155,12 @@ describe('chaos: SIGKILLed workers and network cuts', () => {
     const dead = new Map<string, DeadEntry[]>();
     const foreign: string[] = [];
     for (const { body } of await readAllMessages(direct, queues.dlqUrl)) {
-      const parsed = JSON.parse(body) as { id?: string; attempt?: number; history?: Array<{ kind: string }>; deadLetter?: { reason: string; sourceMessageId?: string } };
+      const parsed = JSON.parse(body) as {
+        id?: string;
+        attempt?: number;
+        history?: Array<{ kind: string }>;
+        deadLetter?: { reason: string; sourceMessageId?: string };
+      };
       if (!parsed.id) {
         foreign.push(body.slice(0, 200));
         continue;
@@ -235,18 +258,33 @@ describe('chaos: SIGKILLed workers and network cuts', () => {
         }
         for (const [source, list] of bySource) {
           const expected = Math.max(1, deadReceipts.get(source) ?? 0);
-          for (let i = expected; i < list.length; i++) add(duplicatedSends, id, `${list.length} DLQ entries from message ${short(source)} (attempt ${list[0]!.attempt}), ${expected} dead receipt(s)`);
+          for (let i = expected; i < list.length; i++)
+            add(
+              duplicatedSends,
+              id,
+              `${list.length} DLQ entries from message ${short(source)} (attempt ${list[0]!.attempt}), ${expected} dead receipt(s)`,
+            );
           // The same message also settled another way: the dead-lettering worker's delete never
           // landed (its DLQ send was answered only after a cut, or it died between send and delete).
           const otherwise = otherSettles.get(source);
-          if (otherwise) add(lostDeletes, id, `message ${short(source)} was dead-lettered and also settled as ${[...otherwise].join(', ')}: the dead-lettering worker's delete never landed`);
+          if (otherwise)
+            add(
+              lostDeletes,
+              id,
+              `message ${short(source)} was dead-lettered and also settled as ${[...otherwise].join(', ')}: the dead-lettering worker's delete never landed`,
+            );
         }
       }
       for (const [key, set] of messagesOf) {
         const [id, attempt] = key.split('/') as [string, string];
         const a = Number(attempt);
         const expected = (a === 1 ? 1 : Math.max(1, retried.get(`${id}/${a - 1}`) ?? 0)) + (onPurpose.get(key) ?? 0);
-        for (let i = expected; i < set.size; i++) add(duplicatedSends, id, `attempt ${a} carried by ${set.size} messages (${[...set].map(short).join(', ')}), ${expected} sent on purpose`);
+        for (let i = expected; i < set.size; i++)
+          add(
+            duplicatedSends,
+            id,
+            `attempt ${a} carried by ${set.size} messages (${[...set].map(short).join(', ')}), ${expected} sent on purpose`,
+          );
       }
       const byMessage = new Map<string, Receipt[]>();
       for (const r of receipts) byMessage.set(r.m, [...(byMessage.get(r.m) ?? []), r]);
@@ -254,7 +292,12 @@ describe('chaos: SIGKILLed workers and network cuts', () => {
         const firstSettle = Math.min(...list.map((r) => r.settledAt ?? Infinity));
         const firstSettled = list.find((r) => r.settledAt === firstSettle);
         for (const r of list) {
-          if (r.start > firstSettle) add(lostDeletes, r.id, `message ${short(m)} (attempt ${r.a}) settled by pid ${firstSettled?.pid} at +${firstSettle - startedAt}ms, received again by pid ${r.pid} at +${r.start - startedAt}ms`);
+          if (r.start > firstSettle)
+            add(
+              lostDeletes,
+              r.id,
+              `message ${short(m)} (attempt ${r.a}) settled by pid ${firstSettled?.pid} at +${firstSettle - startedAt}ms, received again by pid ${r.pid} at +${r.start - startedAt}ms`,
+            );
         }
       }
     }
@@ -275,7 +318,8 @@ describe('chaos: SIGKILLed workers and network cuts', () => {
       expectedFaultFree += faultFreeFate(SEED, id).executions;
       // A re-run: an execution following one that was cut short (no outcome) or that had already
       // finished the job's work (ok, or non-retryable): what kills and cuts cost.
-      for (let i = 1; i < list.length; i++) if (list[i - 1]!.r === undefined || list[i - 1]!.r === 'ok' || list[i - 1]!.r === 'nonretryable') duplicates++;
+      for (let i = 1; i < list.length; i++)
+        if (list[i - 1]!.r === undefined || list[i - 1]!.r === 'ok' || list[i - 1]!.r === 'nonretryable') duplicates++;
       const deadEntries = dead.get(id) ?? [];
       // A duplicated message can leave a second DLQ entry with one more history entry (the lost receipt).
       const duplicated = duplicatedMessagesOf(id) > 0;
@@ -284,20 +328,31 @@ describe('chaos: SIGKILLed workers and network cuts', () => {
         deadByReason[last.reason] = (deadByReason[last.reason] ?? 0) + 1;
         const ok = isNonRetryable(SEED, id)
           ? deadEntries.every((d) => d.reason === 'non_retryable')
-          : deadEntries.every((d) => d.reason === 'attempts_exhausted' && (duplicated ? d.historyLength >= CHAOS_POLICY.maximumAttempts : d.historyLength === CHAOS_POLICY.maximumAttempts));
+          : deadEntries.every(
+              (d) =>
+                d.reason === 'attempts_exhausted' &&
+                (duplicated ? d.historyLength >= CHAOS_POLICY.maximumAttempts : d.historyLength === CHAOS_POLICY.maximumAttempts),
+            );
         if (!ok) problems.push(`dead job ${id}: ${JSON.stringify(deadEntries)} (non-retryable: ${isNonRetryable(SEED, id)})`);
       } else {
         if (isNonRetryable(SEED, id)) problems.push(`non-retryable job ${id} is not in the DLQ`);
         const finalAttempt = Math.max(0, ...list.map((x) => x.a));
-        if (!list.some((x) => x.a === finalAttempt && x.r === 'ok')) problems.push(`job ${id} is neither dead nor has an ok execution of its final attempt ${finalAttempt}: lost`);
+        if (!list.some((x) => x.a === finalAttempt && x.r === 'ok'))
+          problems.push(`job ${id} is neither dead nor has an ok execution of its final attempt ${finalAttempt}: lost`);
       }
       // Outcomes: each job:succeeded logged and each DLQ entry.
-      const outcomes = [...Array.from({ length: loggedSucceeded.get(id) ?? 0 }, () => 'succeeded'), ...deadEntries.map((d) => `dead:${d.reason}`)];
+      const outcomes = [
+        ...Array.from({ length: loggedSucceeded.get(id) ?? 0 }, () => 'succeeded'),
+        ...deadEntries.map((d) => `dead:${d.reason}`),
+      ];
       if (outcomes.length > 1) {
         const timeline = lines
           .filter((l) => l.id === id)
           .sort((x, y) => x.t - y.t)
-          .map((l) => `+${l.t - startedAt}ms pid ${l.pid} ${l.e}${l.r ? `:${l.r}` : ''}${l.reason ? `:${l.reason}` : ''} a${l.a} m ${short(l.m)}`)
+          .map(
+            (l) =>
+              `+${l.t - startedAt}ms pid ${l.pid} ${l.e}${l.r ? `:${l.r}` : ''}${l.reason ? `:${l.reason}` : ''} a${l.a} m ${short(l.m)}`,
+          )
           .join(', ');
         twoOutcomeJobs.push({
           id,
@@ -314,7 +369,11 @@ describe('chaos: SIGKILLed workers and network cuts', () => {
     for (const id of dead.keys()) if (!idSet.has(id)) problems.push(`unknown job ${id} in the DLQ`);
     const dlqEntries = [...dead.values()].reduce((s, d) => s + d.length, 0);
     const expectedDead = ids.filter((id) => faultFreeFate(SEED, id).outcome !== 'succeeded').length;
-    const tally = (keys: string[]): Record<string, number> => keys.reduce<Record<string, number>>((acc, k) => ({ ...acc, [k]: (acc[k] ?? 0) + 1 }), {});
+    const tally = (keys: string[]): Record<string, number> => {
+      const counts: Record<string, number> = {};
+      for (const k of keys) counts[k] = (counts[k] ?? 0) + 1;
+      return counts;
+    };
 
     const figures = {
       jobs: JOBS,
@@ -340,7 +399,8 @@ describe('chaos: SIGKILLed workers and network cuts', () => {
       twoOutcomeJobs: twoOutcomeJobs.length,
       twoOutcomeKinds: tally(twoOutcomeJobs.map((j) => [...j.outcomes].sort().join('+'))),
       twoOutcomeCauses: tally(twoOutcomeJobs.map((j) => [...new Set(j.causes.map((c) => c.cause))].sort().join('+') || 'none')),
-      succeededEventButDead: twoOutcomeJobs.filter((j) => j.outcomes.includes('succeeded') && j.outcomes.some((o) => o.startsWith('dead'))).length,
+      succeededEventButDead: twoOutcomeJobs.filter((j) => j.outcomes.includes('succeeded') && j.outcomes.some((o) => o.startsWith('dead')))
+        .length,
       duplicatedSendsSeen,
       lostDeletesSeen,
       jobsWithDuplicatedMessages: new Set([...duplicatedSends.keys(), ...lostDeletes.keys()]).size,
@@ -351,7 +411,9 @@ describe('chaos: SIGKILLed workers and network cuts', () => {
     };
     console.log(`chaos kill-and-cut figures: ${JSON.stringify(figures, null, 2)}`);
     for (const j of twoOutcomeJobs.slice(0, 20)) {
-      console.log(`job ${j.id} has ${j.outcomes.length} outcomes (${j.outcomes.join(', ')}); causes: ${j.causes.map((c) => `${c.cause}: ${c.detail}`).join('; ') || 'NONE'}; timeline: ${j.timeline}`);
+      console.log(
+        `job ${j.id} has ${j.outcomes.length} outcomes (${j.outcomes.join(', ')}); causes: ${j.causes.map((c) => `${c.cause}: ${c.detail}`).join('; ') || 'NONE'}; timeline: ${j.timeline}`,
+      );
     }
     twoOutcomeCheck = { jobs: twoOutcomeJobs, duplicatedMessagesSeen: duplicatedSendsSeen + lostDeletesSeen };
 
@@ -378,7 +440,12 @@ describe('chaos: SIGKILLed workers and network cuts', () => {
   it('explains every job with two outcomes by a duplicated message (duplicated send or lost delete)', () => {
     expect(twoOutcomeCheck).toBeDefined();
     const { jobs, duplicatedMessagesSeen } = twoOutcomeCheck!;
-    const unexplained = jobs.filter((j) => j.outcomes.length - 1 > j.duplicatedMessages).map((j) => `job ${j.id}: ${j.outcomes.length} outcomes (${j.outcomes.join(', ')}), ${j.duplicatedMessages} duplicated messages seen; timeline: ${j.timeline}`);
+    const unexplained = jobs
+      .filter((j) => j.outcomes.length - 1 > j.duplicatedMessages)
+      .map(
+        (j) =>
+          `job ${j.id}: ${j.outcomes.length} outcomes (${j.outcomes.join(', ')}), ${j.duplicatedMessages} duplicated messages seen; timeline: ${j.timeline}`,
+      );
     expect(unexplained).toEqual([]);
     expect(jobs.length).toBeLessThanOrEqual(duplicatedMessagesSeen);
   });

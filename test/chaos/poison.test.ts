@@ -38,7 +38,14 @@ describe('chaos: a poison corpus', () => {
     const startedAt = Date.now();
     const queues = await chaosQueues(direct, 'chaos-poison', 5);
     const log = join(scratch.dir, 'worker.jsonl');
-    worker = await startWorker({ endpoint: server.endpoint, queueUrl: queues.mainQueueUrl, dlqUrl: queues.dlqUrl, log, seed: SEED, concurrency: 10 });
+    worker = await startWorker({
+      endpoint: server.endpoint,
+      queueUrl: queues.mainQueueUrl,
+      dlqUrl: queues.dlqUrl,
+      log,
+      seed: SEED,
+      concurrency: 10,
+    });
 
     const big = bigBodies();
     const corpus = poisonCorpus(SEED, 1_000 - big.length);
@@ -47,10 +54,12 @@ describe('chaos: a poison corpus', () => {
     const sendSmall = async (messages: PoisonMessage[]): Promise<void> => {
       for (let i = 0; i < messages.length; i += 10) {
         const batch = messages.slice(i, i + 10);
-        const out = await direct.client.send(new SendMessageBatchCommand({
-          QueueUrl: queues.mainQueueUrl,
-          Entries: batch.map((m, j) => ({ Id: String(j), MessageBody: m.body })),
-        }));
+        const out = await direct.client.send(
+          new SendMessageBatchCommand({
+            QueueUrl: queues.mainQueueUrl,
+            Entries: batch.map((m, j) => ({ Id: String(j), MessageBody: m.body })),
+          }),
+        );
         accepted += out.Successful?.length ?? 0;
         for (const f of out.Failed ?? []) rejected[batch[Number(f.Id)]!.kind] = (rejected[batch[Number(f.Id)]!.kind] ?? 0) + 1;
       }
@@ -79,7 +88,10 @@ describe('chaos: a poison corpus', () => {
       return d.visible + d.inFlight + d.delayed;
     };
     const waitDead = (n: number): Promise<unknown> =>
-      waitFor(`${n} messages in the DLQ`, async () => (await dlqDepth()) >= n && (await pending(direct, queues.mainQueueUrl)) === 0, { timeoutMs: 120_000, intervalMs: 200 });
+      waitFor(`${n} messages in the DLQ`, async () => (await dlqDepth()) >= n && (await pending(direct, queues.mainQueueUrl)) === 0, {
+        timeoutMs: 120_000,
+        intervalMs: 200,
+      });
 
     await sendSmall(corpus.slice(0, 100));
     await waitDead(accepted);
@@ -101,8 +113,15 @@ describe('chaos: a poison corpus', () => {
     const alive = worker.child.exitCode === null && worker.child.signalCode === null;
 
     // The worker still runs real work afterwards.
-    const valid = await new JobQueue({ transport: direct, queueUrl: queues.mainQueueUrl }).enqueueJob({ type: 'chaos.job', payload: { n: 0 } });
-    const validOutcome = await waitFor('the valid job after the poison to settle', () => readLog(log).find((l) => (l.e === 'succeeded' || l.e === 'dead') && l.id === valid), { timeoutMs: 30_000, intervalMs: 100 });
+    const valid = await new JobQueue({ transport: direct, queueUrl: queues.mainQueueUrl }).enqueueJob({
+      type: 'chaos.job',
+      payload: { n: 0 },
+    });
+    const validOutcome = await waitFor(
+      'the valid job after the poison to settle',
+      () => readLog(log).find((l) => (l.e === 'succeeded' || l.e === 'dead') && l.id === valid),
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
 
     const reasons: Record<string, number> = {};
     const withoutReason: string[] = [];

@@ -42,13 +42,24 @@ describe('chaos: SIGTERM under load', () => {
     ]);
     const graceIds = new Set(ids.slice(0, GRACE));
     const holdIds = new Set(ids.slice(GRACE));
-    const common = { endpoint: server.endpoint, queueUrl: queues.mainQueueUrl, dlqUrl: queues.dlqUrl, mode: 'slow' as const, concurrency: 20, visibilitySeconds: 30, waitSeconds: 20 };
+    const common = {
+      endpoint: server.endpoint,
+      queueUrl: queues.mainQueueUrl,
+      dlqUrl: queues.dlqUrl,
+      mode: 'slow' as const,
+      concurrency: 20,
+      visibilitySeconds: 30,
+      waitSeconds: 20,
+    };
     const logA = join(scratch.dir, 'a.jsonl');
     const logB = join(scratch.dir, 'b.jsonl');
 
     const a = await startWorker({ ...common, log: logA, extraEnv: { CHAOS_HOLD: '1', CALSYNC_SHUTDOWN_GRACE_MS: '500' } });
     peers.push(a);
-    await waitFor('worker A to run all 20 jobs', () => readLog(logA).filter((l) => l.e === 'exec').length >= ids.length, { timeoutMs: 30_000, intervalMs: 50 });
+    await waitFor('worker A to run all 20 jobs', () => readLog(logA).filter((l) => l.e === 'exec').length >= ids.length, {
+      timeoutMs: 30_000,
+      intervalMs: 50,
+    });
     const b = await startWorker({ ...common, log: logB, extraEnv: { CHAOS_HOLD: '0' } });
     peers.push(b);
     await new Promise((r) => setTimeout(r, 500)); // B's long poll is open on an empty queue
@@ -59,7 +70,10 @@ describe('chaos: SIGTERM under load', () => {
     const exitCode = await exited;
     const aExitMs = Date.now() - termAt;
 
-    await waitFor('worker B to finish the released jobs', () => readLog(logB).filter((l) => l.e === 'succeeded').length >= HOLD, { timeoutMs: 25_000, intervalMs: 50 });
+    await waitFor('worker B to finish the released jobs', () => readLog(logB).filter((l) => l.e === 'succeeded').length >= HOLD, {
+      timeoutMs: 25_000,
+      intervalMs: 50,
+    });
     expect(await pending(direct, queues.mainQueueUrl)).toBe(0);
 
     const linesA = readLog(logA);

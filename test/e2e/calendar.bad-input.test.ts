@@ -16,7 +16,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEventIcs } from '../../src/jobs/calendar/ical.js';
 import type { CalendarEvent } from '../../src/jobs/calendar/schemas.js';
 import { startEmbeddedSqs, type EmbeddedSqs } from '../../src/queue/embedded.js';
-import { BIN, calendarEnv, drainDeadLetters, post, queueSize, startApi, startWorker, type ApiProcess, type WorkerProcess } from '../fixtures/calendar-e2e.js';
+import {
+  BIN,
+  calendarEnv,
+  drainDeadLetters,
+  post,
+  queueSize,
+  startApi,
+  startWorker,
+  type ApiProcess,
+  type WorkerProcess,
+} from '../fixtures/calendar-e2e.js';
 import { makeEvents } from '../integration/calendar-context.js';
 import { startPostgres, testPool, type PostgresDatabase } from '../support/postgres.js';
 import { REPO_ROOT, waitFor } from '../support/process.js';
@@ -71,7 +81,13 @@ describe('calendar jobs end to end: bad input ends in the DLQ with its reason, t
     // Sent past the API's validation by the CLI, as another producer might.
     // Not spawnSync: the SQS server runs in this very process and must keep answering.
     const cli = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      const args = [BIN, 'enqueue', 'calendar.write', JSON.stringify({ accountId: 'alice', calendar: 'work', op: 'upsert', event: backwards }), '--no-validate'];
+      const args = [
+        BIN,
+        'enqueue',
+        'calendar.write',
+        JSON.stringify({ accountId: 'alice', calendar: 'work', op: 'upsert', event: backwards }),
+        '--no-validate',
+      ];
       execFile(process.execPath, args, { env, cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 }, (error, stdout, stderr) => {
         resolve({ code: error ? Number((error as { code?: unknown }).code ?? 1) : 0, stdout, stderr });
       });
@@ -95,7 +111,10 @@ describe('calendar jobs end to end: bad input ends in the DLQ with its reason, t
     okIds.push(await accepted('/accounts/alice/calendars/work/events', { op: 'upsert', event: good3 }));
 
     const dlqName = `${PREFIX}-dlq`;
-    await waitFor('the main queue to be empty', async () => (await queueSize(sqs!.endpoint, `${PREFIX}`)) === 0, { timeoutMs: 60_000, intervalMs: 250 });
+    await waitFor('the main queue to be empty', async () => (await queueSize(sqs!.endpoint, `${PREFIX}`)) === 0, {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+    });
     await waitFor('4 dead letters', async () => (await queueSize(sqs!.endpoint, dlqName)) >= 4, { timeoutMs: 30_000, intervalMs: 250 });
     const dead = await drainDeadLetters(sqs!.endpoint, dlqName);
     const byId = new Map(dead.map((letter) => [letter.envelope?.id, letter]));
@@ -132,8 +151,14 @@ describe('calendar jobs end to end: bad input ends in the DLQ with its reason, t
 
     // A good sync after all that mirrors exactly the three events; nothing was stored for "nowhere".
     const syncId = await accepted('/accounts/alice/calendars/work/sync');
-    await waitFor('the sync to complete', () => worker!.lines.find((line) => line.jobId === syncId && line.msg === 'calendar.sync completed'), { timeoutMs: 30_000, intervalMs: 100 });
-    const { rows } = await pool!.query<{ calendar: string; uid: string }>("SELECT calendar, uid FROM events WHERE account_id = 'alice' ORDER BY uid");
+    await waitFor(
+      'the sync to complete',
+      () => worker!.lines.find((line) => line.jobId === syncId && line.msg === 'calendar.sync completed'),
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
+    const { rows } = await pool!.query<{ calendar: string; uid: string }>(
+      "SELECT calendar, uid FROM events WHERE account_id = 'alice' ORDER BY uid",
+    );
     expect(rows).toEqual([good1, good2, good3].map((event) => ({ calendar: 'work', uid: event.uid })));
     const calendars = await pool!.query<{ calendar: string }>('SELECT calendar FROM calendars ORDER BY calendar');
     expect(calendars.rows.map((row) => row.calendar)).toEqual(['work']);

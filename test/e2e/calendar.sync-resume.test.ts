@@ -9,7 +9,18 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DavProxy } from '../fixtures/calendar-dav-proxy.js';
-import { drainDeadLetters, post, queueSize, sample, startCalendarStack, startWorker, type ApiProcess, type CalendarStack, type LogLine, type WorkerProcess } from '../fixtures/calendar-e2e.js';
+import {
+  drainDeadLetters,
+  post,
+  queueSize,
+  sample,
+  startCalendarStack,
+  startWorker,
+  type ApiProcess,
+  type CalendarStack,
+  type LogLine,
+  type WorkerProcess,
+} from '../fixtures/calendar-e2e.js';
 import { makeEvents } from '../integration/calendar-context.js';
 import { waitFor } from '../support/process.js';
 import type { RadicaleUser } from '../support/radicale.js';
@@ -28,7 +39,12 @@ let env: NodeJS.ProcessEnv;
 let workers: WorkerProcess[] = [];
 
 beforeAll(async () => {
-  stack = await startCalendarStack({ prefix: PREFIX, concurrency: 4, seed: (alice) => alice.uploadCalendar('big', makeEvents('big', EVENTS)), extraEnv: { CALSYNC_SYNC_BATCH_SIZE: String(BATCH) } });
+  stack = await startCalendarStack({
+    prefix: PREFIX,
+    concurrency: 4,
+    seed: (alice) => alice.uploadCalendar('big', makeEvents('big', EVENTS)),
+    extraEnv: { CALSYNC_SYNC_BATCH_SIZE: String(BATCH) },
+  });
   ({ proxy, pool, api, alice, env, workers } = stack);
 }, 600_000);
 
@@ -36,7 +52,8 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-const runsOf = (lines: readonly LogLine[], jobId: string, msg: string): LogLine[] => lines.filter((l) => l.jobId === jobId && l.msg === msg);
+const runsOf = (lines: readonly LogLine[], jobId: string, msg: string): LogLine[] =>
+  lines.filter((l) => l.jobId === jobId && l.msg === msg);
 const multigets = (): number[] => proxy.requests.filter((r) => r.report === 'calendar-multiget').map((r) => r.hrefs);
 
 describe('calendar.sync end to end: a worker killed mid-sync, resumed by another', () => {
@@ -47,7 +64,10 @@ describe('calendar.sync end to end: a worker killed mid-sync, resumed by another
     const [first] = workers;
 
     // Let 4 batches land, then park the worker's next request: a multiget of the 5th or 6th batch.
-    await waitFor('4 checkpoints', () => runsOf(first!.lines, jobId, 'calendar.sync checkpointed').length >= 4, { timeoutMs: 120_000, intervalMs: 20 });
+    await waitFor('4 checkpoints', () => runsOf(first!.lines, jobId, 'calendar.sync checkpointed').length >= 4, {
+      timeoutMs: 120_000,
+      intervalMs: 20,
+    });
     proxy.hold();
     // Parked, and the run before it has finished saving its checkpoint (its message is deleted):
     // the only message of this job is the one the parked run holds.
@@ -68,7 +88,10 @@ describe('calendar.sync end to end: a worker killed mid-sync, resumed by another
 
     const second = await startWorker(env, { concurrency: 4 });
     workers.push(second);
-    const done = await waitFor('the sync to complete on the new worker', () => runsOf(second.lines, jobId, 'calendar.sync completed')[0], { timeoutMs: 120_000, intervalMs: 100 });
+    const done = await waitFor('the sync to complete on the new worker', () => runsOf(second.lines, jobId, 'calendar.sync completed')[0], {
+      timeoutMs: 120_000,
+      intervalMs: 100,
+    });
     expect(done).toMatchObject({ completed: true, resumed: true, fetchedTotal: EVENTS });
 
     // The new worker started from the checkpoint the killed run's message carried: no new plan (no
@@ -89,10 +112,14 @@ describe('calendar.sync end to end: a worker killed mid-sync, resumed by another
     expect(multigets().filter((hrefs) => hrefs > BATCH)).toEqual([]);
 
     // The store is exact and the token stored.
-    const { rows } = await pool.query<{ href: string; etag: string }>("SELECT href, etag FROM events WHERE account_id = 'alice' AND calendar = 'big'");
+    const { rows } = await pool.query<{ href: string; etag: string }>(
+      "SELECT href, etag FROM events WHERE account_id = 'alice' AND calendar = 'big'",
+    );
     expect(new Map(rows.map((row) => [row.href, row.etag]))).toEqual(await alice.list('big'));
     expect(rows).toHaveLength(EVENTS);
-    const token = await pool.query<{ sync_token: string | null }>("SELECT sync_token FROM calendars WHERE account_id = 'alice' AND calendar = 'big'");
+    const token = await pool.query<{ sync_token: string | null }>(
+      "SELECT sync_token FROM calendars WHERE account_id = 'alice' AND calendar = 'big'",
+    );
     expect(token.rows[0]?.sync_token).toMatch(/\S/);
 
     // The killed run's message came back to the new worker, which counted exactly one attempt lost with
@@ -112,7 +139,10 @@ describe('calendar.sync end to end: a worker killed mid-sync, resumed by another
     expect(sample(metrics, 'calsync_jobs_failed_total', { job_type: 'calendar.sync' })).toBe(1);
     expect(sample(metrics, 'calsync_jobs_retried_total', { job_type: 'calendar.sync' })).toBe(1);
     expect(sample(metrics, 'calsync_jobs_processed_total', { job_type: 'calendar.sync', outcome: 'retrying' })).toBe(1);
-    await waitFor('the queue to be empty', async () => (await queueSize(stack!.sqs.endpoint, `${PREFIX}`)) === 0, { timeoutMs: 30_000, intervalMs: 500 });
+    await waitFor('the queue to be empty', async () => (await queueSize(stack!.sqs.endpoint, `${PREFIX}`)) === 0, {
+      timeoutMs: 30_000,
+      intervalMs: 500,
+    });
     expect(await drainDeadLetters(stack!.sqs.endpoint, `${PREFIX}-dlq`)).toEqual([]);
   }, 300_000);
 });

@@ -106,17 +106,25 @@ describe('calendar jobs end to end: API + worker processes, Radicale, PostgreSQL
     // The messages lost at the first kill come back within ~6 s (visibility 3 s, maybe twice: a long poll
     // the dead worker left open can take them first), are re-sent as their next attempt (a retry delay of
     // at most 1 s) and settled by the second worker long before the second kill.
-    await waitFor('120 events created and 12 s since the first kill', () => createdPaths().length >= 120 && Date.now() - first.at >= 12_000, { timeoutMs: 120_000, intervalMs: 20 });
+    await waitFor(
+      '120 events created and 12 s since the first kill',
+      () => createdPaths().length >= 120 && Date.now() - first.at >= 12_000,
+      { timeoutMs: 120_000, intervalMs: 20 },
+    );
     const second = await killWithJobsInFlight();
     await enqueueing;
     proxy.setDelay(0);
     expect(jobIds).toHaveLength(200);
     expect(new Set(jobIds).size).toBe(200);
 
-    await waitFor('Radicale to hold 200 events and the queue to be empty', async () => (await alice.list('work')).size === 200 && (await queueSize(stack!.sqs.endpoint, `${PREFIX}`)) === 0, {
-      timeoutMs: 180_000,
-      intervalMs: 500,
-    });
+    await waitFor(
+      'Radicale to hold 200 events and the queue to be empty',
+      async () => (await alice.list('work')).size === 200 && (await queueSize(stack!.sqs.endpoint, `${PREFIX}`)) === 0,
+      {
+        timeoutMs: 180_000,
+        intervalMs: 500,
+      },
+    );
     expect(first.createdAtKill).toBeGreaterThanOrEqual(40);
     expect(second.createdAtKill).toBeGreaterThanOrEqual(120);
     expect(second.createdAtKill).toBeLessThan(200);
@@ -131,7 +139,12 @@ describe('calendar jobs end to end: API + worker processes, Radicale, PostgreSQL
     for (const event of events) {
       const object = await alice.get(eventPath(event));
       const parsed = parseEventIcs(object!.ics);
-      expect({ uid: parsed.uid, summary: parsed.summary, start: parsed.startsAt?.toISOString(), end: parsed.endsAt?.toISOString() }).toEqual({
+      expect({
+        uid: parsed.uid,
+        summary: parsed.summary,
+        start: parsed.startsAt?.toISOString(),
+        end: parsed.endsAt?.toISOString(),
+      }).toEqual({
         uid: event.uid,
         summary: event.summary,
         start: event.start,
@@ -141,7 +154,11 @@ describe('calendar jobs end to end: API + worker processes, Radicale, PostgreSQL
 
     // Every job id the API returned was settled by some worker (created, or unchanged when a dead
     // worker's PUT had already landed); nothing went to the DLQ.
-    const settled = new Set(allLines().filter((l) => l.msg === 'calendar.write created' || l.msg === 'calendar.write unchanged').map((l) => l.jobId));
+    const settled = new Set(
+      allLines()
+        .filter((l) => l.msg === 'calendar.write created' || l.msg === 'calendar.write unchanged')
+        .map((l) => l.jobId),
+    );
     expect(jobIds.filter((id) => !settled.has(id))).toEqual([]);
     expect(await drainDeadLetters(stack!.sqs.endpoint, `${PREFIX}-dlq`)).toEqual([]);
 
@@ -174,9 +191,15 @@ describe('calendar jobs end to end: API + worker processes, Radicale, PostgreSQL
     const { status, json } = await post(api.url, '/accounts/alice/calendars/work/sync');
     expect(status).toBe(202);
     const jobId = String(json.jobId);
-    const done = await waitFor('the sync to complete', () => current().lines.find((l) => l.jobId === jobId && l.msg === 'calendar.sync completed'), { timeoutMs: 60_000, intervalMs: 100 });
+    const done = await waitFor(
+      'the sync to complete',
+      () => current().lines.find((l) => l.jobId === jobId && l.msg === 'calendar.sync completed'),
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
     expect(done).toMatchObject({ mode: 'full', resumed: true, fetchedTotal: 200, completed: true });
-    const runs = current().lines.filter((l) => l.jobId === jobId && (l.msg === 'calendar.sync checkpointed' || l.msg === 'calendar.sync completed'));
+    const runs = current().lines.filter(
+      (l) => l.jobId === jobId && (l.msg === 'calendar.sync checkpointed' || l.msg === 'calendar.sync completed'),
+    );
     expect(runs.map((l) => l.fetched)).toEqual([50, 50, 50, 50]);
 
     const { rows } = await pool.query<{ href: string; etag: string; uid: string; summary: string; starts_at: Date; ends_at: Date }>(
@@ -184,15 +207,19 @@ describe('calendar jobs end to end: API + worker processes, Radicale, PostgreSQL
     );
     expect(rows).toHaveLength(200);
     expect(new Map(rows.map((row) => [row.href, row.etag]))).toEqual(await alice.list('work'));
-    expect(rows.map((row) => ({ uid: row.uid, summary: row.summary, start: row.starts_at.toISOString(), end: row.ends_at.toISOString() }))).toEqual(
-      events.map((event) => ({ uid: event.uid, summary: event.summary, start: event.start, end: event.end })),
+    expect(
+      rows.map((row) => ({ uid: row.uid, summary: row.summary, start: row.starts_at.toISOString(), end: row.ends_at.toISOString() })),
+    ).toEqual(events.map((event) => ({ uid: event.uid, summary: event.summary, start: event.start, end: event.end })));
+    const token = await pool.query<{ sync_token: string | null }>(
+      "SELECT sync_token FROM calendars WHERE account_id = 'alice' AND calendar = 'work'",
     );
-    const token = await pool.query<{ sync_token: string | null }>("SELECT sync_token FROM calendars WHERE account_id = 'alice' AND calendar = 'work'");
     expect(token.rows[0]?.sync_token).toMatch(/\S/);
   }, 120_000);
 
   it('after 10 changes and 5 deletions on Radicale, the next sync applies exactly those 15, fetches only the 10 and stores a new token', async () => {
-    const tokenBefore = (await pool.query<{ sync_token: string }>("SELECT sync_token FROM calendars WHERE account_id = 'alice' AND calendar = 'work'")).rows[0]?.sync_token;
+    const tokenBefore = (
+      await pool.query<{ sync_token: string }>("SELECT sync_token FROM calendars WHERE account_id = 'alice' AND calendar = 'work'")
+    ).rows[0]?.sync_token;
     const changed = events.slice(20, 30);
     const deleted = events.slice(100, 105);
     for (const event of changed) await alice.put('work', { ...event, summary: `${event.summary} (moved)` });
@@ -202,9 +229,22 @@ describe('calendar jobs end to end: API + worker processes, Radicale, PostgreSQL
     const { status, json } = await post(api.url, '/accounts/alice/calendars/work/sync');
     expect(status).toBe(202);
     const jobId = String(json.jobId);
-    const done = await waitFor('the incremental sync to complete', () => current().lines.find((l) => l.jobId === jobId && l.msg === 'calendar.sync completed'), { timeoutMs: 60_000, intervalMs: 100 });
+    const done = await waitFor(
+      'the incremental sync to complete',
+      () => current().lines.find((l) => l.jobId === jobId && l.msg === 'calendar.sync completed'),
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
     // The job's own statistics: one run, 10 fetched and upserted, 5 deleted.
-    expect(done).toMatchObject({ mode: 'incremental', resumed: false, fetched: 10, fetchedTotal: 10, upserted: 10, deleted: 5, batches: 1, completed: true });
+    expect(done).toMatchObject({
+      mode: 'incremental',
+      resumed: false,
+      fetched: 10,
+      fetchedTotal: 10,
+      upserted: 10,
+      deleted: 5,
+      batches: 1,
+      completed: true,
+    });
     // What the worker actually asked Radicale: one sync REPORT, then one multiget of exactly the 10 changed hrefs.
     const asked = proxy.requests.slice(requestsBefore);
     expect(asked.filter((r) => r.report === 'sync-collection')).toHaveLength(1);
@@ -217,7 +257,9 @@ describe('calendar jobs end to end: API + worker processes, Radicale, PostgreSQL
     expect(new Map(rows.map((row) => [row.href, row.etag]))).toEqual(await alice.list('work'));
     expect(rows.filter((row) => row.summary.endsWith('(moved)')).map((row) => row.uid)).toEqual(changed.map((event) => event.uid));
     expect(rows.some((row) => deleted.some((event) => event.uid === row.uid))).toBe(false);
-    const tokenAfter = (await pool.query<{ sync_token: string }>("SELECT sync_token FROM calendars WHERE account_id = 'alice' AND calendar = 'work'")).rows[0]?.sync_token;
+    const tokenAfter = (
+      await pool.query<{ sync_token: string }>("SELECT sync_token FROM calendars WHERE account_id = 'alice' AND calendar = 'work'")
+    ).rows[0]?.sync_token;
     expect(tokenAfter).toMatch(/\S/);
     expect(tokenAfter).not.toBe(tokenBefore);
   }, 120_000);

@@ -41,7 +41,9 @@ beforeAll(async () => {
     OTEL_METRIC_EXPORT_INTERVAL: '1000',
   };
   worker = spawnPeer('worker', process.execPath, [BIN, 'worker', '--metrics-port', String(metricsPort)], { env, cwd: REPO_ROOT });
-  await waitFor('the worker to be ready', async () => (await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status === 200, { timeoutMs: 60_000 }).catch((error: Error) => {
+  await waitFor('the worker to be ready', async () => (await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status === 200, {
+    timeoutMs: 60_000,
+  }).catch((error: Error) => {
     throw new Error(`${error.message}\nworker output:\n${worker?.output()}`);
   });
 }, 900_000);
@@ -52,7 +54,11 @@ afterAll(async () => {
 });
 
 function enqueue(type: string, payload: unknown): string {
-  const run = spawnSync(process.execPath, [BIN, 'enqueue', type, JSON.stringify(payload)], { env: { ...env, OTEL_SERVICE_NAME: `${SERVICE}-api` }, encoding: 'utf8', timeout: 60_000 });
+  const run = spawnSync(process.execPath, [BIN, 'enqueue', type, JSON.stringify(payload)], {
+    env: { ...env, OTEL_SERVICE_NAME: `${SERVICE}-api` },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   if (run.status !== 0) throw new Error(`enqueue ${type} failed (${run.status}): ${run.stderr}`);
   return run.stdout.trim();
 }
@@ -84,26 +90,39 @@ describe('observability end to end (ElasticMQ + Collector + Jaeger + worker proc
     const poison = enqueue('demo.poison', { why: 'e2e: never works' });
     const hello = enqueue('demo.hello', { name: 'e2e' });
 
-    await waitFor('the worker to settle the three jobs', async () => {
-      const text = await metrics();
-      return sample(text, 'calsync_jobs_processed_total', { outcome: 'succeeded' }) >= 2 && sample(text, 'calsync_jobs_dead_lettered_total') >= 1;
-    }, { timeoutMs: 90_000, intervalMs: 500 });
+    await waitFor(
+      'the worker to settle the three jobs',
+      async () => {
+        const text = await metrics();
+        return (
+          sample(text, 'calsync_jobs_processed_total', { outcome: 'succeeded' }) >= 2 &&
+          sample(text, 'calsync_jobs_dead_lettered_total') >= 1
+        );
+      },
+      { timeoutMs: 90_000, intervalMs: 500 },
+    );
 
-    const traces = await waitFor('Jaeger to hold the three traces', async () => {
-      const found = await queryTraces(jaeger!.queryUrl, SERVICE, 50);
-      const complete =
-        traceOfJob(found, flaky)[0]?.spans.filter((s) => s.operationName === 'process demo.flaky').length === 3 &&
-        traceOfJob(found, poison)[0]?.spans.some((s) => s.operationName === 'send calsync-jobs-dlq') &&
-        traceOfJob(found, hello)[0]?.spans.some((s) => s.operationName === 'process demo.hello');
-      return complete ? found : undefined;
-    }, { timeoutMs: 60_000, intervalMs: 1_000 });
+    const traces = await waitFor(
+      'Jaeger to hold the three traces',
+      async () => {
+        const found = await queryTraces(jaeger!.queryUrl, SERVICE, 50);
+        const complete =
+          traceOfJob(found, flaky)[0]?.spans.filter((s) => s.operationName === 'process demo.flaky').length === 3 &&
+          traceOfJob(found, poison)[0]?.spans.some((s) => s.operationName === 'send calsync-jobs-dlq') &&
+          traceOfJob(found, hello)[0]?.spans.some((s) => s.operationName === 'process demo.hello');
+        return complete ? found : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 1_000 },
+    );
 
     // Each job is exactly one trace.
     for (const id of [flaky, poison, hello]) expect(traceOfJob(traces, id), `traces of job ${id}`).toHaveLength(1);
 
     // The flaky job: enqueue send, three attempts (1 and 2 failed), two retry sends, all in one trace.
     const flakyTrace = traceOfJob(traces, flaky)[0]!;
-    const processes = flakyTrace.spans.filter((s) => s.operationName === 'process demo.flaky').sort((a, b) => Number(tagValue(a, 'job.attempt')) - Number(tagValue(b, 'job.attempt')));
+    const processes = flakyTrace.spans
+      .filter((s) => s.operationName === 'process demo.flaky')
+      .sort((a, b) => Number(tagValue(a, 'job.attempt')) - Number(tagValue(b, 'job.attempt')));
     expect(processes.map((s) => Number(tagValue(s, 'job.attempt')))).toEqual([1, 2, 3]);
     expect(processes.map(isError)).toEqual([true, true, false]);
     expect(processes.map((s) => tagValue(s, 'job.outcome'))).toEqual(['retrying', 'retrying', 'succeeded']);
@@ -127,10 +146,14 @@ describe('observability end to end (ElasticMQ + Collector + Jaeger + worker proc
     expect(tagValue(poisonProcess!, 'job.outcome')).toBe('dead');
 
     // Prometheus: processed 3+, retried 2+, dead 1, and a DLQ depth of 1.
-    const text = await waitFor('the DLQ depth gauge to read 1', async () => {
-      const current = await metrics();
-      return sample(current, 'calsync_jobs_queue_depth', { queue: 'dlq', state: 'visible' }) === 1 ? current : undefined;
-    }, { timeoutMs: 30_000, intervalMs: 1_000 });
+    const text = await waitFor(
+      'the DLQ depth gauge to read 1',
+      async () => {
+        const current = await metrics();
+        return sample(current, 'calsync_jobs_queue_depth', { queue: 'dlq', state: 'visible' }) === 1 ? current : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 1_000 },
+    );
     expect(sample(text, 'calsync_jobs_processed_total')).toBeGreaterThanOrEqual(3);
     expect(sample(text, 'calsync_jobs_retried_total', { job_type: 'demo.flaky' })).toBeGreaterThanOrEqual(2);
     expect(sample(text, 'calsync_jobs_dead_lettered_total', { job_type: 'demo.poison', reason: 'non_retryable' })).toBe(1);
@@ -138,7 +161,11 @@ describe('observability end to end (ElasticMQ + Collector + Jaeger + worker proc
   }, 300_000);
 
   it('logs each attempt as JSON with its job id and trace id', () => {
-    const lines = worker!.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = worker!
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     const failed = lines.filter((l) => l.type === 'demo.flaky' && typeof l.msg === 'string' && l.msg.startsWith('attempt failed'));
     expect(failed.length).toBeGreaterThanOrEqual(2);
     for (const line of failed) {

@@ -46,11 +46,7 @@ describe('Collector → Jaeger pipeline (real peers on loopback)', () => {
       expect.arrayContaining([hostPort(jaeger!.otlpHttpEndpoint), jaeger!.otlpGrpcEndpoint, hostPort(jaeger!.queryUrl)]),
     );
     expect(collectorAddresses).toEqual(
-      expect.arrayContaining([
-        hostPort(collector!.otlpHttpEndpoint),
-        collector!.otlpGrpcEndpoint,
-        hostPort(collector!.telemetryUrl),
-      ]),
+      expect.arrayContaining([hostPort(collector!.otlpHttpEndpoint), collector!.otlpGrpcEndpoint, hostPort(collector!.telemetryUrl)]),
     );
   });
 

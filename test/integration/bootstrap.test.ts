@@ -22,7 +22,10 @@ const prefix = (): string => `t${randomUUID().slice(0, 8)}`;
 
 test('queueNames names the queues <prefix> and <prefix>-dlq, as infra/cloudformation.yaml does', () => {
   expect(queueNames()).toEqual({ mainQueueName: 'calsync-jobs', dlqName: 'calsync-jobs-dlq' });
-  expect(queueNames({ prefix: 'calsync-jobs-staging' })).toEqual({ mainQueueName: 'calsync-jobs-staging', dlqName: 'calsync-jobs-staging-dlq' });
+  expect(queueNames({ prefix: 'calsync-jobs-staging' })).toEqual({
+    mainQueueName: 'calsync-jobs-staging',
+    dlqName: 'calsync-jobs-staging-dlq',
+  });
   expect(queueNames({ mainQueueName: 'jobs', dlqName: 'dead', prefix: 'p' })).toEqual({ mainQueueName: 'jobs', dlqName: 'dead' });
 });
 

@@ -69,7 +69,8 @@ export async function runToCompletion<C, S extends { completed: boolean }>(
       if (run.checkpoints.length > 0) throw new Error('runToCompletion: a run both completed and saved a checkpoint');
       return { runs, checkpoints };
     }
-    if (run.checkpoints.length !== 1) throw new Error(`runToCompletion: run ${runs.length} neither completed nor saved one checkpoint (saved ${run.checkpoints.length})`);
+    if (run.checkpoints.length !== 1)
+      throw new Error(`runToCompletion: run ${runs.length} neither completed nor saved one checkpoint (saved ${run.checkpoints.length})`);
     checkpoint = run.checkpoints[0];
   }
 }

@@ -2,7 +2,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/jobs/calendar/migrate.js';
 import { startPostgres, testPool, type PostgresDatabase } from '../support/postgres.js';
@@ -27,7 +27,7 @@ afterAll(async () => {
 describe('migrate', () => {
   it('applies the calendar store once even when three processes race, then is a no-op', async () => {
     const results = await Promise.all([migrate(newPool()), migrate(newPool()), migrate(newPool())]);
-    expect(results.map((r) => r.applied).flat()).toEqual(['001_calendar_store.sql']);
+    expect(results.flatMap((r) => r.applied)).toEqual(['001_calendar_store.sql']);
     const pool = newPool();
     expect(await migrate(pool)).toEqual({ applied: [] });
     const { rows } = await pool.query<{ table_name: string }>(

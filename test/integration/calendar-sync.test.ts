@@ -4,12 +4,17 @@
  * full sync when the stored token is refused. One run applies one batch and checkpoints
  * (continue-as-new); `runToCompletion` re-invokes it with the saved state, as the queue would.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { staticAccounts, type AccountResolver } from '../../src/jobs/calendar/accounts.js';
 import { parseEventIcs } from '../../src/jobs/calendar/ical.js';
 import { migrate } from '../../src/jobs/calendar/migrate.js';
-import { createCalendarSyncJob, runCalendarSync, type CalendarSyncCheckpoint, type CalendarSyncStats } from '../../src/jobs/calendar-sync.js';
+import {
+  createCalendarSyncJob,
+  runCalendarSync,
+  type CalendarSyncCheckpoint,
+  type CalendarSyncStats,
+} from '../../src/jobs/calendar-sync.js';
 import { NonRetryableError } from '../../src/machines/errors.js';
 import { startPostgres, testPool, type PostgresDatabase } from '../support/postgres.js';
 import { radicaleUser, startRadicale, type RadicaleServer, type RadicaleUser } from '../support/radicale.js';
@@ -41,12 +46,18 @@ afterAll(async () => {
 
 /** href → etag of the store, to compare with the server's listing. */
 async function stored(calendar: string): Promise<Map<string, string>> {
-  const { rows } = await pool.query<{ href: string; etag: string }>('SELECT href, etag FROM events WHERE account_id = $1 AND calendar = $2', ['alice', calendar]);
+  const { rows } = await pool.query<{ href: string; etag: string }>(
+    'SELECT href, etag FROM events WHERE account_id = $1 AND calendar = $2',
+    ['alice', calendar],
+  );
   return new Map(rows.map((row) => [row.href, row.etag]));
 }
 
 async function storedToken(calendar: string): Promise<string | null | undefined> {
-  const { rows } = await pool.query<{ sync_token: string | null }>('SELECT sync_token FROM calendars WHERE account_id = $1 AND calendar = $2', ['alice', calendar]);
+  const { rows } = await pool.query<{ sync_token: string | null }>(
+    'SELECT sync_token FROM calendars WHERE account_id = $1 AND calendar = $2',
+    ['alice', calendar],
+  );
   return rows[0]?.sync_token;
 }
 
@@ -55,7 +66,16 @@ function total(runs: readonly CalendarSyncStats[]): CalendarSyncStats {
   const first = runs[0]!;
   const last = runs.at(-1)!;
   const sum = (key: 'fetched' | 'upserted' | 'deleted' | 'batches'): number => runs.reduce((n, run) => n + run[key], 0);
-  return { ...last, mode: first.mode, resumed: first.resumed, tokenRejected: first.tokenRejected, fetched: sum('fetched'), upserted: sum('upserted'), deleted: sum('deleted'), batches: sum('batches') };
+  return {
+    ...last,
+    mode: first.mode,
+    resumed: first.resumed,
+    tokenRejected: first.tokenRejected,
+    fetched: sum('fetched'),
+    upserted: sum('upserted'),
+    deleted: sum('deleted'),
+    batches: sum('batches'),
+  };
 }
 
 /** Syncs `calendar` to completion, one run per batch; `stats` totals the runs. */
@@ -90,11 +110,23 @@ describe('calendar.sync', () => {
       [50, 1, true],
     ]);
     expect(runs.map((run) => run.resumed)).toEqual([false, true, true, true]);
-    expect(total(seen)).toMatchObject({ mode: 'full', resumed: false, fetched: 200, fetchedTotal: 200, upserted: 200, deleted: 0, batches: 4, completed: true });
+    expect(total(seen)).toMatchObject({
+      mode: 'full',
+      resumed: false,
+      fetched: 200,
+      fetchedTotal: 200,
+      upserted: 200,
+      deleted: 0,
+      batches: 4,
+      completed: true,
+    });
     expect(checkpoints.map((c) => c.remaining.length)).toEqual([150, 100, 50]);
     expect(await stored('team')).toEqual(await alice.list('team'));
     expect(await storedToken('team')).toMatch(/\S/);
-    const { rows } = await pool.query('SELECT uid, summary, starts_at, ends_at FROM events WHERE calendar = $1 AND uid = $2', ['team', 'team-0007']);
+    const { rows } = await pool.query('SELECT uid, summary, starts_at, ends_at FROM events WHERE calendar = $1 AND uid = $2', [
+      'team',
+      'team-0007',
+    ]);
     expect(rows[0]).toMatchObject({ uid: 'team-0007', summary: 'team event 7' });
     expect(rows[0].starts_at.toISOString()).toBe(makeEvents('team', 8)[7]!.start);
     expect(rows[0].ends_at.toISOString()).toBe(makeEvents('team', 8)[7]!.end);
@@ -111,7 +143,9 @@ describe('calendar.sync', () => {
     const server = await alice.list('team');
     expect(server.size).toBe(195);
     expect(await stored('team')).toEqual(server);
-    const { rows } = await pool.query<{ summary: string }>("SELECT summary FROM events WHERE calendar = 'team' AND summary LIKE '%(moved)' ORDER BY uid");
+    const { rows } = await pool.query<{ summary: string }>(
+      "SELECT summary FROM events WHERE calendar = 'team' AND summary LIKE '%(moved)' ORDER BY uid",
+    );
     expect(rows.map((row) => row.summary)).toEqual(events.slice(20, 30).map((event) => `${event.summary} (moved)`));
     expect(await storedToken('team')).not.toBe(tokenBefore);
 
@@ -137,7 +171,9 @@ describe('calendar.sync', () => {
       dying.controller.abort(new Error('worker stopped'));
       return await fetch(input, init);
     };
-    await expect(runCalendarSync({ accountId: 'alice', calendar: 'big' }, dying.ctx, { ...deps, fetch: killOnFetch, onStats: (s) => died.push(s) })).rejects.toThrow('worker stopped');
+    await expect(
+      runCalendarSync({ accountId: 'alice', calendar: 'big' }, dying.ctx, { ...deps, fetch: killOnFetch, onStats: (s) => died.push(s) }),
+    ).rejects.toThrow('worker stopped');
     expect(dying.checkpoints).toEqual([]);
     expect(died[0]).toMatchObject({ resumed: true, fetched: 0, batches: 0, completed: false });
     expect(total(applied)).toMatchObject({ fetched: 100, batches: 2, completed: false });
@@ -161,10 +197,14 @@ describe('calendar.sync', () => {
   });
 
   it('a refused stored token falls back to a full sync that repairs the store, deleting what the server lacks', async () => {
-    await pool.query("UPDATE calendars SET sync_token = 'http://radicale.org/ns/sync/bogus' WHERE account_id = 'alice' AND calendar = 'team'");
+    await pool.query(
+      "UPDATE calendars SET sync_token = 'http://radicale.org/ns/sync/bogus' WHERE account_id = 'alice' AND calendar = 'team'",
+    );
     // The store drifted: 3 rows lost, 2 stale, 1 the server never had.
     await pool.query("DELETE FROM events WHERE calendar = 'team' AND uid IN ('team-0001', 'team-0002', 'team-0003')");
-    await pool.query("UPDATE events SET etag = '\"stale\"', summary = 'stale' WHERE calendar = 'team' AND uid IN ('team-0010', 'team-0011')");
+    await pool.query(
+      "UPDATE events SET etag = '\"stale\"', summary = 'stale' WHERE calendar = 'team' AND uid IN ('team-0010', 'team-0011')",
+    );
     await pool.query(
       "INSERT INTO events (account_id, calendar, href, uid, etag, summary, ical) VALUES ('alice', 'team', '/alice/team/ghost.ics', 'ghost', '\"g\"', 'ghost', 'x')",
     );

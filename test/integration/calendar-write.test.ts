@@ -67,7 +67,11 @@ describe('calendar.write on Radicale', () => {
     const input = payload({}, { uid: 'to-update', summary: 'Draft' });
     expect(await runCalendarWrite(input, testContext().ctx, { accounts })).toBe('created');
     const before = await alice.get('/alice/work/to-update.ics');
-    expect(await runCalendarWrite({ ...input, event: { ...input.event, summary: 'Final', location: 'Room 4' } }, testContext().ctx, { accounts })).toBe('updated');
+    expect(
+      await runCalendarWrite({ ...input, event: { ...input.event, summary: 'Final', location: 'Room 4' } }, testContext().ctx, {
+        accounts,
+      }),
+    ).toBe('updated');
     const after = await alice.get('/alice/work/to-update.ics');
     expect(after!.etag).not.toBe(before!.etag);
     expect(parseEventIcs(after!.ics)).toMatchObject({ summary: 'Final', location: 'Room 4' });
@@ -85,7 +89,10 @@ describe('calendar.write on Radicale', () => {
       }
       return await fetch(url, init);
     };
-    const outcome = await runCalendarWrite({ ...input, event: { ...input.event, summary: 'v2' } }, testContext().ctx, { accounts, fetch: racingFetch });
+    const outcome = await runCalendarWrite({ ...input, event: { ...input.event, summary: 'v2' } }, testContext().ctx, {
+      accounts,
+      fetch: racingFetch,
+    });
     expect(raced).toBe(true);
     expect(outcome).toBe('updated');
     expect(parseEventIcs((await alice.get('/alice/work/raced.ics'))!.ics).summary).toBe('v2');

@@ -10,7 +10,15 @@ import { REPO_ROOT } from '../support/process.js';
 describe('calsync-jobs dev --once (npm start)', () => {
   it('runs the demo to the end and exits 0', () => {
     const env = { ...process.env };
-    for (const name of ['AWS_ENDPOINT_URL_SQS', 'AWS_ENDPOINT_URL', 'CALSYNC_QUEUE_URL', 'CALSYNC_LOG_LEVEL', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_TRACES_EXPORTER']) delete env[name];
+    for (const name of [
+      'AWS_ENDPOINT_URL_SQS',
+      'AWS_ENDPOINT_URL',
+      'CALSYNC_QUEUE_URL',
+      'CALSYNC_LOG_LEVEL',
+      'OTEL_EXPORTER_OTLP_ENDPOINT',
+      'OTEL_TRACES_EXPORTER',
+    ])
+      delete env[name];
     const run = spawnSync(process.execPath, [join(REPO_ROOT, 'bin', 'calsync-jobs.js'), 'dev', '--once', '--metrics-port', '0'], {
       cwd: REPO_ROOT,
       env,
@@ -44,11 +52,15 @@ describe('calsync-jobs dev --once (npm start)', () => {
   });
 
   it('rejects a bad payload before connecting, naming the field', () => {
-    const run = spawnSync(process.execPath, [join(REPO_ROOT, 'bin', 'calsync-jobs.js'), 'enqueue', 'demo.flaky', '{"failTimes":"twice"}', '--endpoint', 'http://127.0.0.1:1'], {
-      cwd: REPO_ROOT,
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
+    const run = spawnSync(
+      process.execPath,
+      [join(REPO_ROOT, 'bin', 'calsync-jobs.js'), 'enqueue', 'demo.flaky', '{"failTimes":"twice"}', '--endpoint', 'http://127.0.0.1:1'],
+      {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+    );
     expect(run.status).toBe(2);
     expect(run.stderr.trim()).toBe('calsync-jobs enqueue: invalid job: payload.failTimes: expected number, received string');
   });

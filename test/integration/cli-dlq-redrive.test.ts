@@ -12,7 +12,19 @@ import type { SqsTransport } from '../../src/queue/sqs-transport.js';
 import { decodeEnvelope } from '../../src/queue/envelope.js';
 import { invalidMessageBody } from '../../src/queue/dead-letter.js';
 import { startMoto, type Moto } from '../support/moto.js';
-import { SERVERS, cliEnv, createQueues, drain, jobIds, runCli, seedDeadJobs, testTransport, totalDepth, uniquePrefix, type CliServer } from './cli-harness.js';
+import {
+  SERVERS,
+  cliEnv,
+  createQueues,
+  drain,
+  jobIds,
+  runCli,
+  seedDeadJobs,
+  testTransport,
+  totalDepth,
+  uniquePrefix,
+  type CliServer,
+} from './cli-harness.js';
 
 const JOBS = 1_000;
 const NOT_JOBS = 3;
@@ -31,9 +43,14 @@ describe.each(SERVERS)('CLI dlq redrive of 1,000 jobs on $name', ({ start }) => 
 
   async function seed(prefix: string) {
     const queues = await createQueues(transport, prefix);
-    const envelopes = await seedDeadJobs(transport, queues.dlqUrl, JOBS, (index) => ({ type: index % 2 ? 'x.even' : 'x.odd', reason: 'attempts_exhausted' }));
+    const envelopes = await seedDeadJobs(transport, queues.dlqUrl, JOBS, (index) => ({
+      type: index % 2 ? 'x.even' : 'x.odd',
+      reason: 'attempts_exhausted',
+    }));
     for (let i = 0; i < NOT_JOBS; i++) {
-      await transport.send(queues.dlqUrl, { body: invalidMessageBody(`garbage ${i}`, { reason: 'not_json', at: new Date().toISOString() }, 1 << 20) });
+      await transport.send(queues.dlqUrl, {
+        body: invalidMessageBody(`garbage ${i}`, { reason: 'not_json', at: new Date().toISOString() }, 1 << 20),
+      });
     }
     expect(await totalDepth(transport, queues.dlqUrl)).toBe(JOBS + NOT_JOBS);
     return { queues, ids: envelopes.map((e) => e.id).sort() };
@@ -57,7 +74,9 @@ describe.each(SERVERS)('CLI dlq redrive of 1,000 jobs on $name', ({ start }) => 
       expect(bodies).toHaveLength(JOBS + NOT_JOBS);
       expect(await totalDepth(transport, queues.dlqUrl)).toBe(0);
     } else {
-      expect(result.stdout).toContain('StartMessageMoveTask is not available on this server (InvalidAction): moving by receive → send → delete');
+      expect(result.stdout).toContain(
+        'StartMessageMoveTask is not available on this server (InvalidAction): moving by receive → send → delete',
+      );
       expect(result.stdout).toContain(`redrove ${JOBS} job(s) (skipped ${NOT_JOBS}) via receive → send → delete`);
       expect(bodies).toHaveLength(JOBS);
       expect(bodies.every((body) => (JSON.parse(body) as { deadLetter?: unknown }).deadLetter === undefined)).toBe(true);
@@ -171,16 +190,25 @@ async function denyingProxy(target: string): Promise<{ endpoint: string; denied(
       if (req.headers['x-amz-target'] === 'AmazonSQS.StartMessageMoveTask') {
         denied++;
         res.writeHead(403, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-query-error': 'AccessDenied;Sender' });
-        res.end(JSON.stringify({ __type: 'com.amazon.coral.service#AccessDeniedException', message: 'User: arn:aws:iam::123456789012:user/ops is not authorized to perform: sqs:startmessagemovetask' }));
+        res.end(
+          JSON.stringify({
+            __type: 'com.amazon.coral.service#AccessDeniedException',
+            message: 'User: arn:aws:iam::123456789012:user/ops is not authorized to perform: sqs:startmessagemovetask',
+          }),
+        );
         return;
       }
-      const headers = Object.fromEntries(Object.entries(req.headers).filter(([key]) => key !== 'host' && key !== 'connection')) as Record<string, string>;
+      const headers = Object.fromEntries(Object.entries(req.headers).filter(([key]) => key !== 'host' && key !== 'connection')) as Record<
+        string,
+        string
+      >;
       fetch(new URL(req.url ?? '/', target), { method: req.method ?? 'POST', headers, ...(body.length > 0 ? { body } : {}) })
         .then(async (answer) => {
           const payload = Buffer.from(await answer.arrayBuffer());
           const out: Record<string, string> = {};
           answer.headers.forEach((value, key) => {
-            if (key !== 'content-length' && key !== 'transfer-encoding' && key !== 'connection' && key !== 'content-encoding') out[key] = value;
+            if (key !== 'content-length' && key !== 'transfer-encoding' && key !== 'connection' && key !== 'content-encoding')
+              out[key] = value;
           });
           res.writeHead(answer.status, { ...out, 'content-length': String(payload.length) });
           res.end(payload);
@@ -196,9 +224,10 @@ async function denyingProxy(target: string): Promise<{ endpoint: string; denied(
   return {
     endpoint: `http://127.0.0.1:${port}`,
     denied: () => denied,
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -1,4 +1,3 @@
-
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { z } from 'zod';
@@ -13,7 +12,17 @@ import type { SqsTransport } from '../../src/queue/sqs-transport.js';
 import type { JobTransport, ReceiveOptions, ReceivedMessage } from '../../src/queue/transport.js';
 import { createWorker } from '../../src/runtime/worker.js';
 import { waitFor } from '../support/process.js';
-import { SERVERS, cliEnv, createQueues, runCli, seedDeadJobs, testTransport, uniquePrefix, usageLine, type CliServer } from './cli-harness.js';
+import {
+  SERVERS,
+  cliEnv,
+  createQueues,
+  runCli,
+  seedDeadJobs,
+  testTransport,
+  uniquePrefix,
+  usageLine,
+  type CliServer,
+} from './cli-harness.js';
 import { useInMemoryTracing } from '../support/tracing.js';
 
 const { exporter, provider } = useInMemoryTracing();
@@ -66,7 +75,10 @@ async function seedWithWorker(transport: SqsTransport): Promise<Seeded> {
     logger: pino({ level: 'silent' }),
   }).start();
   try {
-    await waitFor('four dead jobs', async () => (await transport.depth(queues.dlqUrl)).visible === 4, { timeoutMs: 30_000, intervalMs: 100 });
+    await waitFor('four dead jobs', async () => (await transport.depth(queues.dlqUrl)).visible === 4, {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+    });
   } finally {
     await worker.stop();
   }
@@ -116,9 +128,20 @@ describe.each(SERVERS)('CLI dlq on $name', ({ start }) => {
     const byId = new Map(listing.jobs.map((job) => [job.id, job]));
     expect([...byId.keys()].sort()).toEqual([...seeded.exhausted, seeded.poisonId, seeded.invalidId].sort());
     for (const id of seeded.exhausted) {
-      expect(byId.get(id)).toMatchObject({ type: 'test.always-fails', kind: 'job', reason: 'attempts_exhausted', attempts: 3, lastError: 'RetryableError: the calendar server is still broken' });
+      expect(byId.get(id)).toMatchObject({
+        type: 'test.always-fails',
+        kind: 'job',
+        reason: 'attempts_exhausted',
+        attempts: 3,
+        lastError: 'RetryableError: the calendar server is still broken',
+      });
     }
-    expect(byId.get(seeded.poisonId)).toMatchObject({ type: 'test.poison', reason: 'non_retryable', attempts: 1, lastError: 'NonRetryableError: the account was deleted' });
+    expect(byId.get(seeded.poisonId)).toMatchObject({
+      type: 'test.poison',
+      reason: 'non_retryable',
+      attempts: 1,
+      lastError: 'NonRetryableError: the account was deleted',
+    });
     expect(byId.get(seeded.invalidId)).toMatchObject({ type: 'test.always-fails', reason: 'invalid_payload', attempts: 1 });
     for (const job of listing.jobs) {
       expect(Date.parse(job.createdAt ?? '')).toBeLessThanOrEqual(Date.parse(job.deadLetteredAt ?? ''));
@@ -127,7 +150,10 @@ describe.each(SERVERS)('CLI dlq on $name', ({ start }) => {
     // Not consumed: all four are visible again at once, none in flight.
     expect(await transport.depth(seeded.queues.dlqUrl)).toEqual({ visible: 4, inFlight: 0, delayed: 0 });
 
-    const limited = await runCli(['dlq', 'list', '--type', 'test.always-fails', '--limit', '1', '--json'], cliEnv(server.endpoint, seeded.prefix));
+    const limited = await runCli(
+      ['dlq', 'list', '--type', 'test.always-fails', '--limit', '1', '--json'],
+      cliEnv(server.endpoint, seeded.prefix),
+    );
     expect(limited.code).toBe(0);
     const one = JSON.parse(limited.stdout) as { jobs: ListedJob[] };
     expect(one.jobs).toHaveLength(1);
@@ -173,14 +199,18 @@ describe.each(SERVERS)('CLI dlq on $name', ({ start }) => {
   test('dlq redrive --id and --type move exactly the chosen jobs, envelope without its record, trace kept', async () => {
     const prefix = uniquePrefix();
     const queues = await createQueues(transport, prefix);
-    const envelopes = await seedDeadJobs(transport, queues.dlqUrl, 6, (index) => (index < 3 ? { type: 'a.job', reason: 'attempts_exhausted' } : { type: 'b.job', reason: 'non_retryable' }));
+    const envelopes = await seedDeadJobs(transport, queues.dlqUrl, 6, (index) =>
+      index < 3 ? { type: 'a.job', reason: 'attempts_exhausted' } : { type: 'b.job', reason: 'non_retryable' },
+    );
     const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
     const chosen = { ...envelopes[0]!, id: '0d6a4c1e-6f7b-4f55-9a1e-3c2b1a0f9e8d' };
     await transport.send(queues.dlqUrl, {
       body: deadLetterBody(chosen, { reason: 'attempts_exhausted', at: new Date().toISOString() }),
       attributes: { traceparent, 'job-type': chosen.type },
     });
-    await transport.send(queues.dlqUrl, { body: invalidMessageBody('not json at all', { reason: 'not_json', at: new Date().toISOString() }, 1 << 20) });
+    await transport.send(queues.dlqUrl, {
+      body: invalidMessageBody('not json at all', { reason: 'not_json', at: new Date().toISOString() }, 1 << 20),
+    });
     const env = cliEnv(server.endpoint, prefix);
 
     const byId = await runCli(['dlq', 'redrive', '--id', chosen.id], env);
@@ -201,7 +231,12 @@ describe.each(SERVERS)('CLI dlq on $name', ({ start }) => {
     expect(byType.stderr).toBe('');
     const bodies = (await drainWithAttributes(transport, queues.mainQueueUrl)).map((m) => decodeEnvelope(m.body));
     const redriven = bodies.flatMap((d) => (d.ok ? [d.envelope] : []));
-    expect(redriven.map((e) => e.id).sort()).toEqual(envelopes.slice(3).map((e) => e.id).sort());
+    expect(redriven.map((e) => e.id).sort()).toEqual(
+      envelopes
+        .slice(3)
+        .map((e) => e.id)
+        .sort(),
+    );
     for (const envelope of redriven) {
       expect(envelope.attempt).toBe(1);
       expect(envelope.history).toBeUndefined();
@@ -245,7 +280,10 @@ async function drainWithAttributes(transport: SqsTransport, url: string): Promis
     const batch = await transport.receive(url, { maxMessages: 10, waitTimeSeconds: 1 });
     if (batch.length === 0) return out;
     out.push(...batch);
-    await transport.deleteBatch(url, batch.map((m, i) => ({ id: String(i), receiptHandle: m.receiptHandle })));
+    await transport.deleteBatch(
+      url,
+      batch.map((m, i) => ({ id: String(i), receiptHandle: m.receiptHandle })),
+    );
   }
 }
 

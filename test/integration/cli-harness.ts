@@ -121,7 +121,11 @@ export async function seedDeadJobs(
         history: [{ attempt: 1, at: new Date(now).toISOString(), durationMs: 5, kind: 'failed', error }],
       };
       envelopes.push(envelope);
-      entries.push({ id: String(index - start), body: deadLetterBody(envelope, { reason, error, at: new Date(now).toISOString() }), attributes: { 'job-type': type } });
+      entries.push({
+        id: String(index - start),
+        body: deadLetterBody(envelope, { reason, error, at: new Date(now).toISOString() }),
+        attributes: { 'job-type': type },
+      });
     }
     const result = await transport.sendBatch(dlqUrl, entries);
     if (result.failed.length > 0) throw new Error(`seeding failed: ${JSON.stringify(result.failed)}`);
@@ -140,7 +144,10 @@ export async function drain(transport: SqsTransport, url: string): Promise<strin
     }
     empty = 0;
     for (const message of batch) bodies.set(message.messageId, message.body);
-    const result = await transport.deleteBatch(url, batch.map((message, index) => ({ id: String(index), receiptHandle: message.receiptHandle })));
+    const result = await transport.deleteBatch(
+      url,
+      batch.map((message, index) => ({ id: String(index), receiptHandle: message.receiptHandle })),
+    );
     if (result.failed.length > 0) throw new Error(`drain: delete failed: ${JSON.stringify(result.failed)}`);
   }
   return [...bodies.values()];

@@ -28,9 +28,12 @@ describe('calsync-jobs machines', () => {
       actions: ['assign', 'retry'],
       order: 0,
     });
-    expect(flaky.states.filter((s: { final: boolean }) => s.final).map((s: { name: string }) => s.name).sort()).toEqual(
-      ['backoff', 'checkpointed', 'dead', 'deferred', 'released', 'succeeded'],
-    );
+    expect(
+      flaky.states
+        .filter((s: { final: boolean }) => s.final)
+        .map((s: { name: string }) => s.name)
+        .sort(),
+    ).toEqual(['backoff', 'checkpointed', 'dead', 'deferred', 'released', 'succeeded']);
   });
 
   test('--type T prints one Mermaid stateDiagram-v2', async () => {
@@ -47,16 +50,32 @@ describe('calsync-jobs machines', () => {
 describe('bad arguments exit 2 with a usage line', () => {
   const cases: Array<{ args: string[]; message: string; usage: string }> = [
     { args: ['nope'], message: 'unknown command "nope"', usage: 'Usage: calsync-jobs <command> [options]' },
-    { args: ['machines', '--format', 'svg'], message: '--format: expected mermaid or json, got "svg"', usage: 'Usage: calsync-jobs machines' },
-    { args: ['stats', '--interval-ms', '5'], message: '--interval-ms: expected an integer ≥ 200, got "5"', usage: 'Usage: calsync-jobs stats' },
+    {
+      args: ['machines', '--format', 'svg'],
+      message: '--format: expected mermaid or json, got "svg"',
+      usage: 'Usage: calsync-jobs machines',
+    },
+    {
+      args: ['stats', '--interval-ms', '5'],
+      message: '--interval-ms: expected an integer ≥ 200, got "5"',
+      usage: 'Usage: calsync-jobs stats',
+    },
     { args: ['stats', '--bogus'], message: "Unknown option '--bogus'", usage: 'Usage: calsync-jobs stats' },
     { args: ['dlq'], message: 'expected a subcommand', usage: 'Usage: calsync-jobs dlq <list|show|redrive|purge>' },
     { args: ['dlq', 'peek'], message: 'unknown subcommand "peek"', usage: 'Usage: calsync-jobs dlq <list|show|redrive|purge>' },
     { args: ['dlq', 'list', '--limit', '0'], message: '--limit: expected an integer ≥ 1, got "0"', usage: 'Usage: calsync-jobs dlq list' },
     { args: ['dlq', 'show'], message: 'expected one job id, got 0 argument(s)', usage: 'Usage: calsync-jobs dlq show' },
     { args: ['dlq', 'redrive'], message: 'choose exactly one of --type T, --id ID or --all', usage: 'Usage: calsync-jobs dlq redrive' },
-    { args: ['dlq', 'redrive', '--all', '--type', 'x'], message: 'choose exactly one of --type T, --id ID or --all', usage: 'Usage: calsync-jobs dlq redrive' },
-    { args: ['dlq', 'purge'], message: 'refusing to purge the dead-letter queue without --yes', usage: 'Usage: calsync-jobs dlq purge --yes' },
+    {
+      args: ['dlq', 'redrive', '--all', '--type', 'x'],
+      message: 'choose exactly one of --type T, --id ID or --all',
+      usage: 'Usage: calsync-jobs dlq redrive',
+    },
+    {
+      args: ['dlq', 'purge'],
+      message: 'refusing to purge the dead-letter queue without --yes',
+      usage: 'Usage: calsync-jobs dlq purge --yes',
+    },
   ];
 
   test.each(cases)('calsync-jobs $args', async ({ args, message, usage }) => {

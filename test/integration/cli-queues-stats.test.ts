@@ -56,7 +56,10 @@ describe.each(SERVERS)('CLI queues + stats on $name', ({ start }) => {
     await transport.send(queues.mainQueueUrl, { body: '{"in-flight":true}' });
     // Take two of the visible ones into flight for a while.
     let inFlight = 0;
-    while (inFlight < 2) inFlight += (await transport.receive(queues.mainQueueUrl, { maxMessages: 2 - inFlight, waitTimeSeconds: 1, visibilityTimeoutSeconds: 600 })).length;
+    while (inFlight < 2)
+      inFlight += (
+        await transport.receive(queues.mainQueueUrl, { maxMessages: 2 - inFlight, waitTimeSeconds: 1, visibilityTimeoutSeconds: 600 })
+      ).length;
     for (let i = 0; i < 4; i++) await transport.send(queues.dlqUrl, { body: `{"dead":${i}}` });
 
     const result = await runCli(['stats', '--json'], cliEnv(server.endpoint, prefix));
@@ -93,7 +96,10 @@ describe.each(SERVERS)('CLI queues + stats on $name', ({ start }) => {
     const code = await exited;
     expect(stderr).toBe('');
     expect(code).toBe(0);
-    const refreshes = stdout.trim().split('\n').map((line) => JSON.parse(line) as { at: string; dlq: { visible: number } });
+    const refreshes = stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { at: string; dlq: { visible: number } });
     expect(refreshes.length).toBeGreaterThanOrEqual(3);
     for (const refresh of refreshes) expect(refresh.dlq.visible).toBe(1);
     expect(new Set(refreshes.map((r) => r.at)).size).toBe(refreshes.length);

@@ -116,7 +116,9 @@ describe('calsync-jobs worker: SIGTERM after a calendar.sync', () => {
       CALSYNC_LOG_LEVEL: 'info',
       // stop() lets an in-flight long poll (20 s) finish within the grace period; keep the test short.
       CALSYNC_SHUTDOWN_GRACE_MS: '1000',
-      CALSYNC_ACCOUNTS: JSON.stringify({ alice: { serverUrl: new URL('alice/', radicale!.url).href, username: 'alice', password: 'alice-pw' } }),
+      CALSYNC_ACCOUNTS: JSON.stringify({
+        alice: { serverUrl: new URL('alice/', radicale!.url).href, username: 'alice', password: 'alice-pw' },
+      }),
       CALSYNC_DATABASE_URL: viaProxy.href,
       // node-postgres sends it as application_name: the worker's sessions can be told apart.
       PGAPPNAME: appName,
@@ -130,13 +132,21 @@ describe('calsync-jobs worker: SIGTERM after a calendar.sync', () => {
 
       const queue = new JobQueue({ transport, queueUrl: queues.mainQueueUrl, jobs: [calendarSyncJob] });
       const jobId = await queue.enqueueJob({ type: 'calendar.sync', payload: { accountId: 'alice', calendar: 'work' } });
-      await waitFor('the sync to succeed', () => worker!.output().includes('calendar.sync completed') && worker!.output().includes(jobId), { timeoutMs: 30_000, intervalMs: 50 });
-      await waitFor('the queue to be empty', async () => {
-        const depth = await transport.depth(queues.mainQueueUrl);
-        return depth.visible + depth.inFlight + depth.delayed === 0;
-      }, { timeoutMs: 10_000, intervalMs: 100 });
+      await waitFor('the sync to succeed', () => worker!.output().includes('calendar.sync completed') && worker!.output().includes(jobId), {
+        timeoutMs: 30_000,
+        intervalMs: 50,
+      });
+      await waitFor(
+        'the queue to be empty',
+        async () => {
+          const depth = await transport.depth(queues.mainQueueUrl);
+          return depth.visible + depth.inFlight + depth.delayed === 0;
+        },
+        { timeoutMs: 10_000, intervalMs: 100 },
+      );
       const sessions = async (): Promise<number> =>
-        (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [appName])).rows[0]!.n;
+        (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [appName])).rows[0]!
+          .n;
       // The pool is open: its idle connections stay (node-postgres keeps them 10 s).
       expect(await sessions()).toBeGreaterThan(0);
       expect(proxy!.connections.length).toBeGreaterThan(0);
@@ -147,16 +157,23 @@ describe('calsync-jobs worker: SIGTERM after a calendar.sync', () => {
         child.once('exit', (code) => resolve({ code, ms: Date.now() - started }));
       });
       process.kill(worker.pid, 'SIGTERM');
-      const timeout = new Promise<{ code: 'timeout'; ms: number }>((resolve) => setTimeout(() => resolve({ code: 'timeout', ms: 5_000 }), 5_000).unref());
+      const timeout = new Promise<{ code: 'timeout'; ms: number }>((resolve) =>
+        setTimeout(() => resolve({ code: 'timeout', ms: 5_000 }), 5_000).unref(),
+      );
       const result = await Promise.race([exit, timeout]);
       expect(result, worker.output().slice(-3000)).toMatchObject({ code: 0 });
       expect(result.ms).toBeLessThan(5_000);
 
       // Every connection the worker opened was ended by its pool (Terminate sent), none cut off by exit.
-      await waitFor('the proxy to see every connection close', () => proxy!.connections.every((c) => c.closed), { timeoutMs: 2_000, intervalMs: 20 });
+      await waitFor('the proxy to see every connection close', () => proxy!.connections.every((c) => c.closed), {
+        timeoutMs: 2_000,
+        intervalMs: 20,
+      });
       expect(proxy!.connections.map((c) => c.terminated)).toEqual(proxy!.connections.map(() => true));
       // And PostgreSQL has no session of it left.
-      await waitFor('the worker’s sessions to end', async () => (await sessions()) === 0, { timeoutMs: 2_000, intervalMs: 20 }).catch(() => undefined);
+      await waitFor('the worker’s sessions to end', async () => (await sessions()) === 0, { timeoutMs: 2_000, intervalMs: 20 }).catch(
+        () => undefined,
+      );
       expect(await sessions()).toBe(0);
     } finally {
       await pool.end();
@@ -187,7 +204,13 @@ describe('startWorkerProcess: shutdown closes the jobs after the last settle', (
     // Two definitions sharing one hook (like two jobs on one pool): it runs once.
     const other = defineJob({ type: 'test.other', schema: z.object({}), close, handler: () => undefined });
     const config = loadConfig(
-      { AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL_SQS: sqs!.endpoint, CALSYNC_QUEUE_PREFIX: prefix, CALSYNC_CREATE_QUEUES: 'true', CALSYNC_SHUTDOWN_GRACE_MS: '1000' },
+      {
+        AWS_REGION: 'us-east-1',
+        AWS_ENDPOINT_URL_SQS: sqs!.endpoint,
+        CALSYNC_QUEUE_PREFIX: prefix,
+        CALSYNC_CREATE_QUEUES: 'true',
+        CALSYNC_SHUTDOWN_GRACE_MS: '1000',
+      },
       {},
     );
     const running = await startWorkerProcess(config, [slow, other], { logger: pino({ level: 'silent' }) });

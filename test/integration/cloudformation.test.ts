@@ -14,7 +14,20 @@ const SCRIPT = join(REPO_ROOT, 'scripts', 'peers', 'cfn-lint.sh');
 const TEMPLATE = join(REPO_ROOT, 'infra', 'cloudformation.yaml');
 const CFN_LINT = join(PEERS_DIR, 'cfn-lint', 'bin', 'cfn-lint');
 /** Every rule class, informational included; I4010 only asks for AI-oriented `Context` metadata blocks. */
-const LINT_ARGS = ['--format', 'json', '--include-checks', 'I', '--ignore-checks', 'I4010', '--non-zero-exit-code', 'informational', '--regions', 'us-east-1', 'eu-west-1', 'ap-southeast-2'];
+const LINT_ARGS = [
+  '--format',
+  'json',
+  '--include-checks',
+  'I',
+  '--ignore-checks',
+  'I4010',
+  '--non-zero-exit-code',
+  'informational',
+  '--regions',
+  'us-east-1',
+  'eu-west-1',
+  'ap-southeast-2',
+];
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 interface Statement {
@@ -67,7 +80,10 @@ const DLQ_ARN = { 'Fn::GetAtt': ['DeadLetterQueue', 'Arn'] };
 beforeAll(() => {
   try {
     requireCommand('bash', 'install bash');
-    requireCommand(process.env.PYTHON ?? 'python3', 'install Python 3 with the venv module (apt-get install python3 python3-venv), or set PYTHON');
+    requireCommand(
+      process.env.PYTHON ?? 'python3',
+      'install Python 3 with the venv module (apt-get install python3 python3-venv), or set PYTHON',
+    );
     const installed = run('bash', [SCRIPT, 'install']);
     if (installed.status !== 0) throw new Error(`scripts/peers/cfn-lint.sh install failed:\n${installed.stdout}${installed.stderr}`);
     const decoded = run('bash', [SCRIPT, 'to-json', TEMPLATE]);
@@ -191,10 +207,19 @@ describe('template structure', () => {
 
   it('the operator policy can redrive the DLQ (StartMessageMoveTask) and purge', () => {
     const [dlq, main] = [DLQ_ARN, MAIN_ARN].map((arn) =>
-      statements('OperatorPolicy').filter((s) => JSON.stringify(s.Resource) === JSON.stringify(arn)).flatMap(actionsOf),
+      statements('OperatorPolicy')
+        .filter((s) => JSON.stringify(s.Resource) === JSON.stringify(arn))
+        .flatMap(actionsOf),
     );
     expect(dlq).toEqual(
-      expect.arrayContaining(['sqs:StartMessageMoveTask', 'sqs:ListMessageMoveTasks', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:PurgeQueue']),
+      expect.arrayContaining([
+        'sqs:StartMessageMoveTask',
+        'sqs:ListMessageMoveTasks',
+        'sqs:ReceiveMessage',
+        'sqs:DeleteMessage',
+        'sqs:GetQueueAttributes',
+        'sqs:PurgeQueue',
+      ]),
     );
     expect(main).toEqual(expect.arrayContaining(['sqs:SendMessage', 'sqs:PurgeQueue']));
     expect(main).not.toContain('sqs:ReceiveMessage');
@@ -223,7 +248,15 @@ describe('template structure', () => {
   });
 
   it('exports queue URLs, ARNs and policy ARNs', () => {
-    const names = ['QueueUrl', 'QueueArn', 'DeadLetterQueueUrl', 'DeadLetterQueueArn', 'ProducerPolicyArn', 'WorkerPolicyArn', 'OperatorPolicyArn'];
+    const names = [
+      'QueueUrl',
+      'QueueArn',
+      'DeadLetterQueueUrl',
+      'DeadLetterQueueArn',
+      'ProducerPolicyArn',
+      'WorkerPolicyArn',
+      'OperatorPolicyArn',
+    ];
     for (const name of names) {
       expect(template.Outputs[name]?.Export, name).toEqual({ Name: { 'Fn::Sub': `\${AWS::StackName}-${name}` } });
     }

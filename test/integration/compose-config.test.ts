@@ -91,7 +91,9 @@ describe('docker-compose.yml', () => {
 
   it('mounts configs that exist in the repository', async () => {
     const project = await load(COMPOSE_FILE);
-    const mounts = Object.values(project.services).flatMap((s) => s.volumes ?? []).filter((v) => v.type === 'bind');
+    const mounts = Object.values(project.services)
+      .flatMap((s) => s.volumes ?? [])
+      .filter((v) => v.type === 'bind');
     expect(mounts.map((m) => m.target).sort()).toEqual(
       ['/config/config', '/config/users', '/etc/otelcol/config.yaml', '/opt/elasticmq.conf'].sort(),
     );
@@ -121,7 +123,13 @@ describe('docker-compose.yml', () => {
     const original = await readFile(COMPOSE_FILE, 'utf8');
     const cases: [string, string][] = [
       ['unknown key', original.replace('    image: postgres:15\n', '    image: postgres:15\n    imagee: typo\n')],
-      ['dependency on a missing service', original.replace('        condition: service_healthy\n', '        condition: service_healthy\n      nosuchservice:\n        condition: service_started\n')],
+      [
+        'dependency on a missing service',
+        original.replace(
+          '        condition: service_healthy\n',
+          '        condition: service_healthy\n      nosuchservice:\n        condition: service_started\n',
+        ),
+      ],
       ['wrong type', original.replace('      retries: 30\n', '      retries: many\n')],
     ];
     for (const [what, text] of cases) {

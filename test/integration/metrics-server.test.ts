@@ -2,12 +2,7 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/queue/manual-clock.js';
-import {
-  createWorkerTelemetry,
-  type MetricsServer,
-  PROMETHEUS_NAMES,
-  startMetricsServer,
-} from '../../src/runtime/telemetry/index.js';
+import { createWorkerTelemetry, type MetricsServer, PROMETHEUS_NAMES, startMetricsServer } from '../../src/runtime/telemetry/index.js';
 
 class NamedError extends Error {
   constructor(name: string, message: string) {

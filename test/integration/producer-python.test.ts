@@ -88,7 +88,8 @@ describe('the Python producer of docs/producers.md', () => {
     const hello = defineJob({
       type: 'demo.hello',
       schema: z.object({ name: z.string().min(1).max(200) }),
-      handler: (payload, ctx) => void ran.push({ jobId: ctx.jobId, attempt: ctx.attempt, idempotencyKey: ctx.idempotencyKey, name: payload.name }),
+      handler: (payload, ctx) =>
+        void ran.push({ jobId: ctx.jobId, attempt: ctx.attempt, idempotencyKey: ctx.idempotencyKey, name: payload.name }),
     });
     const worker = createWorker({
       transport,

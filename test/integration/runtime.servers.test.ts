@@ -55,10 +55,14 @@ const SERVERS: Array<{ name: string; start: () => Promise<Server> }> = [
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve, reject) => {
     const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    }, { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
   });
 
 describe.each(SERVERS)('the runtime on $name', ({ start }) => {
@@ -104,10 +108,16 @@ describe.each(SERVERS)('the runtime on $name', ({ start }) => {
   /** Receives (without deleting) until `count` distinct messages were seen. */
   async function receiveAll(url: string, count: number, via: JobTransport = transport): Promise<string[]> {
     const bodies = new Map<string, string>();
-    await eventually(`${count} message(s) in ${url}`, async () => {
-      for (const m of await via.receive(url, { maxMessages: 10, waitTimeSeconds: 1, visibilityTimeoutSeconds: 30 })) bodies.set(m.messageId, m.body);
-      return bodies.size >= count;
-    }, 20_000, 0);
+    await eventually(
+      `${count} message(s) in ${url}`,
+      async () => {
+        for (const m of await via.receive(url, { maxMessages: 10, waitTimeSeconds: 1, visibilityTimeoutSeconds: 30 }))
+          bodies.set(m.messageId, m.body);
+        return bodies.size >= count;
+      },
+      20_000,
+      0,
+    );
     return [...bodies.values()];
   }
 
@@ -139,8 +149,18 @@ describe.each(SERVERS)('the runtime on $name', ({ start }) => {
 
     expect(started.filter(([id]) => id === flaky).map(([, a]) => a)).toEqual([1, 2, 3]);
     expect(retrying.filter(([id]) => id === flaky).map(([, d]) => d)).toEqual([1_000, 2_000]);
-    expect(succeeded.sort()).toEqual([[flaky, 3], [slow, 1]].sort());
-    expect(dead.sort()).toEqual([[invalid, 'invalid_payload'], [poison, 'non_retryable']].sort());
+    expect(succeeded.sort()).toEqual(
+      [
+        [flaky, 3],
+        [slow, 1],
+      ].sort(),
+    );
+    expect(dead.sort()).toEqual(
+      [
+        [invalid, 'invalid_payload'],
+        [poison, 'non_retryable'],
+      ].sort(),
+    );
     expect(started.filter(([id]) => id === invalid)).toEqual([]);
 
     const letters = new Map<string, DecodedDeadLetter>();
@@ -149,7 +169,11 @@ describe.each(SERVERS)('the runtime on $name', ({ start }) => {
       letters.set(decoded.envelope?.id ?? '?', decoded);
     }
     const poisoned = letters.get(poison);
-    expect(poisoned?.record).toMatchObject({ reason: 'non_retryable', error: { name: 'NonRetryableError', message: 'cannot ever work', reason: 'poison' }, receiveCount: 1 });
+    expect(poisoned?.record).toMatchObject({
+      reason: 'non_retryable',
+      error: { name: 'NonRetryableError', message: 'cannot ever work', reason: 'poison' },
+      receiveCount: 1,
+    });
     expect(poisoned?.envelope?.history?.map((h) => [h.attempt, h.kind, h.error.reason])).toEqual([[1, 'failed', 'poison']]);
     const bad = letters.get(invalid);
     expect(bad?.record?.reason).toBe('invalid_payload');
@@ -200,7 +224,9 @@ describe.each(SERVERS)('the runtime on $name', ({ start }) => {
     const count = (id: string): void => void runs.set(id, (runs.get(id) ?? 0) + 1);
     const first = worker(q, [load], { concurrency: 20, visibilityTimeoutSeconds: 5 });
     first.on('job:succeeded', (e) => count(e.jobId));
-    const ids = await producer(q, [load]).enqueueJobs(Array.from({ length: 200 }, (_, i) => ({ type: 'load.job', payload: { ms: 20 + ((i * 37) % 181) } })));
+    const ids = await producer(q, [load]).enqueueJobs(
+      Array.from({ length: 200 }, (_, i) => ({ type: 'load.job', payload: { ms: 20 + ((i * 37) % 181) } })),
+    );
     first.start();
     await eventually('50 jobs to succeed on the first worker', () => runs.size >= 50, 30_000);
     await first.stop({ graceMs: 500 });

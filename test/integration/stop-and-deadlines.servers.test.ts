@@ -71,7 +71,10 @@ describe.each(SERVERS)('stop() on $name', ({ name, start }) => {
     const first = createWorker(options).start();
     await new Promise((r) => setTimeout(r, 300)); // its long poll is open on the server
     const stopping = first.stop();
-    await transport.send(queues.mainQueueUrl, { body: encodeEnvelope(newEnvelope({ type: 'deploy.job', payload: { n: 1 }, now: Date.now() })), attributes: { 'job-type': 'deploy.job' } });
+    await transport.send(queues.mainQueueUrl, {
+      body: encodeEnvelope(newEnvelope({ type: 'deploy.job', payload: { n: 1 }, now: Date.now() })),
+      attributes: { 'job-type': 'deploy.job' },
+    });
     await stopping;
     expect(runs).toEqual([]);
 
@@ -112,7 +115,12 @@ describe('every SQS call has a deadline', () => {
   });
 
   it('defect 6: a SendMessage to a server that never answers fails with RequestTimeout', async () => {
-    const transport = new SqsTransport({ endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', requestTimeoutMs: 500, maxAttempts: 1 });
+    const transport = new SqsTransport({
+      endpoint: `http://127.0.0.1:${port}`,
+      region: 'us-east-1',
+      requestTimeoutMs: 500,
+      maxAttempts: 1,
+    });
     const startedAt = Date.now();
     const error = await transport.send(`http://127.0.0.1:${port}/000000000000/q`, { body: '{}' }).catch((e: unknown) => e);
     await transport.close();
@@ -126,7 +134,12 @@ describe('every SQS call has a deadline', () => {
     const direct = new SqsTransport({ endpoint: fauxqs.endpoint, region: 'us-east-1' });
     // The worker talks to fauxqs until the hang starts, then to the black hole.
     let hang = false;
-    const hanging = new SqsTransport({ endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', requestTimeoutMs: 60_000, maxAttempts: 1 });
+    const hanging = new SqsTransport({
+      endpoint: `http://127.0.0.1:${port}`,
+      region: 'us-east-1',
+      requestTimeoutMs: 60_000,
+      maxAttempts: 1,
+    });
     const transport = new Proxy(direct, {
       get(target, prop, receiver) {
         const value = Reflect.get(hang ? hanging : target, prop, receiver);
@@ -144,8 +157,19 @@ describe('every SQS call has a deadline', () => {
           await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
         },
       });
-      const worker = createWorker({ transport, jobs: [job], queueUrl: queues.mainQueueUrl, dlqUrl: queues.dlqUrl, logger: silentLogger(), waitTimeSeconds: 1, visibilityTimeoutSeconds: 4 }).start();
-      await direct.send(queues.mainQueueUrl, { body: encodeEnvelope(newEnvelope({ type: 'hang.job', payload: {}, now: Date.now() })), attributes: { 'job-type': 'hang.job' } });
+      const worker = createWorker({
+        transport,
+        jobs: [job],
+        queueUrl: queues.mainQueueUrl,
+        dlqUrl: queues.dlqUrl,
+        logger: silentLogger(),
+        waitTimeSeconds: 1,
+        visibilityTimeoutSeconds: 4,
+      }).start();
+      await direct.send(queues.mainQueueUrl, {
+        body: encodeEnvelope(newEnvelope({ type: 'hang.job', payload: {}, now: Date.now() })),
+        attributes: { 'job-type': 'hang.job' },
+      });
       await eventually('the job to start', () => started, 15_000);
       hang = true; // lease extensions, the release and the deletes now hang
       const stopAt = Date.now();

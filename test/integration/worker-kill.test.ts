@@ -47,21 +47,36 @@ describe('a worker killed with SIGKILL in the middle of a job', () => {
   it('counts the lost attempt: the job is re-sent as attempt 2, runs and succeeds; a job with no attempts left is dead-lettered', async () => {
     child = spawnPeer('worker-process', process.execPath, ['--import', 'tsx', FIXTURE], {
       cwd: REPO_ROOT,
-      env: { ...process.env, SQS_ENDPOINT: server!.endpoint, QUEUE_URL: q.mainQueueUrl, DLQ_URL: q.dlqUrl, BLOCK_MS: '30000', VISIBILITY_TIMEOUT_SECONDS: '2' },
+      env: {
+        ...process.env,
+        SQS_ENDPOINT: server!.endpoint,
+        QUEUE_URL: q.mainQueueUrl,
+        DLQ_URL: q.dlqUrl,
+        BLOCK_MS: '30000',
+        VISIBILITY_TIMEOUT_SECONDS: '2',
+      },
     });
-    await waitFor('the child worker to be ready', () => {
-      if (child!.child.exitCode !== null) throw new Error(`the child exited:\n${child!.output()}`);
-      return child!.output().includes('READY\n');
-    }, { timeoutMs: 30_000, intervalMs: 50 });
+    await waitFor(
+      'the child worker to be ready',
+      () => {
+        if (child!.child.exitCode !== null) throw new Error(`the child exited:\n${child!.output()}`);
+        return child!.output().includes('READY\n');
+      },
+      { timeoutMs: 30_000, intervalMs: 50 },
+    );
 
     const jobs = new JobQueue({ transport: transport!, queueUrl: q.mainQueueUrl, jobs: killJobs(async () => {}) });
     const blockId = await jobs.enqueueJob({ type: 'kill.block', payload: { n: 1 } });
     const lastId = await jobs.enqueueJob({ type: 'kill.last', payload: { n: 2 } });
 
-    await waitFor('both jobs to start in the child', () => {
-      const out = child!.output();
-      return out.includes(`STARTED ${blockId} kill.block 1\n`) && out.includes(`STARTED ${lastId} kill.last 1\n`);
-    }, { timeoutMs: 20_000, intervalMs: 20 });
+    await waitFor(
+      'both jobs to start in the child',
+      () => {
+        const out = child!.output();
+        return out.includes(`STARTED ${blockId} kill.block 1\n`) && out.includes(`STARTED ${lastId} kill.last 1\n`);
+      },
+      { timeoutMs: 20_000, intervalMs: 20 },
+    );
 
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child!.child.once('exit', (_code, signal) => resolve(signal)));
     process.kill(child.pid, 'SIGKILL');
@@ -101,7 +116,13 @@ describe('a worker killed with SIGKILL in the middle of a job', () => {
     ]);
     expect(blockMessages[0]!.envelope.history ?? []).toEqual([]);
     // The lost attempt is on record in the re-sent envelope: attempt 1, worker_lost, once.
-    const lostEntry = { attempt: 1, kind: 'worker_lost', durationMs: 0, error: { name: 'WorkerLost', message: expect.any(String), reason: 'worker_lost' }, at: expect.any(String) };
+    const lostEntry = {
+      attempt: 1,
+      kind: 'worker_lost',
+      durationMs: 0,
+      error: { name: 'WorkerLost', message: expect.any(String), reason: 'worker_lost' },
+      at: expect.any(String),
+    };
     expect(blockMessages[1]!.envelope.history).toEqual([lostEntry]);
     expect(retrying).toEqual([[blockId, 1, 100, 'WorkerLost']]);
     const mainSends = recording.records.flatMap((r) => (r.op === 'send' && r.queueUrl === q.mainQueueUrl ? [r] : []));
@@ -109,7 +130,13 @@ describe('a worker killed with SIGKILL in the middle of a job', () => {
     // kill.block's policy: initialIntervalMs 100, jitter none → 100 ms → DelaySeconds 1.
     expect(mainSends[0]!.delaySeconds).toBe(1);
     const resent = decodeEnvelope(mainSends[0]!.body);
-    expect(resent.ok && resent.envelope).toMatchObject({ id: blockId, type: 'kill.block', attempt: 2, payload: { n: 1 }, history: [lostEntry] });
+    expect(resent.ok && resent.envelope).toMatchObject({
+      id: blockId,
+      type: 'kill.block',
+      attempt: 2,
+      payload: { n: 1 },
+      history: [lostEntry],
+    });
     // The handler never ran on the unsettled message: it ran once, as attempt 2, and succeeded.
     expect(attempts).toEqual([['kill.block', 2]]);
     expect(succeeded).toEqual([[blockId, 2]]);
@@ -120,7 +147,11 @@ describe('a worker killed with SIGKILL in the middle of a job', () => {
     expect(dlqSends).toHaveLength(1);
     const letter = decodeDeadLetter(dlqSends[0]!.op === 'send' ? dlqSends[0]!.body : '');
     expect(letter.envelope?.id).toBe(lastId);
-    expect(letter.record).toMatchObject({ reason: 'attempts_exhausted', receiveCount: 2, error: { name: 'WorkerLost', reason: 'worker_lost' } });
+    expect(letter.record).toMatchObject({
+      reason: 'attempts_exhausted',
+      receiveCount: 2,
+      error: { name: 'WorkerLost', reason: 'worker_lost' },
+    });
     expect(letter.envelope?.history).toEqual([lostEntry]);
     expect(letter.envelope?.attempt).toBe(1);
 

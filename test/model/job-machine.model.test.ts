@@ -59,7 +59,10 @@ function oracle(outcomes: readonly OutcomeKind[], maximumAttempts: number): Orac
   /** The next attempt re-sent after the policy's delay (jitter none), then the message deleted. */
   const retry = (): void => {
     const delayMs = Math.min(RETRY.initialIntervalMs * RETRY.backoffCoefficient ** (attempt - 1), RETRY.maximumIntervalMs);
-    requests.push({ op: 'send-main', attempt: attempt + 1, delaySeconds: Math.ceil(delayMs / 1000), history: [...history] }, { op: 'delete' });
+    requests.push(
+      { op: 'send-main', attempt: attempt + 1, delaySeconds: Math.ceil(delayMs / 1000), history: [...history] },
+      { op: 'delete' },
+    );
     attempt += 1;
   };
   for (const outcome of outcomes) {
@@ -199,7 +202,11 @@ async function runPath(outcomes: readonly OutcomeKind[], maximumAttempts: number
     if (outcomes[i] === 'lost') {
       // A worker that dies: it receives the message and never settles it; its visibility then runs out.
       await driveUntil(clock, 'the message to become visible', async () => (await memory.depth(queueUrl)).visible > 0);
-      const taken = await memory.receive(queueUrl, { maxMessages: 10, waitTimeSeconds: 0, visibilityTimeoutSeconds: LOST_VISIBILITY_SECONDS });
+      const taken = await memory.receive(queueUrl, {
+        maxMessages: 10,
+        waitTimeSeconds: 0,
+        visibilityTimeoutSeconds: LOST_VISIBILITY_SECONDS,
+      });
       expect(taken).toHaveLength(1);
       expect(taken[0]!.receiveCount).toBe(1);
       clock.advance(LOST_VISIBILITY_SECONDS * 1000);
@@ -236,7 +243,16 @@ async function runPath(outcomes: readonly OutcomeKind[], maximumAttempts: number
     }
   }
   const dlqMessages = await memory.receive(dlqUrl, { maxMessages: 10, waitTimeSeconds: 0 });
-  return { requests, handlerAttempts, receiveCounts, succeeded, dead, leaseExtensions, mainDepth: await memory.depth(queueUrl), dlqCount: dlqMessages.length };
+  return {
+    requests,
+    handlerAttempts,
+    receiveCounts,
+    succeeded,
+    dead,
+    leaseExtensions,
+    mainDepth: await memory.depth(queueUrl),
+    dlqCount: dlqMessages.length,
+  };
 }
 
 describe('the per-message job machine (xstate/graph)', () => {
@@ -248,7 +264,15 @@ describe('the per-message job machine (xstate/graph)', () => {
     { type: 'SUCCEEDED', now: 1_700_000_001_000 },
     { type: 'FAILED', now: 1_700_000_001_000, durationMs: 1, error: { name: 'Error', message: 'x' }, retryable: true, random: 0 },
     { type: 'FAILED', now: 1_700_000_001_000, durationMs: 1, error: { name: 'Error', message: 'x' }, retryable: false, random: 0 },
-    { type: 'FAILED', now: 1_700_000_001_000, durationMs: 1, error: { name: 'AttemptTimeout', message: 'x' }, retryable: true, timedOut: true, random: 0 },
+    {
+      type: 'FAILED',
+      now: 1_700_000_001_000,
+      durationMs: 1,
+      error: { name: 'AttemptTimeout', message: 'x' },
+      retryable: true,
+      timedOut: true,
+      random: 0,
+    },
     { type: 'CHECKPOINT', state: { step: 1 } },
     { type: 'RELEASE' },
   ];
@@ -280,12 +304,29 @@ describe('the per-message job machine (xstate/graph)', () => {
       // The actions the runtime would execute.
       const [pending] = initialTransition(jobMachine, input);
       const [, actions] = transition(jobMachine, pending, { type: 'WORKER_LOST', now: lostAt, random: 0 });
-      const history = [{ attempt, at: new Date(lostAt).toISOString(), durationMs: 0, kind: 'worker_lost', error: expect.objectContaining({ name: 'WorkerLost', reason: 'worker_lost' }) }];
+      const history = [
+        {
+          attempt,
+          at: new Date(lostAt).toISOString(),
+          durationMs: 0,
+          kind: 'worker_lost',
+          error: expect.objectContaining({ name: 'WorkerLost', reason: 'worker_lost' }),
+        },
+      ];
       const effects = actions.filter((a) => a.type === 'retry' || a.type === 'deadLetter').map((a) => ({ type: a.type, params: a.params }));
       expect(effects).toEqual(
         attempt === 1
           ? [{ type: 'retry', params: { delayMs: RETRY.initialIntervalMs, nextAttempt: 2, history, checkpoint: undefined } }]
-          : [{ type: 'deadLetter', params: { reason: 'attempts_exhausted', error: expect.objectContaining({ name: 'WorkerLost', reason: 'worker_lost' }), history } }],
+          : [
+              {
+                type: 'deadLetter',
+                params: {
+                  reason: 'attempts_exhausted',
+                  error: expect.objectContaining({ name: 'WorkerLost', reason: 'worker_lost' }),
+                  history,
+                },
+              },
+            ],
       );
     }
   });
@@ -295,16 +336,31 @@ describe('the per-message job machine (xstate/graph)', () => {
     const lost = (input: Parameters<typeof initialTransition<typeof jobMachine>>[1], now: number, random: number) => {
       const [pending] = initialTransition(jobMachine, input);
       const [next, actions] = transition(jobMachine, pending, { type: 'WORKER_LOST', now, random });
-      return { state: next.value, actions: actions.filter((a) => a.type === 'retry' || a.type === 'deadLetter').map((a) => ({ type: a.type, params: a.params as Record<string, unknown> })) };
+      return {
+        state: next.value,
+        actions: actions
+          .filter((a) => a.type === 'retry' || a.type === 'deadLetter')
+          .map((a) => ({ type: a.type, params: a.params as Record<string, unknown> })),
+      };
     };
     // Full jitter over min(1000 × 2^(3-1), 3000) = 3000 with random 0.5: 1500 ms after attempt 3 of 5.
-    const jittered = resolveRetryPolicy({ initialIntervalMs: 1000, backoffCoefficient: 2, maximumIntervalMs: 3000, maximumAttempts: 5, jitter: 'full' });
+    const jittered = resolveRetryPolicy({
+      initialIntervalMs: 1000,
+      backoffCoefficient: 2,
+      maximumIntervalMs: 3000,
+      maximumAttempts: 5,
+      jitter: 'full',
+    });
     const retried = lost({ attempt: 3, createdAtMs, policy: jittered, checkpoint: { page: 7 } }, createdAtMs, 0.5);
     expect(retried.state).toBe('backoff');
     expect(retried.actions).toHaveLength(1);
     expect(retried.actions[0]).toMatchObject({ type: 'retry', params: { delayMs: 1500, nextAttempt: 4, checkpoint: { page: 7 } } });
     // initialIntervalMs 0: re-sent at once.
-    const immediate = lost({ attempt: 1, createdAtMs, policy: resolveRetryPolicy({ initialIntervalMs: 0, maximumAttempts: 2 }) }, createdAtMs, 0.9);
+    const immediate = lost(
+      { attempt: 1, createdAtMs, policy: resolveRetryPolicy({ initialIntervalMs: 0, maximumAttempts: 2 }) },
+      createdAtMs,
+      0.9,
+    );
     expect(immediate.actions).toMatchObject([{ type: 'retry', params: { delayMs: 0, nextAttempt: 2 } }]);
     // maximumAttempts 0 is unlimited: a lost attempt 50 is still retried.
     const unlimited = lost({ attempt: 50, createdAtMs, policy: resolveRetryPolicy({ ...RETRY, maximumAttempts: 0 }) }, createdAtMs, 0);
@@ -312,7 +368,12 @@ describe('the per-message job machine (xstate/graph)', () => {
     // The retry would land past the deadline: dead-lettered deadline_exceeded, with the WorkerLost error.
     const late = lost({ attempt: 1, createdAtMs, policy, deadlineMs: 1000 }, createdAtMs, 0);
     expect(late.state).toBe('dead');
-    expect(late.actions).toMatchObject([{ type: 'deadLetter', params: { reason: 'deadline_exceeded', error: { name: 'WorkerLost' }, history: [{ kind: 'worker_lost', attempt: 1 }] } }]);
+    expect(late.actions).toMatchObject([
+      {
+        type: 'deadLetter',
+        params: { reason: 'deadline_exceeded', error: { name: 'WorkerLost' }, history: [{ kind: 'worker_lost', attempt: 1 }] },
+      },
+    ]);
   });
 });
 
@@ -341,7 +402,9 @@ describe.each([1, 2, 3, 4])('a job’s whole life through the real runtime, maxi
     expect(got.handlerAttempts).toEqual(want.handlerAttempts);
     expect(got.receiveCounts).toEqual(want.receiveCounts);
     expect(Math.max(0, ...got.handlerAttempts)).toBeLessThanOrEqual(maximumAttempts);
-    expect({ succeeded: got.succeeded, dead: got.dead }).toEqual(want.final === 'succeeded' ? { succeeded: 1, dead: 0 } : { succeeded: 0, dead: 1 });
+    expect({ succeeded: got.succeeded, dead: got.dead }).toEqual(
+      want.final === 'succeeded' ? { succeeded: 1, dead: 0 } : { succeeded: 0, dead: 1 },
+    );
     expect(got.mainDepth).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
     expect(got.dlqCount).toBe(want.final === 'dead' ? 1 : 0);
 

@@ -114,7 +114,9 @@ describe('job machine properties across messages', () => {
         const failedKinds = life.outcomes.filter((o) => o === 'retryable' || o === 'timeout' || o === 'nonRetryable' || o === 'lost');
         // A lost attempt is written down (once) by the receive that settles its message, so the envelope
         // now in the queue already carries it.
-        expect(life.history.map((h) => h.kind)).toEqual(failedKinds.map((o) => (o === 'timeout' ? 'timeout' : o === 'lost' ? 'worker_lost' : 'failed')));
+        expect(life.history.map((h) => h.kind)).toEqual(
+          failedKinds.map((o) => (o === 'timeout' ? 'timeout' : o === 'lost' ? 'worker_lost' : 'failed')),
+        );
         // Entries name consecutive attempts from 1.
         expect(life.history.map((h) => h.attempt)).toEqual(life.history.map((_, i) => i + 1));
         for (const effect of life.effects) {
@@ -140,12 +142,21 @@ describe('job machine properties across messages', () => {
           expect(effect.attempt).toBe(attempt);
           expect(effect.type).not.toBe('ack');
           if (effect.type === 'ack') return;
-          expect(effect.history.at(-1)).toMatchObject({ attempt, kind: 'worker_lost', durationMs: 0, error: { name: 'WorkerLost', reason: 'worker_lost' } });
+          expect(effect.history.at(-1)).toMatchObject({
+            attempt,
+            kind: 'worker_lost',
+            durationMs: 0,
+            error: { name: 'WorkerLost', reason: 'worker_lost' },
+          });
           expect(effect.history.filter((h) => h.kind === 'worker_lost' && h.attempt === attempt)).toHaveLength(1);
           if (attempt < policy.maximumAttempts) {
             expect(effect).toMatchObject({ type: 'retry', nextAttempt: attempt + 1 });
           } else {
-            expect(effect).toMatchObject({ type: 'deadLetter', reason: 'attempts_exhausted', error: { name: 'WorkerLost', reason: 'worker_lost' } });
+            expect(effect).toMatchObject({
+              type: 'deadLetter',
+              reason: 'attempts_exhausted',
+              error: { name: 'WorkerLost', reason: 'worker_lost' },
+            });
           }
         });
         // The handler ran exactly the attempts that were neither lost nor refused as invalid.
@@ -161,7 +172,7 @@ describe('job machine properties across messages', () => {
       fc.property(policyArb, fc.array(outcomeArb, { maxLength: 12 }), (policy, outcomes) => {
         const life = simulate(outcomes, { policy });
         const dead = life.effects.find((e) => e.type === 'deadLetter');
-        if (!dead || dead.type !== 'deadLetter') return;
+        if (dead?.type !== 'deadLetter') return;
         const last = life.outcomes.at(-1);
         const expected = last === 'invalid' ? 'invalid_payload' : last === 'nonRetryable' ? 'non_retryable' : 'attempts_exhausted';
         expect(dead.reason).toBe(expected);
@@ -177,7 +188,14 @@ describe('job machine properties across messages', () => {
         const [start] = initialTransition(jobMachine, { attempt: 1, createdAtMs: 0, policy });
         const [running] = transition(jobMachine, start, { type: 'START', now: 0 });
         const before = JSON.stringify(running.context);
-        transition(jobMachine, running, { type: 'FAILED', now: 1, durationMs: 1, error: { name: 'E', message: 'm' }, retryable: true, random });
+        transition(jobMachine, running, {
+          type: 'FAILED',
+          now: 1,
+          durationMs: 1,
+          error: { name: 'E', message: 'm' },
+          retryable: true,
+          random,
+        });
         expect(JSON.stringify(running.context)).toBe(before);
         expect(running.value).toBe('running');
       }),

@@ -50,11 +50,15 @@ export async function startElasticMq({ queues }: { queues?: Readonly<Record<stri
   const endpoint = `http://127.0.0.1:${port}`;
   const probe = new SqsTransport({ endpoint, maxAttempts: 1 });
   try {
-    await waitFor('ElasticMQ to answer ListQueues', async () => {
-      if (peer.child.exitCode !== null) throw new Error(`exited with ${peer.child.exitCode}:\n${peer.output()}`);
-      await probe.client.send(new ListQueuesCommand({}));
-      return true;
-    }, { timeoutMs: 60_000, intervalMs: 200 });
+    await waitFor(
+      'ElasticMQ to answer ListQueues',
+      async () => {
+        if (peer.child.exitCode !== null) throw new Error(`exited with ${peer.child.exitCode}:\n${peer.output()}`);
+        await probe.client.send(new ListQueuesCommand({}));
+        return true;
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
   } catch (error) {
     await peer.stop();
     cleanUp();
@@ -66,7 +70,9 @@ export async function startElasticMq({ queues }: { queues?: Readonly<Record<stri
 }
 
 function customConf(port: number, queues: Readonly<Record<string, string>>): string {
-  const body = Object.entries(queues).map(([name, conf]) => `  "${name}" {\n    ${conf}\n  }`).join('\n');
+  const body = Object.entries(queues)
+    .map(([name, conf]) => `  "${name}" {\n    ${conf}\n  }`)
+    .join('\n');
   return `include classpath("application.conf")
 node-address { protocol = http, host = "127.0.0.1", port = ${port}, context-path = "" }
 generate-node-address = false

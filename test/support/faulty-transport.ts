@@ -77,7 +77,11 @@ export class FaultyTransport implements JobTransport {
     return await this.inner.send(queueUrl, message, signal);
   }
   async sendBatch(queueUrl: string, entries: readonly OutgoingBatchEntry[], signal?: AbortSignal): Promise<BatchResult> {
-    const call = await this.#gate('sendBatch', queueUrl, entries.map((e) => e.body));
+    const call = await this.#gate(
+      'sendBatch',
+      queueUrl,
+      entries.map((e) => e.body),
+    );
     const result = await this.inner.sendBatch(queueUrl, entries, signal);
     return this.afterBatch ? this.afterBatch(call, result) : result;
   }
@@ -90,7 +94,11 @@ export class FaultyTransport implements JobTransport {
     await this.inner.delete(queueUrl, receiptHandle, signal);
   }
   async deleteBatch(queueUrl: string, entries: readonly DeleteEntry[], signal?: AbortSignal): Promise<BatchResult> {
-    const call = await this.#gate('deleteBatch', queueUrl, entries.map((e) => e.receiptHandle));
+    const call = await this.#gate(
+      'deleteBatch',
+      queueUrl,
+      entries.map((e) => e.receiptHandle),
+    );
     const result = await this.inner.deleteBatch(queueUrl, entries, signal);
     return this.afterBatch ? this.afterBatch(call, result) : result;
   }

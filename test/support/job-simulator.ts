@@ -8,7 +8,13 @@
  * Used by the model test (as the traversal logic for `xstate/graph`) and by the property tests.
  */
 import { fromTransition, initialTransition, transition, type SnapshotFrom } from 'xstate';
-import { createJobMachine, type DeadLetterParams, type DeadReason, type JobMachineEvent, type RetryParams } from '../../src/machines/job-machine.js';
+import {
+  createJobMachine,
+  type DeadLetterParams,
+  type DeadReason,
+  type JobMachineEvent,
+  type RetryParams,
+} from '../../src/machines/job-machine.js';
 import type { ResolvedRetryPolicy } from '../../src/machines/retry-policy.js';
 import type { HistoryEntry } from '../../src/queue/envelope.js';
 
@@ -33,7 +39,14 @@ export type OutcomeKind = Outcome['kind'];
 export type Effect =
   | { type: 'ack'; attempt: number; receiveCount: number }
   | { type: 'retry'; attempt: number; receiveCount: number; delayMs: number; nextAttempt: number; history: HistoryEntry[] }
-  | { type: 'deadLetter'; attempt: number; receiveCount: number; reason: DeadReason; error: DeadLetterParams['error']; history: HistoryEntry[] };
+  | {
+      type: 'deadLetter';
+      attempt: number;
+      receiveCount: number;
+      reason: DeadReason;
+      error: DeadLetterParams['error'];
+      history: HistoryEntry[];
+    };
 
 export interface JobLife {
   status: 'active' | 'succeeded' | 'dead';
@@ -82,7 +95,12 @@ export function step(life: JobLife, outcome: Outcome, config: SimulatorConfig): 
     policy: config.policy,
     deadlineMs: config.deadlineMs,
   });
-  const next: JobLife = { ...life, outcomes: [...life.outcomes, outcome.kind], effects: [...life.effects], attemptsRun: [...life.attemptsRun] };
+  const next: JobLife = {
+    ...life,
+    outcomes: [...life.outcomes, outcome.kind],
+    effects: [...life.effects],
+    attemptsRun: [...life.attemptsRun],
+  };
   let receiveCount = 1;
   const feed = (event: JobMachineEvent): boolean => {
     const [after, actions] = transition(machine, snapshot, event);
@@ -132,7 +150,14 @@ export function step(life: JobLife, outcome: Outcome, config: SimulatorConfig): 
       });
       break;
     case 'nonRetryable':
-      feed({ type: 'FAILED', now: now(), durationMs: 5, error: { name: 'NonRetryableError', message: 'never' }, retryable: false, random: 0 });
+      feed({
+        type: 'FAILED',
+        now: now(),
+        durationMs: 5,
+        error: { name: 'NonRetryableError', message: 'never' },
+        retryable: false,
+        random: 0,
+      });
       break;
   }
   return finish(next, snapshot);
@@ -184,5 +209,8 @@ export const OUTCOME_EVENTS: Record<OutcomeKind, { type: OutcomeKind }> = {
 
 /** The simulator as actor logic, so `xstate/graph` can traverse a job's whole life. */
 export function jobLifeLogic(config: SimulatorConfig) {
-  return fromTransition((life: JobLife, event: { type: OutcomeKind }) => (life.status === 'active' ? step(life, { kind: event.type }, config) : life), initialLife());
+  return fromTransition(
+    (life: JobLife, event: { type: OutcomeKind }) => (life.status === 'active' ? step(life, { kind: event.type }, config) : life),
+    initialLife(),
+  );
 }

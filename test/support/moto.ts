@@ -34,11 +34,15 @@ export async function startMoto(): Promise<Moto> {
   const endpoint = `http://127.0.0.1:${port}`;
   const probe = new SqsTransport({ endpoint, region: 'us-east-1', maxAttempts: 1 });
   try {
-    await waitFor('moto to answer ListQueues', async () => {
-      if (peer.child.exitCode !== null) throw new Error(`exited with ${peer.child.exitCode}:\n${peer.output()}`);
-      await probe.client.send(new ListQueuesCommand({}));
-      return true;
-    }, { timeoutMs: 60_000, intervalMs: 100 });
+    await waitFor(
+      'moto to answer ListQueues',
+      async () => {
+        if (peer.child.exitCode !== null) throw new Error(`exited with ${peer.child.exitCode}:\n${peer.output()}`);
+        await probe.client.send(new ListQueuesCommand({}));
+        return true;
+      },
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
   } catch (error) {
     await peer.stop();
     throw error;

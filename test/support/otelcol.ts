@@ -38,10 +38,7 @@ export async function installCollector(): Promise<string> {
 }
 
 /** Runs `otelcol validate --config=<file>` with the given environment; throws with its output if invalid. */
-export async function validateCollectorConfig(
-  env: NodeJS.ProcessEnv = {},
-  config = COLLECTOR_CONFIG,
-): Promise<void> {
+export async function validateCollectorConfig(env: NodeJS.ProcessEnv = {}, config = COLLECTOR_CONFIG): Promise<void> {
   const bin = await installCollector();
   const { code, output } = await run(bin, ['validate', `--config=${config}`], { ...process.env, ...env });
   if (code !== 0) throw new Error(`otelcol validate --config=${config} failed (exit ${code}):\n${output}`);

@@ -82,7 +82,9 @@ async function privateCluster(): Promise<PostgresDatabase> {
   const initdb = join(PG_BIN, 'initdb');
   const pgCtl = join(PG_BIN, 'pg_ctl');
   if (!existsSync(initdb) || !existsSync(pgCtl)) {
-    throw new Error(`postgres is not installed: apt-get install postgresql-15 (or scripts/peers/postgres.sh install), or set CALSYNC_TEST_DATABASE_URL`);
+    throw new Error(
+      `postgres is not installed: apt-get install postgresql-15 (or scripts/peers/postgres.sh install), or set CALSYNC_TEST_DATABASE_URL`,
+    );
   }
   const dir = await mkdtemp(join(tmpdir(), 'calsync-pg-'));
   const data = join(dir, 'data');
@@ -108,12 +110,35 @@ async function privateCluster(): Promise<PostgresDatabase> {
   try {
     run(
       initdb,
-      ['-D', data, '-U', 'postgres', `--pwfile=${pwfile}`, '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync'],
+      [
+        '-D',
+        data,
+        '-U',
+        'postgres',
+        `--pwfile=${pwfile}`,
+        '--auth-local=trust',
+        '--auth-host=scram-sha-256',
+        '-E',
+        'UTF8',
+        '--locale=C.UTF-8',
+        '--no-sync',
+      ],
       'initdb',
     );
     run(
       pgCtl,
-      ['-D', data, '-l', join(dir, 'log'), '-w', '-t', '60', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`, 'start'],
+      [
+        '-D',
+        data,
+        '-l',
+        join(dir, 'log'),
+        '-w',
+        '-t',
+        '60',
+        '-o',
+        `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`,
+        'start',
+      ],
       'pg_ctl start',
     );
     started = true;

@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** Where peers are installed and cached: the user's cache folder, shared by every clone. */
-export const PEERS_DIR = process.env.CALSYNC_PEERS_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'calsync-jobs', 'peers');
+export const PEERS_DIR =
+  process.env.CALSYNC_PEERS_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'calsync-jobs', 'peers');
 
 /** A TCP port that was free on 127.0.0.1 a moment ago. */
 export async function freePort(): Promise<number> {

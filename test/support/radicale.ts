@@ -31,7 +31,10 @@ export interface RadicaleServer {
 
 /** Starts Radicale as STACK.md describes; fails with one line naming the package when it is missing. */
 export async function startRadicale(options: RadicaleOptions): Promise<RadicaleServer> {
-  if (!existsSync(RADICALE_BIN)) throw new Error(`radicale is not installed: apt-get install radicale (or scripts/peers/radicale.sh install); looked for ${RADICALE_BIN}`);
+  if (!existsSync(RADICALE_BIN))
+    throw new Error(
+      `radicale is not installed: apt-get install radicale (or scripts/peers/radicale.sh install); looked for ${RADICALE_BIN}`,
+    );
   // On tmpfs Radicale's fsync per item is free: seeding 1,000 events in one PUT takes ~20 s on disk.
   const base = process.env.CALSYNC_RADICALE_TMPDIR ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
   const dir = await mkdtemp(join(base, 'calsync-radicale-'));
@@ -39,7 +42,13 @@ export async function startRadicale(options: RadicaleOptions): Promise<RadicaleS
   const htpasswd = join(dir, 'users');
   const config = join(dir, 'config');
   const port = await freePort();
-  await writeFile(htpasswd, Object.entries(options.users).map(([name, password]) => `${name}:${password}\n`).join(''), { mode: 0o600 });
+  await writeFile(
+    htpasswd,
+    Object.entries(options.users)
+      .map(([name, password]) => `${name}:${password}\n`)
+      .join(''),
+    { mode: 0o600 },
+  );
   await writeFile(
     config,
     [

@@ -69,7 +69,13 @@ export class RecordingTransport implements JobTransport {
   async send(queueUrl: string, message: OutgoingMessage, signal?: AbortSignal): Promise<{ messageId: string }> {
     this.#count('send');
     const result = await this.inner.send(queueUrl, message, signal);
-    this.records.push({ op: 'send', queueUrl, body: message.body, delaySeconds: message.delaySeconds, attributes: { ...message.attributes } });
+    this.records.push({
+      op: 'send',
+      queueUrl,
+      body: message.body,
+      delaySeconds: message.delaySeconds,
+      attributes: { ...message.attributes },
+    });
     return result;
   }
   async sendBatch(queueUrl: string, entries: readonly OutgoingBatchEntry[], signal?: AbortSignal): Promise<BatchResult> {
@@ -78,7 +84,8 @@ export class RecordingTransport implements JobTransport {
     const ok = new Set(result.successful.map((s) => s.id));
     this.batchSizes.push(ok.size);
     for (const e of entries) {
-      if (ok.has(e.id)) this.records.push({ op: 'send', queueUrl, body: e.body, delaySeconds: e.delaySeconds, attributes: { ...e.attributes } });
+      if (ok.has(e.id))
+        this.records.push({ op: 'send', queueUrl, body: e.body, delaySeconds: e.delaySeconds, attributes: { ...e.attributes } });
     }
     return result;
   }
@@ -147,7 +154,12 @@ export async function driveUntil(
 }
 
 /** Waits on the real clock until `check()` holds (integration tests). */
-export async function eventually(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000, intervalMs = 50): Promise<void> {
+export async function eventually(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 30_000,
+  intervalMs = 50,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;

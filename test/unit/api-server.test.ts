@@ -31,7 +31,12 @@ beforeEach(() => {
   enqueued.length = 0;
 });
 
-async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: unknown; headers: Headers }> {
+async function call(
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: unknown; headers: Headers }> {
   const response = await fetch(`${base}${path}`, {
     method,
     headers: { 'content-type': 'application/json', ...headers },
@@ -55,7 +60,12 @@ describe('API server', () => {
   });
 
   it('POST .../events enqueues calendar.write with the Idempotency-Key and a percent-decoded calendar', async () => {
-    const response = await call('POST', '/accounts/alice/calendars/team%2Fshared/events', { op: 'upsert', event }, { 'idempotency-key': 'req-42' });
+    const response = await call(
+      'POST',
+      '/accounts/alice/calendars/team%2Fshared/events',
+      { op: 'upsert', event },
+      { 'idempotency-key': 'req-42' },
+    );
     expect(response.status).toBe(202);
     expect(enqueued).toEqual([
       { type: 'calendar.write', payload: { accountId: 'alice', calendar: 'team/shared', op: 'upsert', event }, idempotencyKey: 'req-42' },
@@ -93,10 +103,14 @@ describe('API server', () => {
     const big = JSON.stringify({ op: 'upsert', event: { ...event, description: 'x'.repeat(300 * 1024) } });
     expect((await call('POST', '/accounts/alice/calendars/work/events', big)).status).toBe(413);
     const chunked = await new Promise<number>((resolve, reject) => {
-      const req = request(`${base}/accounts/alice/calendars/work/events`, { method: 'POST', headers: { 'transfer-encoding': 'chunked' } }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
+      const req = request(
+        `${base}/accounts/alice/calendars/work/events`,
+        { method: 'POST', headers: { 'transfer-encoding': 'chunked' } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
       req.on('error', reject);
       for (let i = 0; i < 40; i++) req.write('x'.repeat(8 * 1024));
       req.end();

@@ -25,7 +25,14 @@ describe('ctx.signal', () => {
         seen.push({ mode: payload.mode, aborted: signal.aborted, reason: (signal.reason as Error | undefined)?.name ?? '' });
       },
     });
-    const worker = createWorker({ transport, jobs: [job], queueUrl: queues.mainQueueUrl, dlqUrl: queues.dlqUrl, waitTimeSeconds: 1, logger: createLogger({ level: 'silent' }) });
+    const worker = createWorker({
+      transport,
+      jobs: [job],
+      queueUrl: queues.mainQueueUrl,
+      dlqUrl: queues.dlqUrl,
+      waitTimeSeconds: 1,
+      logger: createLogger({ level: 'silent' }),
+    });
     const dead: string[] = [];
     worker.on('job:dead', (e) => dead.push(e.reason));
     worker.start();

@@ -17,7 +17,10 @@ function fakeTransport(reply: (call: number, ids: string[]) => BatchResult) {
   const calls: string[][] = [];
   const answer = async (entries: ReadonlyArray<{ id: string }>): Promise<BatchResult> => {
     calls.push(entries.map((e) => e.id));
-    return reply(calls.length, entries.map((e) => e.id));
+    return reply(
+      calls.length,
+      entries.map((e) => e.id),
+    );
   };
   const transport = {
     kind: 'fake',
@@ -40,7 +43,9 @@ describe('SendBatcher with incomplete batch replies', () => {
   it('retries an entry the reply left out, and settles it', async () => {
     const clock = new ManualClock();
     const { transport, calls } = fakeTransport((call, ids) =>
-      call === 1 ? { successful: [{ id: '0', messageId: 'm0' }], failed: [] } : { successful: ids.map((id) => ({ id, messageId: `again-${id}` })), failed: [] },
+      call === 1
+        ? { successful: [{ id: '0', messageId: 'm0' }], failed: [] }
+        : { successful: ids.map((id) => ({ id, messageId: `again-${id}` })), failed: [] },
     );
     const batcher = new SendBatcher({ transport, clock, flushMs: 5, maxMessageBytes: 1_048_576 });
     const a = batcher.send('q', { body: 'a' });
@@ -58,11 +63,17 @@ describe('SendBatcher with incomplete batch replies', () => {
     const clock = new ManualClock();
     const { transport } = fakeTransport((call, ids) =>
       call === 1
-        ? { successful: [{ id: '', messageId: 'no-id' }], failed: [{ id: '0', code: 'InvalidMessageContents', message: 'bad', senderFault: true }] }
+        ? {
+            successful: [{ id: '', messageId: 'no-id' }],
+            failed: [{ id: '0', code: 'InvalidMessageContents', message: 'bad', senderFault: true }],
+          }
         : { successful: ids.map((id) => ({ id, messageId: `ok-${id}` })), failed: [] },
     );
     const batcher = new SendBatcher({ transport, clock, flushMs: 5, maxMessageBytes: 1_048_576 });
-    const a = batcher.send('q', { body: 'a' }).then((r) => r.messageId, (e: Error) => `rejected: ${e.message}`);
+    const a = batcher.send('q', { body: 'a' }).then(
+      (r) => r.messageId,
+      (e: Error) => `rejected: ${e.message}`,
+    );
     const b = batcher.send('q', { body: 'b' }).then((r) => r.messageId);
     await drive(clock, 2_000);
     expect(await a).toMatch(/^rejected: InvalidMessageContents/);
@@ -76,7 +87,14 @@ describe('DeleteBatcher with incomplete batch replies', () => {
     const { transport, calls } = fakeTransport((call, ids) =>
       call === 1 ? { successful: [{ id: '0' }], failed: [] } : { successful: ids.map((id) => ({ id })), failed: [] },
     );
-    const batcher = new DeleteBatcher({ transport, queueUrl: 'q', clock, flushMs: 5, logger: pino({ level: 'silent' }), onError: () => undefined });
+    const batcher = new DeleteBatcher({
+      transport,
+      queueUrl: 'q',
+      clock,
+      flushMs: 5,
+      logger: pino({ level: 'silent' }),
+      onError: () => undefined,
+    });
     const a = batcher.delete('h-a');
     const b = batcher.delete('h-b');
     await drive(clock, 2_000);
@@ -88,9 +106,19 @@ describe('DeleteBatcher with incomplete batch replies', () => {
   it('does not take a success without an Id for entry 0', async () => {
     const clock = new ManualClock();
     const { transport } = fakeTransport((call) =>
-      call === 1 ? { successful: [{ id: '' }], failed: [{ id: '0', code: 'ReceiptHandleIsInvalid', message: 'stale', senderFault: true }] } : { successful: [], failed: [] },
+      call === 1
+        ? { successful: [{ id: '' }], failed: [{ id: '0', code: 'ReceiptHandleIsInvalid', message: 'stale', senderFault: true }] }
+        : { successful: [], failed: [] },
     );
-    const batcher = new DeleteBatcher({ transport, queueUrl: 'q', clock, flushMs: 5, logger: pino({ level: 'silent' }), onError: () => undefined, giveUpAfterMs: 1_000 });
+    const batcher = new DeleteBatcher({
+      transport,
+      queueUrl: 'q',
+      clock,
+      flushMs: 5,
+      logger: pino({ level: 'silent' }),
+      onError: () => undefined,
+      giveUpAfterMs: 1_000,
+    });
     const a = batcher.delete('h-a');
     await drive(clock, 3_000);
     expect(await a).toBe(false);

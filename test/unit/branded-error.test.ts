@@ -5,8 +5,24 @@ import { AttemptTimeoutError, CheckpointSavedError } from '../../src/runtime/job
 
 describe('branded errors (one brand helper)', () => {
   it('recognises its own instances and no others', () => {
-    const errors = [new RetryableError('r'), new NonRetryableError('n'), new ConfigError('X', 'bad'), new TransportError('t', { code: 'c', retryable: true }), new InvalidJobError('invalid_payload', 'payload', 'p'), new AttemptTimeoutError(5), new CheckpointSavedError()];
-    const classes = [RetryableError, NonRetryableError, ConfigError, TransportError, InvalidJobError, AttemptTimeoutError, CheckpointSavedError];
+    const errors = [
+      new RetryableError('r'),
+      new NonRetryableError('n'),
+      new ConfigError('X', 'bad'),
+      new TransportError('t', { code: 'c', retryable: true }),
+      new InvalidJobError('invalid_payload', 'payload', 'p'),
+      new AttemptTimeoutError(5),
+      new CheckpointSavedError(),
+    ];
+    const classes = [
+      RetryableError,
+      NonRetryableError,
+      ConfigError,
+      TransportError,
+      InvalidJobError,
+      AttemptTimeoutError,
+      CheckpointSavedError,
+    ];
     for (const [i, error] of errors.entries()) {
       expect(classes.map((c) => c.is(error))).toEqual(classes.map((_, j) => j === i));
     }

@@ -29,7 +29,12 @@ describe('accountsFromEnv', () => {
 
   it('reads CALSYNC_ACCOUNTS JSON and adds the trailing slash to serverUrl', async () => {
     const accounts = accountsFromEnv({ CALSYNC_ACCOUNTS: JSON.stringify(good) });
-    expect(await accounts.resolve('alice')).toEqual({ id: 'alice', serverUrl: 'https://dav.example.com/alice/', username: 'alice', password: 's3cret' });
+    expect(await accounts.resolve('alice')).toEqual({
+      id: 'alice',
+      serverUrl: 'https://dav.example.com/alice/',
+      username: 'alice',
+      password: 's3cret',
+    });
   });
 
   it('reads the JSON file named by CALSYNC_ACCOUNTS_FILE', async () => {
@@ -40,14 +45,24 @@ describe('accountsFromEnv', () => {
   });
 
   it('a bad serverUrl is a ConfigError naming CALSYNC_ACCOUNTS.<id>.serverUrl', () => {
-    const error = configErrorOf(() => accountsFromEnv({ CALSYNC_ACCOUNTS: JSON.stringify({ alice: { ...good.alice, serverUrl: 'not a url' } }) }));
+    const error = configErrorOf(() =>
+      accountsFromEnv({ CALSYNC_ACCOUNTS: JSON.stringify({ alice: { ...good.alice, serverUrl: 'not a url' } }) }),
+    );
     expect(error.setting).toBe('CALSYNC_ACCOUNTS.alice.serverUrl');
     expect(error.message.startsWith('CALSYNC_ACCOUNTS.alice.serverUrl: ')).toBe(true);
   });
 
   it.each([
-    ['a missing password', { CALSYNC_ACCOUNTS: JSON.stringify({ bob: { serverUrl: 'https://x/', username: 'bob' } }) }, 'CALSYNC_ACCOUNTS.bob.password'],
-    ['a non-http serverUrl', { CALSYNC_ACCOUNTS: JSON.stringify({ bob: { serverUrl: 'ftp://x/', username: 'b', password: 'p' } }) }, 'CALSYNC_ACCOUNTS.bob.serverUrl'],
+    [
+      'a missing password',
+      { CALSYNC_ACCOUNTS: JSON.stringify({ bob: { serverUrl: 'https://x/', username: 'bob' } }) },
+      'CALSYNC_ACCOUNTS.bob.password',
+    ],
+    [
+      'a non-http serverUrl',
+      { CALSYNC_ACCOUNTS: JSON.stringify({ bob: { serverUrl: 'ftp://x/', username: 'b', password: 'p' } }) },
+      'CALSYNC_ACCOUNTS.bob.serverUrl',
+    ],
     ['broken JSON', { CALSYNC_ACCOUNTS: '{alice' }, 'CALSYNC_ACCOUNTS'],
     ['nothing set', {}, 'CALSYNC_ACCOUNTS'],
     ['both set', { CALSYNC_ACCOUNTS: '{}', CALSYNC_ACCOUNTS_FILE: '/x.json' }, 'CALSYNC_ACCOUNTS_FILE'],

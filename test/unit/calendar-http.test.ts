@@ -20,7 +20,13 @@ describe('parseRetryAfter', () => {
 });
 
 describe('iCalendar objects', () => {
-  const event = { uid: 'e-1', summary: 'Plan, review; ship', start: '2027-01-04T09:00:00+01:00', end: '2027-01-04T10:30:00+01:00', location: 'Room\n2' };
+  const event = {
+    uid: 'e-1',
+    summary: 'Plan, review; ship',
+    start: '2027-01-04T09:00:00+01:00',
+    end: '2027-01-04T10:30:00+01:00',
+    location: 'Room\n2',
+  };
 
   it('round-trips through ical.js with UTC times and escaped text', () => {
     const ics = buildEventIcs(event, new Date(NOW));

@@ -27,14 +27,29 @@ function ctx(): JobContext<never> {
 describe('calendar job definitions', () => {
   it('are listed with their types and schemas, and importing them read no configuration', () => {
     expect(calendarJobs.map((job) => job.type)).toEqual(['calendar.write', 'calendar.sync']);
-    expect(calendarWriteJob.schema.safeParse({ accountId: 'a', calendar: 'c', op: 'delete', event: { uid: 'u', summary: '', start: '2027-01-01T00:00:00Z', end: '2027-01-01T01:00:00Z' } }).success).toBe(true);
+    expect(
+      calendarWriteJob.schema.safeParse({
+        accountId: 'a',
+        calendar: 'c',
+        op: 'delete',
+        event: { uid: 'u', summary: '', start: '2027-01-01T00:00:00Z', end: '2027-01-01T01:00:00Z' },
+      }).success,
+    ).toBe(true);
     expect(calendarSyncJob.schema.safeParse({ accountId: 'a' }).success).toBe(false);
   });
 
   it('the default write job reads CALSYNC_ACCOUNTS on its first run and names it when missing', async () => {
     delete process.env.CALSYNC_ACCOUNTS;
     delete process.env.CALSYNC_ACCOUNTS_FILE;
-    const run = calendarWriteJob.handler({ accountId: 'a', calendar: 'c', op: 'delete', event: { uid: 'u', summary: '', start: '2027-01-01T00:00:00Z', end: '2027-01-01T01:00:00Z' } }, ctx());
+    const run = calendarWriteJob.handler(
+      {
+        accountId: 'a',
+        calendar: 'c',
+        op: 'delete',
+        event: { uid: 'u', summary: '', start: '2027-01-01T00:00:00Z', end: '2027-01-01T01:00:00Z' },
+      },
+      ctx(),
+    );
     await expect(run).rejects.toSatisfy((error: unknown) => ConfigError.is(error) && error.setting === 'CALSYNC_ACCOUNTS');
   });
 
@@ -47,6 +62,8 @@ describe('calendar job definitions', () => {
 
   it('createCalendarSyncJob checks batchSize, naming it', () => {
     const accounts = staticAccounts({});
-    expect(() => createCalendarSyncJob({ accounts, pool: {} as never, batchSize: 0 })).toThrow('batchSize: expected an integer from 1 to 1000, got 0');
+    expect(() => createCalendarSyncJob({ accounts, pool: {} as never, batchSize: 0 })).toThrow(
+      'batchSize: expected an integer from 1 to 1000, got 0',
+    );
   });
 });

@@ -41,8 +41,14 @@ describe('loadConfig', () => {
     [{ CALSYNC_EMBEDDED: 'maybe' }, 'CALSYNC_EMBEDDED: expected true or false, got "maybe"'],
     [{ CALSYNC_QUEUE_NAME: 'has space' }, `CALSYNC_QUEUE_NAME: expected 1–80 letters, digits, '-' or '_', got "has space"`],
     [{ CALSYNC_LOG_LEVEL: 'loud' }, 'CALSYNC_LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"'],
-    [{ CALSYNC_REQUIRE_SIGNATURE: 'true' }, 'CALSYNC_REQUIRE_SIGNATURE: is true but CALSYNC_SIGNING_KEYS is empty: set the keys to verify with'],
-    [{ CALSYNC_VISIBILITY_TIMEOUT_SECONDS: '50000' }, 'CALSYNC_VISIBILITY_TIMEOUT_SECONDS: expected an integer from 2 to 43200, got "50000"'],
+    [
+      { CALSYNC_REQUIRE_SIGNATURE: 'true' },
+      'CALSYNC_REQUIRE_SIGNATURE: is true but CALSYNC_SIGNING_KEYS is empty: set the keys to verify with',
+    ],
+    [
+      { CALSYNC_VISIBILITY_TIMEOUT_SECONDS: '50000' },
+      'CALSYNC_VISIBILITY_TIMEOUT_SECONDS: expected an integer from 2 to 43200, got "50000"',
+    ],
   ])('names the bad setting in one line: %o', (env, message) => {
     const error = errorOf(env);
     expect(error.message).toBe(message);

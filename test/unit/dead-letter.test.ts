@@ -30,7 +30,11 @@ describe('dead-letter bodies only hold characters every SQS server accepts', () 
     const maxBytes = 262_144;
     // Fits as UTF-8 (at most 4 bytes a character) but not once escaped.
     const raw = char.repeat(Math.floor((maxBytes - 8_192) / 4 / char.length));
-    const record: DeadLetterRecord = { reason: 'not_json', error: { name: 'InvalidMessage', message: char.repeat(2000 / char.length), reason: 'not_json' }, at: AT };
+    const record: DeadLetterRecord = {
+      reason: 'not_json',
+      error: { name: 'InvalidMessage', message: char.repeat(2000 / char.length), reason: 'not_json' },
+      at: AT,
+    };
     const body = invalidMessageBody(raw, record, maxBytes);
     expect(isSqsSafeText(body)).toBe(true);
     expect(Buffer.byteLength(body)).toBeLessThanOrEqual(maxBytes - 4_096);

@@ -8,7 +8,11 @@ import { settle } from '../support/runtime-harness.js';
 
 type Answer = (entries: readonly DeleteEntry[], call: number) => BatchResult | Promise<BatchResult>;
 
-function setup(answer: Answer = (entries) => ({ successful: entries.map((e) => ({ id: e.id })), failed: [] }), flushMs = 20, giveUpAfterMs = 1_000) {
+function setup(
+  answer: Answer = (entries) => ({ successful: entries.map((e) => ({ id: e.id })), failed: [] }),
+  flushMs = 20,
+  giveUpAfterMs = 1_000,
+) {
   const clock = new ManualClock();
   const calls: string[][] = [];
   const transport = {
@@ -21,7 +25,15 @@ function setup(answer: Answer = (entries) => ({ successful: entries.map((e) => (
   const warnings: Array<{ msg: string; code?: string; tries?: number }> = [];
   const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(JSON.parse(line) as { msg: string }) });
   const errors: Error[] = [];
-  const batcher = new DeleteBatcher({ transport, queueUrl: 'memory://q', clock, flushMs, logger, onError: (e) => errors.push(e), giveUpAfterMs });
+  const batcher = new DeleteBatcher({
+    transport,
+    queueUrl: 'memory://q',
+    clock,
+    flushMs,
+    logger,
+    onError: (e) => errors.push(e),
+    giveUpAfterMs,
+  });
   const settled = new Set<string>();
   const results = new Map<string, boolean>();
   const del = (handle: string): Promise<void> =>
@@ -90,7 +102,11 @@ describe('DeleteBatcher', () => {
     expect(calls).toHaveLength(2);
     await run(100);
     expect(calls).toEqual([['h0', 'h1', 'h2'], ['h0'], ['h0']]);
-    expect([...results.entries()].sort()).toEqual([['h0', true], ['h1', true], ['h2', true]]);
+    expect([...results.entries()].sort()).toEqual([
+      ['h0', true],
+      ['h1', true],
+      ['h2', true],
+    ]);
     expect(warnings).toEqual([]);
   });
 
@@ -112,7 +128,9 @@ describe('DeleteBatcher', () => {
   it('logs a permanent per-entry failure (stale handle) once and does not retry it', async () => {
     const { calls, del, settled, results, clock, warnings } = setup((entries) => ({
       successful: entries.filter((e) => e.receiptHandle !== 'stale').map((e) => ({ id: e.id })),
-      failed: entries.filter((e) => e.receiptHandle === 'stale').map((e) => ({ id: e.id, code: 'ReceiptHandleIsInvalid', message: 'gone', senderFault: true })),
+      failed: entries
+        .filter((e) => e.receiptHandle === 'stale')
+        .map((e) => ({ id: e.id, code: 'ReceiptHandleIsInvalid', message: 'gone', senderFault: true })),
     }));
     ['a', 'stale', 'b'].forEach((h) => void del(h));
     for (let i = 0; i < 4; i++) {
@@ -161,7 +179,15 @@ describe('DeleteBatcher and the lease', () => {
         return { successful: entries.map((e) => ({ id: e.id })), failed: [] };
       },
     } as unknown as JobTransport;
-    const batcher = new DeleteBatcher({ transport, queueUrl: 'q', clock, flushMs: 5, logger: pino({ level: 'silent' }), onError: () => undefined, giveUpAfterMs: 30_000 });
+    const batcher = new DeleteBatcher({
+      transport,
+      queueUrl: 'q',
+      clock,
+      flushMs: 5,
+      logger: pino({ level: 'silent' }),
+      onError: () => undefined,
+      giveUpAfterMs: 30_000,
+    });
     // Lease ends at 2,500 ms; the delete is answered at 3,005 ms: too late to count.
     const late = batcher.delete('late', { expiresAt: clock.now() + 2_500 });
     for (let t = 0; t < 3_100; t += 5) {

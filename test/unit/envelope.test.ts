@@ -40,7 +40,15 @@ describe('decodeEnvelope', () => {
       ...(valid() as Envelope),
       idempotencyKey: 'k-1',
       notBefore: '2026-01-02T04:00:00.000Z',
-      history: [{ attempt: 1, at: '2026-01-02T03:05:00.000Z', durationMs: 12, kind: 'failed', error: { name: 'Error', message: 'boom', reason: 'x' } }],
+      history: [
+        {
+          attempt: 1,
+          at: '2026-01-02T03:05:00.000Z',
+          durationMs: 12,
+          kind: 'failed',
+          error: { name: 'Error', message: 'boom', reason: 'x' },
+        },
+      ],
       checkpoint: { page: 3 },
     };
     const decoded = decodeEnvelope(encodeEnvelope(envelope));
@@ -48,8 +56,20 @@ describe('decodeEnvelope', () => {
   });
 
   it('builds a first-attempt envelope that decodes', () => {
-    const envelope = newEnvelope({ type: 'demo.hello', payload: { name: 'a' }, now: NOW, idempotencyKey: 'k', notBefore: new Date(NOW + 5000) });
-    expect(envelope).toMatchObject({ v: 1, attempt: 1, createdAt: '2026-01-02T03:04:05.000Z', notBefore: '2026-01-02T03:04:10.000Z', idempotencyKey: 'k' });
+    const envelope = newEnvelope({
+      type: 'demo.hello',
+      payload: { name: 'a' },
+      now: NOW,
+      idempotencyKey: 'k',
+      notBefore: new Date(NOW + 5000),
+    });
+    expect(envelope).toMatchObject({
+      v: 1,
+      attempt: 1,
+      createdAt: '2026-01-02T03:04:05.000Z',
+      notBefore: '2026-01-02T03:04:10.000Z',
+      idempotencyKey: 'k',
+    });
     expect(decodeEnvelope(encodeEnvelope(envelope)).ok).toBe(true);
   });
 
@@ -62,8 +82,16 @@ describe('decodeEnvelope', () => {
     ['createdAt', { createdAt: 'yesterday' }, /^createdAt: /],
     ['notBefore', { notBefore: 12 }, /^notBefore: /],
     ['idempotencyKey', { idempotencyKey: '' }, /^idempotencyKey: /],
-    ['history.0.kind', { history: [{ attempt: 1, at: '2026-01-02T03:04:05Z', durationMs: 0, kind: 'exploded', error: { name: 'E', message: 'm' } }] }, /^history\.0\.kind: /],
-    ['history.0.error.name', { history: [{ attempt: 1, at: '2026-01-02T03:04:05Z', durationMs: 0, kind: 'failed', error: { message: 'm' } }] }, /^history\.0\.error\.name: expected string/],
+    [
+      'history.0.kind',
+      { history: [{ attempt: 1, at: '2026-01-02T03:04:05Z', durationMs: 0, kind: 'exploded', error: { name: 'E', message: 'm' } }] },
+      /^history\.0\.kind: /,
+    ],
+    [
+      'history.0.error.name',
+      { history: [{ attempt: 1, at: '2026-01-02T03:04:05Z', durationMs: 0, kind: 'failed', error: { message: 'm' } }] },
+      /^history\.0\.error\.name: expected string/,
+    ],
   ])('names the bad field %s', (_field, overrides, pattern) => {
     const result = failure(JSON.stringify(valid(overrides)));
     expect(result.reason).toBe('invalid_envelope');
@@ -145,7 +173,9 @@ function checkJsonSafetyBefore(value: unknown, maxDepth: number): string | undef
     if (typeof node !== 'object' || node === null) continue;
     if (depth >= maxDepth) return `${path || '(root)'}: nesting deeper than ${maxDepth} levels`;
     if (Array.isArray(node)) {
-      node.forEach((item, index) => stack.push([item, depth + 1, `${path}[${index}]`]));
+      node.forEach((item, index) => {
+        stack.push([item, depth + 1, `${path}[${index}]`]);
+      });
       continue;
     }
     for (const key of Object.keys(node)) {
@@ -242,7 +272,19 @@ describe('the committed JSON Schema', () => {
     const schema = envelopeJsonSchema() as { required?: string[]; properties?: Record<string, unknown> };
     expect(schema.required?.sort()).toEqual(['attempt', 'createdAt', 'id', 'payload', 'type', 'v'].sort());
     expect(Object.keys(schema.properties ?? {}).sort()).toEqual(
-      ['v', 'id', 'type', 'payload', 'attempt', 'createdAt', 'idempotencyKey', 'notBefore', 'history', 'historyOmitted', 'checkpoint'].sort(),
+      [
+        'v',
+        'id',
+        'type',
+        'payload',
+        'attempt',
+        'createdAt',
+        'idempotencyKey',
+        'notBefore',
+        'history',
+        'historyOmitted',
+        'checkpoint',
+      ].sort(),
     );
   });
 });

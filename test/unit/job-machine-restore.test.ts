@@ -52,7 +52,11 @@ describe('createJobStepper', () => {
     const event = fc.oneof(
       fc.record({ type: fc.constant('START' as const), now: fc.integer({ min: 0, max: 10_000 }) }),
       fc.record({ type: fc.constant('INVALID' as const), message: fc.string() }),
-      fc.record({ type: fc.constant('WORKER_LOST' as const), now: fc.integer({ min: 0, max: 10_000 }), random: fc.double({ min: 0, max: 0.999, noNaN: true }) }),
+      fc.record({
+        type: fc.constant('WORKER_LOST' as const),
+        now: fc.integer({ min: 0, max: 10_000 }),
+        random: fc.double({ min: 0, max: 0.999, noNaN: true }),
+      }),
       fc.record({ type: fc.constant('SUCCEEDED' as const), now: fc.integer({ min: 0, max: 10_000 }) }),
       fc.record({
         type: fc.constant('FAILED' as const),

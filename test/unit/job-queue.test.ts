@@ -19,7 +19,13 @@ async function setup(options: { maxMessageBytes?: number; transportMaxBytes?: nu
   const memory = new MemoryTransport({ clock, maxMessageBytes: options.transportMaxBytes ?? options.maxMessageBytes });
   const queueUrl = await memory.createQueue('jobs');
   const transport = new RecordingTransport(memory);
-  const queue = new JobQueue({ transport, queueUrl, jobs, clock, ...(options.maxMessageBytes ? { maxMessageBytes: options.maxMessageBytes } : {}) });
+  const queue = new JobQueue({
+    transport,
+    queueUrl,
+    jobs,
+    clock,
+    ...(options.maxMessageBytes ? { maxMessageBytes: options.maxMessageBytes } : {}),
+  });
   return { clock, memory, transport, queue, queueUrl };
 }
 
@@ -40,7 +46,15 @@ describe('JobQueue.enqueueJob', () => {
     expect(transport.requests).toEqual({ sendBatch: 1 });
     const [message] = await memory.receive(queueUrl, { waitTimeSeconds: 0 });
     const decoded = decodeEnvelope(message!.body);
-    expect(decoded.ok && decoded.envelope).toMatchObject({ v: 1, id, type: 'demo.hello', attempt: 1, payload: { name: 'Ada' }, idempotencyKey: 'k-1', createdAt: '2026-03-01T00:00:00.000Z' });
+    expect(decoded.ok && decoded.envelope).toMatchObject({
+      v: 1,
+      id,
+      type: 'demo.hello',
+      attempt: 1,
+      payload: { name: 'Ada' },
+      idempotencyKey: 'k-1',
+      createdAt: '2026-03-01T00:00:00.000Z',
+    });
     expect(message!.attributes['job-type']).toBe('demo.hello');
   });
 

@@ -142,13 +142,15 @@ describe('the layer rule', () => {
     const q = join(SRC, 'queue', 'x.ts');
     const r = join(SRC, 'runtime', 'y.ts');
     const m = join(SRC, 'machines', 'z.ts');
-    expect(violations(importsOf(q, "import { Worker } from '../runtime/y.js';"))).toEqual(['src/queue/x.ts -> src/runtime/y.ts (queue may not import runtime)']);
+    expect(violations(importsOf(q, "import { Worker } from '../runtime/y.js';"))).toEqual([
+      'src/queue/x.ts -> src/runtime/y.ts (queue may not import runtime)',
+    ]);
     expect(violations(importsOf(m, "import type { Envelope } from '../queue/x.js';"))).toEqual([]);
     expect(violations(importsOf(m, "import { decode } from '../queue/x.js';"))).toEqual([
       'src/machines/z.ts -> src/queue/x.ts (machines may not import queue except for types (use import type))',
     ]);
-    expect(cycles([...importsOf(r, "import { a } from './w.js';"), ...importsOf(join(SRC, 'runtime', 'w.ts'), "export { b } from './y.js';")])).toEqual([
-      ['src/runtime/w.ts', 'src/runtime/y.ts'],
-    ]);
+    expect(
+      cycles([...importsOf(r, "import { a } from './w.js';"), ...importsOf(join(SRC, 'runtime', 'w.ts'), "export { b } from './y.js';")]),
+    ).toEqual([['src/runtime/w.ts', 'src/runtime/y.ts']]);
   });
 });

@@ -24,7 +24,11 @@ describe('logging', () => {
     const { lines, destination } = capture();
     const logger = createLogger({ destination, redact: ['payload.event.description'] });
     logger.info({ password: 'hunter2', credentials: { token: 't' }, payload: { event: { description: 'private', summary: 'ok' } } }, 'x');
-    expect(lines[0]).toMatchObject({ password: '[redacted]', credentials: '[redacted]', payload: { event: { description: '[redacted]', summary: 'ok' } } });
+    expect(lines[0]).toMatchObject({
+      password: '[redacted]',
+      credentials: '[redacted]',
+      payload: { event: { description: '[redacted]', summary: 'ok' } },
+    });
     expect(JSON.stringify(lines)).not.toMatch(/hunter2|private/);
   });
 
@@ -33,12 +37,27 @@ describe('logging', () => {
       const { lines, destination } = capture();
       const transport = new MemoryTransport();
       const queues = await ensureQueues(transport);
-      const job = defineJob({ type: 'log.me', schema: z.object({ email: z.string(), password: z.string() }), handler: (_p, ctx) => ctx.logger.info('handled') });
-      const worker = createWorker({ transport, jobs: [job], queueUrl: queues.mainQueueUrl, dlqUrl: queues.dlqUrl, waitTimeSeconds: 1, logPayloads, logger: createLogger({ destination }) });
+      const job = defineJob({
+        type: 'log.me',
+        schema: z.object({ email: z.string(), password: z.string() }),
+        handler: (_p, ctx) => ctx.logger.info('handled'),
+      });
+      const worker = createWorker({
+        transport,
+        jobs: [job],
+        queueUrl: queues.mainQueueUrl,
+        dlqUrl: queues.dlqUrl,
+        waitTimeSeconds: 1,
+        logPayloads,
+        logger: createLogger({ destination }),
+      });
       let done = false;
       worker.on('job:succeeded', () => (done = true));
       worker.start();
-      await new JobQueue({ transport, queueUrl: queues.mainQueueUrl }).enqueueJob({ type: 'log.me', payload: { email: 'a@example.com', password: 'hunter2' } });
+      await new JobQueue({ transport, queueUrl: queues.mainQueueUrl }).enqueueJob({
+        type: 'log.me',
+        payload: { email: 'a@example.com', password: 'hunter2' },
+      });
       for (let i = 0; i < 100 && !done; i++) await new Promise((r) => setTimeout(r, 10));
       await worker.stop();
       const handled = lines.find((l) => l.msg === 'handled');

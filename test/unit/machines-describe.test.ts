@@ -10,7 +10,14 @@ describe('describeMachine on the job machine', () => {
     expect(description.id).toBe('calendar.sync');
     expect(description.initial).toBe('pending');
     expect(description.states.filter((s) => !s.final).map((s) => s.name)).toEqual(['pending', 'running']);
-    expect(description.states.filter((s) => s.final).map((s) => s.name)).toEqual(['succeeded', 'backoff', 'dead', 'deferred', 'checkpointed', 'released']);
+    expect(description.states.filter((s) => s.final).map((s) => s.name)).toEqual([
+      'succeeded',
+      'backoff',
+      'dead',
+      'deferred',
+      'checkpointed',
+      'released',
+    ]);
   });
 
   test('lists the guarded alternatives of one event in the order XState tries them', () => {
@@ -29,7 +36,12 @@ describe('describeMachine on the job machine', () => {
       ['backoff', 'willRetry', ['assign', 'retry']],
       ['dead', undefined, ['assign', 'deadLetter']],
     ]);
-    expect(description.transitions.find((t) => t.event === 'LEASE_DUE')).toMatchObject({ source: 'running', target: 'running', changesState: false, actions: ['extendLease'] });
+    expect(description.transitions.find((t) => t.event === 'LEASE_DUE')).toMatchObject({
+      source: 'running',
+      target: 'running',
+      changesState: false,
+      actions: ['extendLease'],
+    });
   });
 
   test('toMermaid draws [*] --> pending, every edge with its label, and each final state --> [*]', () => {
@@ -55,7 +67,11 @@ describe('describeMachine on other shapes', () => {
       states: {
         outer: {
           initial: 'inner',
-          states: { inner: { on: { GO: { target: '#shape.done', guard: and(['ready', not('allowed')]), actions: ['notify', function audit() {}] } } } },
+          states: {
+            inner: {
+              on: { GO: { target: '#shape.done', guard: and(['ready', not('allowed')]), actions: ['notify', function audit() {}] } },
+            },
+          },
         },
         done: { type: 'final' },
       },
@@ -64,13 +80,25 @@ describe('describeMachine on other shapes', () => {
     expect(description.initial).toBe('outer');
     expect(description.states.map((s) => s.name)).toEqual(['outer', 'outer.inner', 'done']);
     expect(description.transitions).toEqual([
-      { source: 'outer.inner', event: 'GO', target: 'done', changesState: true, guard: 'ready && !allowed', actions: ['notify', 'audit'], order: 0 },
+      {
+        source: 'outer.inner',
+        event: 'GO',
+        target: 'done',
+        changesState: true,
+        guard: 'ready && !allowed',
+        actions: ['notify', 'audit'],
+        order: 0,
+      },
     ]);
     expect(toMermaid(description)).toContain('  outer_inner --> done : GO [ready && !allowed] / notify, audit');
   });
 
   test('assign built without setup is still shown as assign when asked', () => {
-    const machine = createMachine({ initial: 'a', context: { n: 0 }, states: { a: { on: { BUMP: { actions: assign({ n: ({ context }) => context.n + 1 }) } } } } });
+    const machine = createMachine({
+      initial: 'a',
+      context: { n: 0 },
+      states: { a: { on: { BUMP: { actions: assign({ n: ({ context }) => context.n + 1 }) } } } },
+    });
     const [bump] = describeMachine(machine).transitions;
     expect(bump).toMatchObject({ source: 'a', target: 'a', changesState: false, actions: ['assign'] });
     expect(transitionLabel(bump!)).toBe('BUMP');

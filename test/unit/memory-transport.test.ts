@@ -16,7 +16,10 @@ function setup() {
 /** Whether `promise` has settled once pending callbacks have run (no clock movement). */
 async function isSettled(promise: Promise<unknown>): Promise<boolean> {
   let settled = false;
-  promise.then(() => (settled = true), () => (settled = true));
+  promise.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
   await new Promise((resolve) => setImmediate(resolve));
   return settled;
 }
@@ -76,7 +79,10 @@ describe('MemoryTransport with a manual clock', () => {
     const polling = transport.receive(url, { waitTimeSeconds: 20 });
     clock.advance(5_000);
     expect(await isSettled(polling)).toBe(false);
-    await transport.sendBatch(url, [{ id: 'a', body: 'one' }, { id: 'b', body: 'two' }]);
+    await transport.sendBatch(url, [
+      { id: 'a', body: 'one' },
+      { id: 'b', body: 'two' },
+    ]);
     expect((await polling).map((m) => m.body)).toEqual(['one', 'two']);
     expect(clock.pendingTimers).toBe(0);
   });

@@ -80,7 +80,9 @@ describe('docs/producers.md: the worked signing example', () => {
 
     const secret = Buffer.from(key.slice(key.indexOf(':base64:') + ':base64:'.length), 'base64');
     expect([...secret]).toEqual(Array.from({ length: 32 }, (_, i) => i)); // "the 32 bytes 00 01 02 … 1f"
-    const mac = createHmac('sha256', secret).update(Buffer.concat([prefix, bodyBytes])).digest();
+    const mac = createHmac('sha256', secret)
+      .update(Buffer.concat([prefix, bodyBytes]))
+      .digest();
     expect(hmacHex).toBe(mac.toString('hex'));
     expect(signature).toBe(`v1:${key.split(':')[0]}:${mac.toString('base64url')}`);
     expect(signature.split(':')[2]).toMatch(/^[A-Za-z0-9_-]{43}$/);
@@ -105,13 +107,18 @@ describe('docs/producers.md: the Python producer', () => {
   });
 
   it('signs the worked example to its signature', () => {
-    const out = runPython(`print(ns['sign'](${JSON.stringify(body)}, ${JSON.stringify(jobType)}, *ns['signing_key'](${JSON.stringify(key)})))`);
+    const out = runPython(
+      `print(ns['sign'](${JSON.stringify(body)}, ${JSON.stringify(jobType)}, *ns['signing_key'](${JSON.stringify(key)})))`,
+    );
     expect(out).toBe(signature);
   });
 
   it.each([
     ['a text secret', `text-key:${'s'.repeat(40)}`],
-    ['a url-safe base64 secret without padding', `url-key:base64:${Buffer.from(Array.from({ length: 40 }, (_, i) => 250 - i)).toString('base64url')}`],
+    [
+      'a url-safe base64 secret without padding',
+      `url-key:base64:${Buffer.from(Array.from({ length: 40 }, (_, i) => 250 - i)).toString('base64url')}`,
+    ],
     ['the first of several keys', `first:${'f'.repeat(32)},second:${'g'.repeat(32)}`],
   ])('reads %s the way the worker does', (_name, entry) => {
     const text = '{"v":1,"note":"Zo\\u00eb"}';
@@ -129,11 +136,22 @@ class FakeSqs:
 job_id = ns['enqueue'](FakeSqs(), 'http://queue', 'demo.hello', {'name': 'Zo\\u00eb \\U0001F40D \\uffff'}, idempotency_key='k-1', delay_seconds=3600, key=ns['signing_key'](${JSON.stringify(key)}))
 print(json.dumps({'id': job_id, **sent}))
 `);
-    const sent = JSON.parse(out) as { id: string; MessageBody: string; DelaySeconds: number; MessageAttributes: Record<string, { DataType: string; StringValue: string }> };
+    const sent = JSON.parse(out) as {
+      id: string;
+      MessageBody: string;
+      DelaySeconds: number;
+      MessageAttributes: Record<string, { DataType: string; StringValue: string }>;
+    };
     expect(sent.MessageBody).toMatch(/^[\x20-\x7e]*$/);
     const decoded = decodeEnvelope(sent.MessageBody);
     if (!decoded.ok) throw new Error(decoded.message);
-    expect(decoded.envelope).toMatchObject({ id: sent.id, type: 'demo.hello', attempt: 1, idempotencyKey: 'k-1', payload: { name: 'Zoë 🐍 \uffff' } });
+    expect(decoded.envelope).toMatchObject({
+      id: sent.id,
+      type: 'demo.hello',
+      attempt: 1,
+      idempotencyKey: 'k-1',
+      payload: { name: 'Zoë 🐍 \uffff' },
+    });
     expect(Date.parse(decoded.envelope.notBefore!) - Date.parse(decoded.envelope.createdAt)).toBe(3_600_000);
     expect(sent.DelaySeconds).toBe(900);
     const attributes = sent.MessageAttributes;

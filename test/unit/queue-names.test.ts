@@ -55,7 +55,9 @@ function evaluate(expression: string, parameters: Record<string, string>): strin
 }
 
 const resources = section(TEMPLATE, 'Resources', 0);
-const resourceNames = resources.filter((line) => indent(line) === 2 && /^\s+[A-Za-z0-9]+:\s*$/.test(line)).map((line) => line.trim().slice(0, -1));
+const resourceNames = resources
+  .filter((line) => indent(line) === 2 && /^\s+[A-Za-z0-9]+:\s*$/.test(line))
+  .map((line) => line.trim().slice(0, -1));
 const resource = (name: string): string[] => section(resources, name, 2);
 const queues = resourceNames.filter((name) => scalar(resource(name), 'Type') === 'AWS::SQS::Queue');
 const queueNameOf = (name: string): string => {
@@ -65,7 +67,9 @@ const queueNameOf = (name: string): string => {
 };
 /** The queue another queue's RedrivePolicy points at is the DLQ. */
 const dlqResource = (() => {
-  const targets = resources.map((line) => /deadLetterTargetArn:\s*!GetAtt\s+([A-Za-z0-9]+)\.Arn/.exec(line)?.[1]).filter((t): t is string => t !== undefined);
+  const targets = resources
+    .map((line) => /deadLetterTargetArn:\s*!GetAtt\s+([A-Za-z0-9]+)\.Arn/.exec(line)?.[1])
+    .filter((t): t is string => t !== undefined);
   expect(targets).toHaveLength(1);
   return targets[0]!;
 })();
@@ -93,14 +97,21 @@ describe('queue names: queueNames() and infra/cloudformation.yaml agree', () => 
     expect(queues.sort()).toEqual([dlqResource, mainResource].sort());
   });
 
-  it.each(['calsync-jobs', 'calsync-jobs-staging', 'x', 'a'.repeat(MAX_QUEUE_PREFIX_LENGTH)])('prefix %s names the queues as the stack does', (prefix) => {
-    expect(queueNames({ prefix })).toEqual(templateNames(prefix));
-  });
+  it.each(['calsync-jobs', 'calsync-jobs-staging', 'x', 'a'.repeat(MAX_QUEUE_PREFIX_LENGTH)])(
+    'prefix %s names the queues as the stack does',
+    (prefix) => {
+      expect(queueNames({ prefix })).toEqual(templateNames(prefix));
+    },
+  );
 
   it('the stack deployed with QueueNamePrefix=calsync-jobs-staging is found with CALSYNC_QUEUE_PREFIX=calsync-jobs-staging', () => {
     const config = loadConfig({ CALSYNC_QUEUE_PREFIX: 'calsync-jobs-staging' });
     expect({ mainQueueName: config.queueName, dlqName: config.dlqName }).toEqual(templateNames('calsync-jobs-staging'));
-    expect(config).toMatchObject({ queuePrefix: 'calsync-jobs-staging', queueName: 'calsync-jobs-staging', dlqName: 'calsync-jobs-staging-dlq' });
+    expect(config).toMatchObject({
+      queuePrefix: 'calsync-jobs-staging',
+      queueName: 'calsync-jobs-staging',
+      dlqName: 'calsync-jobs-staging-dlq',
+    });
   });
 
   it('no prefix gives the defaults, which are the template default prefix', () => {
@@ -162,9 +173,14 @@ describe('one prefix limit: 80 (SQS queue name) minus "-dlq"', () => {
 describe('the operator can run "calsync-jobs stats"', () => {
   it('the operator policy grants GetQueueAttributes and GetQueueUrl on the DLQ and on the main queue', () => {
     const policy = resource('OperatorPolicy');
-    const statements = policy.join('\n').split(/\n\s*- Sid: /).slice(1);
+    const statements = policy
+      .join('\n')
+      .split(/\n\s*- Sid: /)
+      .slice(1);
     const actionsOn = (target: string): string[] =>
-      statements.filter((s) => new RegExp(`Resource: !GetAtt ${target}\\.Arn`).test(s)).flatMap((s) => [...s.matchAll(/- (sqs:[A-Za-z]+)/g)].map((m) => m[1]!));
+      statements
+        .filter((s) => new RegExp(`Resource: !GetAtt ${target}\\.Arn`).test(s))
+        .flatMap((s) => [...s.matchAll(/- (sqs:[A-Za-z]+)/g)].map((m) => m[1]!));
     for (const target of [dlqResource, mainResource]) {
       expect(actionsOn(target), target).toEqual(expect.arrayContaining(['sqs:GetQueueAttributes', 'sqs:GetQueueUrl']));
     }

@@ -74,7 +74,11 @@ describe('resolveRetryPolicy', () => {
     [{ initialIntervalMs: Number.NaN }, 'retry.initialIntervalMs', /expected a number ≥ 0/],
     [{ backoffCoefficient: 0.5 }, 'retry.backoffCoefficient', /expected a number ≥ 1, got 0.5/],
     [{ backoffCoefficient: Number.POSITIVE_INFINITY }, 'retry.backoffCoefficient', /expected a number ≥ 1/],
-    [{ initialIntervalMs: 1000, maximumIntervalMs: 999 }, 'retry.maximumIntervalMs', /expected a number ≥ initialIntervalMs \(1000\), got 999/],
+    [
+      { initialIntervalMs: 1000, maximumIntervalMs: 999 },
+      'retry.maximumIntervalMs',
+      /expected a number ≥ initialIntervalMs \(1000\), got 999/,
+    ],
     [{ maximumAttempts: -1 }, 'retry.maximumAttempts', /expected an integer ≥ 0 \(0 = unlimited\), got -1/],
     [{ maximumAttempts: 2.5 }, 'retry.maximumAttempts', /got 2.5/],
     [{ jitter: 'sometimes' as Jitter }, 'retry.jitter', /expected 'full', 'equal' or 'none', got "sometimes"/],
@@ -92,6 +96,10 @@ describe('resolveRetryPolicy', () => {
   });
 
   it('accepts maximumAttempts 0 (unlimited) and an initial interval of 0', () => {
-    expect(resolveRetryPolicy({ maximumAttempts: 0, initialIntervalMs: 0 })).toMatchObject({ maximumAttempts: 0, initialIntervalMs: 0, maximumIntervalMs: 0 });
+    expect(resolveRetryPolicy({ maximumAttempts: 0, initialIntervalMs: 0 })).toMatchObject({
+      maximumAttempts: 0,
+      initialIntervalMs: 0,
+      maximumIntervalMs: 0,
+    });
   });
 });

@@ -3,8 +3,8 @@
  * CONSUMER `process` span per attempt under the enqueue's PRODUCER span, retry and dead-letter sends
  * as children of the attempt that caused them, and the log lines carrying the same ids.
  */
-import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -79,7 +79,9 @@ describe('the runtime span tree', () => {
     const flakySpans = ofJob(flakyId!);
     expect(new Set(flakySpans.map((s) => s.spanContext().traceId)).size).toBe(1);
     const enqueue = flakySpans.filter((s) => s.attributes['job.operation'] === 'send');
-    const processes = flakySpans.filter((s) => s.name === 'process test.flaky').sort((a, b) => Number(a.attributes['job.attempt']) - Number(b.attributes['job.attempt']));
+    const processes = flakySpans
+      .filter((s) => s.name === 'process test.flaky')
+      .sort((a, b) => Number(a.attributes['job.attempt']) - Number(b.attributes['job.attempt']));
     const retries = flakySpans.filter((s) => s.attributes['job.operation'] === 'retry');
     expect(enqueue).toHaveLength(1);
     expect(enqueue[0]!.kind).toBe(SpanKind.PRODUCER);
@@ -126,11 +128,25 @@ describe('the runtime span tree', () => {
     exporter.reset();
     const transport = new MemoryTransport();
     const queues = await ensureQueues(transport);
-    const worker = createWorker({ transport, jobs: [flaky], queueUrl: queues.mainQueueUrl, dlqUrl: queues.dlqUrl, waitTimeSeconds: 1, logger: createLogger({ level: 'silent' }) });
+    const worker = createWorker({
+      transport,
+      jobs: [flaky],
+      queueUrl: queues.mainQueueUrl,
+      dlqUrl: queues.dlqUrl,
+      waitTimeSeconds: 1,
+      logger: createLogger({ level: 'silent' }),
+    });
     let done = false;
     worker.on('job:succeeded', () => (done = true));
     worker.start();
-    const body = JSON.stringify({ v: 1, id: crypto.randomUUID(), type: 'test.flaky', payload: { failTimes: 0 }, attempt: 1, createdAt: new Date().toISOString() });
+    const body = JSON.stringify({
+      v: 1,
+      id: crypto.randomUUID(),
+      type: 'test.flaky',
+      payload: { failTimes: 0 },
+      attempt: 1,
+      createdAt: new Date().toISOString(),
+    });
     await transport.send(queues.mainQueueUrl, { body, attributes: { traceparent: '00-zzzz-broken-01', 'job-type': 'test.flaky' } });
     for (let i = 0; i < 100 && !done; i++) await new Promise((r) => setTimeout(r, 20));
     await worker.stop();

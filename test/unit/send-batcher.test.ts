@@ -5,7 +5,10 @@ import type { BatchResult, JobTransport, OutgoingBatchEntry, OutgoingMessage } f
 import { SendBatcher } from '../../src/runtime/send-batcher.js';
 import { settle } from '../support/runtime-harness.js';
 
-function setup(answer?: (entries: readonly OutgoingBatchEntry[], call: number) => BatchResult, sendAnswer?: (m: OutgoingMessage, call: number) => string) {
+function setup(
+  answer?: (entries: readonly OutgoingBatchEntry[], call: number) => BatchResult,
+  sendAnswer?: (m: OutgoingMessage, call: number) => string,
+) {
   const clock = new ManualClock();
   const calls: Array<{ kind: 'send' | 'sendBatch'; bodies: string[] }> = [];
   const transport = {
@@ -16,7 +19,9 @@ function setup(answer?: (entries: readonly OutgoingBatchEntry[], call: number) =
     },
     sendBatch: async (_q: string, entries: readonly OutgoingBatchEntry[]) => {
       calls.push({ kind: 'sendBatch', bodies: entries.map((e) => e.body) });
-      return answer ? answer(entries, calls.length) : { successful: entries.map((e) => ({ id: e.id, messageId: `id-${e.body}` })), failed: [] };
+      return answer
+        ? answer(entries, calls.length)
+        : { successful: entries.map((e) => ({ id: e.id, messageId: `id-${e.body}` })), failed: [] };
     },
   } as unknown as JobTransport;
   const batcher = new SendBatcher({ transport, clock, flushMs: 5, maxMessageBytes: 1_048_576 });
@@ -43,15 +48,25 @@ describe('SendBatcher', () => {
     clock.advance(5);
     const ids = await Promise.all(sent);
     expect(ids.map((r) => r.messageId)).toEqual(bodies.map((b) => `id-${b}`));
-    expect(calls.map((c) => [c.kind, c.bodies.length])).toEqual([['sendBatch', 10], ['sendBatch', 2]]);
+    expect(calls.map((c) => [c.kind, c.bodies.length])).toEqual([
+      ['sendBatch', 10],
+      ['sendBatch', 2],
+    ]);
   });
 
   it('retries a transient entry failure alone, and rejects a permanent one with its own error', async () => {
     const { clock, calls, batcher } = setup((entries, call) => ({
-      successful: entries.filter((e) => e.body === 'ok' || (e.body === 'flaky' && call > 1)).map((e) => ({ id: e.id, messageId: `id-${e.body}` })),
+      successful: entries
+        .filter((e) => e.body === 'ok' || (e.body === 'flaky' && call > 1))
+        .map((e) => ({ id: e.id, messageId: `id-${e.body}` })),
       failed: entries
         .filter((e) => e.body === 'bad' || (e.body === 'flaky' && call === 1))
-        .map((e) => ({ id: e.id, code: e.body === 'bad' ? 'InvalidMessageContents' : 'InternalError', message: 'no', senderFault: e.body === 'bad' })),
+        .map((e) => ({
+          id: e.id,
+          code: e.body === 'bad' ? 'InvalidMessageContents' : 'InternalError',
+          message: 'no',
+          senderFault: e.body === 'bad',
+        })),
     }));
     const ok = batcher.send('q', { body: 'ok' });
     const flaky = batcher.send('q', { body: 'flaky' });

@@ -86,8 +86,19 @@ async function rig({ maxMessageBytes }: { maxMessageBytes?: number } = {}): Prom
         telemetry: recording(),
         ...options,
       });
-      for (const name of ['job:started', 'job:succeeded', 'job:retrying', 'job:dead', 'job:checkpointed', 'job:released', 'worker:error', 'message:invalid'] as const) {
-        worker.on(name, (e: any) => events.push(`${name}${e.attempt === undefined ? '' : `@${e.attempt}`}${e.reason ? `:${e.reason}` : ''}`));
+      for (const name of [
+        'job:started',
+        'job:succeeded',
+        'job:retrying',
+        'job:dead',
+        'job:checkpointed',
+        'job:released',
+        'worker:error',
+        'message:invalid',
+      ] as const) {
+        worker.on(name, (e: any) =>
+          events.push(`${name}${e.attempt === undefined ? '' : `@${e.attempt}`}${e.reason ? `:${e.reason}` : ''}`),
+        );
       }
       return worker;
     },
@@ -238,7 +249,10 @@ describe('stop() settles everything and always stops', () => {
     };
     let stopped = false;
     let failure: unknown;
-    worker.stop({ graceMs: 0 }).then(() => (stopped = true), (error: unknown) => (failure = error));
+    worker.stop({ graceMs: 0 }).then(
+      () => (stopped = true),
+      (error: unknown) => (failure = error),
+    );
     await driveUntil(r.clock, 'stop() to resolve', () => stopped || failure !== undefined);
     expect(failure).toBeUndefined();
     expect(worker.state).toBe('stopped');
@@ -410,7 +424,10 @@ describe('checkpoints and hops', () => {
     const worker = r.worker([job]).start();
     await driveUntil(r.clock, 'the handler to return', () => saved !== undefined, { stepMs: 10 });
     // The handler has returned; SUCCEEDED waits behind the heartbeat, and the checkpoint behind it.
-    const result = saved!.saveCheckpoint({ step: 2 }).then(() => 'resolved', (error: Error) => error.name);
+    const result = saved!.saveCheckpoint({ step: 2 }).then(
+      () => 'resolved',
+      (error: Error) => error.name,
+    );
     await driveUntil(r.clock, 'the job to settle', () => count(r.events, 'job:succeeded') > 0);
     expect(await result).toBe('CheckpointNotSaved');
     expect(count(r.events, 'job:checkpointed')).toBe(0);
@@ -443,9 +460,9 @@ describe('checkpoints and hops', () => {
 
 describe('SQS visibility is capped at 12 hours', () => {
   it('defineJob refuses an attemptTimeoutMs over 12 h', () => {
-    expect(() => defineJob({ type: 'x', schema: z.object({}), attemptTimeoutMs: 12 * 3_600_000 + 1, handler: async () => undefined })).toThrow(
-      /x\.attemptTimeoutMs.*43200000/,
-    );
+    expect(() =>
+      defineJob({ type: 'x', schema: z.object({}), attemptTimeoutMs: 12 * 3_600_000 + 1, handler: async () => undefined }),
+    ).toThrow(/x\.attemptTimeoutMs.*43200000/);
   });
 
   it('the runtime times an attempt out before the cap and never asks for visibility past it', async () => {

@@ -15,22 +15,36 @@ import { parseSigningKeys, SIGNATURE_ATTRIBUTE, signBody } from '../../src/queue
 import { createLogger } from '../../src/runtime/logger.js';
 import { createWorker } from '../../src/runtime/worker.js';
 
-const NEW = 'new:' + 'n'.repeat(40);
-const OLD = 'old:' + 'o'.repeat(40);
+const NEW = `new:${'n'.repeat(40)}`;
+const OLD = `old:${'o'.repeat(40)}`;
 const keys = parseSigningKeys(`${NEW},${OLD}`);
 const oldOnly = parseSigningKeys(OLD);
-const attacker = parseSigningKeys('new:' + 'x'.repeat(40));
+const attacker = parseSigningKeys(`new:${'x'.repeat(40)}`);
 
 describe('signed envelopes', () => {
   it('runs only messages that verify and dead-letters the rest with bad_signature', async () => {
     const transport = new MemoryTransport();
     const queues = await ensureQueues(transport);
     const ran: string[] = [];
-    const job = defineJob({ type: 'pay.out', schema: z.object({ to: z.string(), cents: z.int() }), handler: (p) => void ran.push(`${p.to}:${p.cents}`) });
+    const job = defineJob({
+      type: 'pay.out',
+      schema: z.object({ to: z.string(), cents: z.int() }),
+      handler: (p) => void ran.push(`${p.to}:${p.cents}`),
+    });
     const hooks = signingHooks(keys, true);
     const producer = new JobQueue({ transport, queueUrl: queues.mainQueueUrl, jobs: [job], attributes: hooks.signMessage! });
-    const oldProducer = new JobQueue({ transport, queueUrl: queues.mainQueueUrl, jobs: [job], attributes: signingHooks(oldOnly, false).signMessage! });
-    const attackerProducer = new JobQueue({ transport, queueUrl: queues.mainQueueUrl, jobs: [job], attributes: signingHooks(attacker, false).signMessage! });
+    const oldProducer = new JobQueue({
+      transport,
+      queueUrl: queues.mainQueueUrl,
+      jobs: [job],
+      attributes: signingHooks(oldOnly, false).signMessage!,
+    });
+    const attackerProducer = new JobQueue({
+      transport,
+      queueUrl: queues.mainQueueUrl,
+      jobs: [job],
+      attributes: signingHooks(attacker, false).signMessage!,
+    });
     const unsigned = new JobQueue({ transport, queueUrl: queues.mainQueueUrl, jobs: [job] });
 
     await producer.enqueueJob({ type: 'pay.out', payload: { to: 'alice', cents: 100 } });
@@ -44,7 +58,15 @@ describe('signed envelopes', () => {
     // The right body under another job type's name.
     await transport.send(queues.mainQueueUrl, { body: genuine.body, attributes: { ...genuine.attributes, 'job-type': 'other.type' } });
 
-    const worker = createWorker({ transport, jobs: [job], queueUrl: queues.mainQueueUrl, dlqUrl: queues.dlqUrl, waitTimeSeconds: 1, logger: createLogger({ level: 'silent' }), ...hooks });
+    const worker = createWorker({
+      transport,
+      jobs: [job],
+      queueUrl: queues.mainQueueUrl,
+      dlqUrl: queues.dlqUrl,
+      waitTimeSeconds: 1,
+      logger: createLogger({ level: 'silent' }),
+      ...hooks,
+    });
     const invalid: string[] = [];
     worker.on('message:invalid', (e) => invalid.push(e.message));
     worker.start();
@@ -79,16 +101,27 @@ describe('signed envelopes', () => {
       },
     });
     const hooks = signingHooks(keys, true);
-    const worker = createWorker({ transport, jobs: [job], queueUrl: queues.mainQueueUrl, dlqUrl: queues.dlqUrl, waitTimeSeconds: 1, logger: createLogger({ level: 'silent' }), ...hooks });
+    const worker = createWorker({
+      transport,
+      jobs: [job],
+      queueUrl: queues.mainQueueUrl,
+      dlqUrl: queues.dlqUrl,
+      waitTimeSeconds: 1,
+      logger: createLogger({ level: 'silent' }),
+      ...hooks,
+    });
     let succeeded = false;
     worker.on('job:succeeded', () => (succeeded = true));
     worker.start();
-    await new JobQueue({ transport, queueUrl: queues.mainQueueUrl, attributes: hooks.signMessage! }).enqueueJob({ type: 'flaky.signed', payload: {} });
+    await new JobQueue({ transport, queueUrl: queues.mainQueueUrl, attributes: hooks.signMessage! }).enqueueJob({
+      type: 'flaky.signed',
+      payload: {},
+    });
     for (let i = 0; i < 100 && !succeeded; i++) await new Promise((r) => setTimeout(r, 20));
     await worker.stop();
     expect(succeeded).toBe(true);
     expect(attempts).toBe(2);
-    expect(signBody('x', 't', keys)).toMatch(new RegExp(`^v1:new:`));
+    expect(signBody('x', 't', keys)).toMatch(/^v1:new:/);
     expect(SIGNATURE_ATTRIBUTE).toBe('calsync-signature');
     await transport.close();
   });

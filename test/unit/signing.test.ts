@@ -3,19 +3,19 @@ import { inspect } from 'node:util';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/shared/errors.js';
-import {
-  SIGNATURE_ATTRIBUTE,
-  SigningKey,
-  parseSigningKeys,
-  signBody,
-  verifyBody,
-  type SigningKeys,
-} from '../../src/queue/signing.js';
+import { SIGNATURE_ATTRIBUTE, SigningKey, parseSigningKeys, signBody, verifyBody, type SigningKeys } from '../../src/queue/signing.js';
 
 const OLD_SECRET = 'old-secret-0123456789abcdefghijklmnop';
 const NEW_SECRET = 'new-secret-0123456789abcdefghijklmnop';
 const OTHER_SECRET = 'zzz-secret-0123456789abcdefghijklmnop';
-const BODY = JSON.stringify({ v: 1, id: 'job-1', type: 'calendar.sync', payload: { calendarId: 'c1' }, attempt: 1, createdAt: '2026-01-01T00:00:00.000Z' });
+const BODY = JSON.stringify({
+  v: 1,
+  id: 'job-1',
+  type: 'calendar.sync',
+  payload: { calendarId: 'c1' },
+  attempt: 1,
+  createdAt: '2026-01-01T00:00:00.000Z',
+});
 const TYPE = 'calendar.sync';
 
 const keysOf = (value: string): SigningKeys => parseSigningKeys(value);

@@ -12,14 +12,24 @@ const meta = (httpStatusCode: number) => ({ $metadata: { httpStatusCode } });
 describe('toTransportError', () => {
   test.each([
     ['modeled QueueDoesNotExist', new QueueDoesNotExist({ message: 'gone', ...meta(400) }), 'QueueDoesNotExist', false],
-    ['query-compatible NonExistentQueue code', Object.assign(new Error('x'), { name: 'Error', Code: 'AWS.SimpleQueueService.NonExistentQueue' }), 'QueueDoesNotExist', false],
+    [
+      'query-compatible NonExistentQueue code',
+      Object.assign(new Error('x'), { name: 'Error', Code: 'AWS.SimpleQueueService.NonExistentQueue' }),
+      'QueueDoesNotExist',
+      false,
+    ],
     ['throttling', new RequestThrottled({ message: 'slow down', ...meta(400) }), 'RequestThrottled', true],
     ['bad attribute', new InvalidAttributeValue({ message: 'bad', ...meta(400) }), 'InvalidAttributeValue', false],
     ['prefixed code', Object.assign(new Error('x'), { name: 'AWS.SimpleQueueService.QueueNameExists' }), 'QueueNameExists', false],
     ['5xx', Object.assign(new Error('boom'), { name: 'InternalError', $fault: 'server', ...meta(500) }), 'InternalError', true],
     ['unknown 503', Object.assign(new Error('x'), { name: 'SomethingNew', ...meta(503) }), 'SomethingNew', true],
     ['connection refused', Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), 'ECONNREFUSED', true],
-    ['happy-eyeballs AggregateError', Object.assign(new AggregateError([Object.assign(new Error('r'), { code: 'ECONNRESET' })], 'agg')), 'ECONNRESET', true],
+    [
+      'happy-eyeballs AggregateError',
+      Object.assign(new AggregateError([Object.assign(new Error('r'), { code: 'ECONNRESET' })], 'agg')),
+      'ECONNRESET',
+      true,
+    ],
     ['abort', Object.assign(new Error('aborted'), { name: 'AbortError' }), 'AbortError', false],
   ])('%s → %s (retryable %s)', (_label, thrown, code, retryable) => {
     const error = toTransportError(thrown, { operation: 'SendMessage', queue: 'http://host/1/q' });
@@ -29,7 +39,10 @@ describe('toTransportError', () => {
   });
 
   test('a missing queue names the queue and the operation', () => {
-    const error = toTransportError(new QueueDoesNotExist({ message: 'x', ...meta(400) }), { operation: 'GetQueueUrl', queue: 'calsync-jobs' });
+    const error = toTransportError(new QueueDoesNotExist({ message: 'x', ...meta(400) }), {
+      operation: 'GetQueueUrl',
+      queue: 'calsync-jobs',
+    });
     expect(error.message).toBe('GetQueueUrl: queue calsync-jobs does not exist');
   });
 
@@ -54,12 +67,19 @@ describe('resolveSqsClientOptions', () => {
 
   test('a local endpoint from AWS_ENDPOINT_URL_SQS gets dummy credentials when the env has none', () => {
     const resolved = resolveSqsClientOptions({}, { AWS_ENDPOINT_URL_SQS: 'http://127.0.0.1:9324', AWS_REGION: 'eu-west-1' });
-    expect(resolved).toMatchObject({ endpoint: 'http://127.0.0.1:9324', region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+    expect(resolved).toMatchObject({
+      endpoint: 'http://127.0.0.1:9324',
+      region: 'eu-west-1',
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
   });
 
   test('real credentials in the env are never replaced; options win over env', () => {
     const env = { AWS_ENDPOINT_URL_SQS: 'http://127.0.0.1:9324', AWS_ACCESS_KEY_ID: 'AKIA', AWS_SECRET_ACCESS_KEY: 's' };
     expect(resolveSqsClientOptions({}, env).credentials).toBeUndefined();
-    expect(resolveSqsClientOptions({ endpoint: 'http://127.0.0.1:1', region: 'ap-south-1' }, env)).toMatchObject({ endpoint: 'http://127.0.0.1:1', region: 'ap-south-1' });
+    expect(resolveSqsClientOptions({ endpoint: 'http://127.0.0.1:1', region: 'ap-south-1' }, env)).toMatchObject({
+      endpoint: 'http://127.0.0.1:1',
+      region: 'ap-south-1',
+    });
   });
 });

@@ -1,21 +1,10 @@
 import type { Attributes } from '@opentelemetry/api';
-import {
-  DataPointType,
-  type HistogramMetricData,
-  MeterProvider,
-  type MetricData,
-  MetricReader,
-} from '@opentelemetry/sdk-metrics';
+import { DataPointType, type HistogramMetricData, MeterProvider, type MetricData, MetricReader } from '@opentelemetry/sdk-metrics';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type Clock, systemClock } from '../../src/shared/clock.js';
 import { ManualClock } from '../../src/queue/manual-clock.js';
 import type { QueueDepth } from '../../src/queue/transport.js';
-import {
-  createWorkerTelemetry,
-  INSTRUMENT_NAMES,
-  resolveQueueDepthInterval,
-  type QueueRole,
-} from '../../src/runtime/telemetry/index.js';
+import { createWorkerTelemetry, INSTRUMENT_NAMES, resolveQueueDepthInterval, type QueueRole } from '../../src/runtime/telemetry/index.js';
 
 class TestReader extends MetricReader {
   protected override async onForceFlush(): Promise<void> {}
@@ -253,8 +242,8 @@ describe('observeQueueDepth', () => {
 
   it('does not start a second read of a queue while the first is still pending', async () => {
     const telemetry = makeTelemetry();
-    const read = vi.fn((queue: QueueRole): Promise<QueueDepth> =>
-      queue === 'main' ? new Promise<QueueDepth>(() => {}) : Promise.resolve(depths.dlq),
+    const read = vi.fn(
+      (queue: QueueRole): Promise<QueueDepth> => (queue === 'main' ? new Promise<QueueDepth>(() => {}) : Promise.resolve(depths.dlq)),
     );
     const depth = telemetry.observeQueueDepth(read, { intervalMs: 5_000 });
     await settle();

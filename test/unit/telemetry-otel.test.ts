@@ -68,17 +68,20 @@ describe('resolveOtelConfig', () => {
   });
 
   it('turns OTLP on from the endpoint, per signal, with the standard URL rules', () => {
-    const config = resolveOtelConfig({
-      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/',
-      OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'https://metrics.example/custom',
-      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-      OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/protobuf',
-      OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20abc,x-team=jobs',
-      OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'x-team=traces',
-      OTEL_SERVICE_NAME: 'from-env',
-      OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=staging',
-      OTEL_METRIC_EXPORT_INTERVAL: '10000',
-    }, 'from-option');
+    const config = resolveOtelConfig(
+      {
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/',
+        OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'https://metrics.example/custom',
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+        OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/protobuf',
+        OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20abc,x-team=jobs',
+        OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'x-team=traces',
+        OTEL_SERVICE_NAME: 'from-env',
+        OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=staging',
+        OTEL_METRIC_EXPORT_INTERVAL: '10000',
+      },
+      'from-option',
+    );
     expect(config.serviceName).toBe('from-env');
     expect(config.resourceAttributes).toEqual({ 'deployment.environment.name': 'staging' });
     expect(config.traces).toEqual({

@@ -1,5 +1,5 @@
 import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterEach, describe, expect, it } from 'vitest';
 import { extractContext, withProducerSpan } from '../../src/queue/tracing.js';
 import { createWorkerTelemetry } from '../../src/runtime/telemetry/index.js';
@@ -226,7 +226,13 @@ describe('extractContext and the process span', () => {
     attempt.end({ outcome: 'retrying', error: new Error('boom'), retryDelayMs: 2000 });
 
     // attempt 2 continues the same trace from the retry message's attributes
-    const second = telemetry().startAttempt({ jobType: 'sync-calendar', jobId: 'job-9', attempt: 2, messageId: 'm2', attributes: retryCarrier });
+    const second = telemetry().startAttempt({
+      jobType: 'sync-calendar',
+      jobId: 'job-9',
+      attempt: 2,
+      messageId: 'm2',
+      attributes: retryCarrier,
+    });
     second.end({ outcome: 'succeeded' });
 
     const spans = await finishedSpans();

@@ -28,7 +28,8 @@ export const DEFAULT_API_PORT = 8080;
 function parsePort(text: string | undefined, setting: string): number {
   if (text === undefined || text === '') return DEFAULT_API_PORT;
   const port = /^\d+$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new ConfigError(setting, `expected a port from 0 to 65535, got ${JSON.stringify(text)}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new ConfigError(setting, `expected a port from 0 to 65535, got ${JSON.stringify(text)}`);
   return port;
 }
 
@@ -38,10 +39,12 @@ export async function apiCommand(argv: string[]): Promise<number> {
     console.log(API_USAGE);
     return 0;
   }
-  const port = typeof values.port === 'string' ? parsePort(values.port, '--port') : parsePort(process.env.CALSYNC_API_PORT, 'CALSYNC_API_PORT');
+  const port =
+    typeof values.port === 'string' ? parsePort(values.port, '--port') : parsePort(process.env.CALSYNC_API_PORT, 'CALSYNC_API_PORT');
   const host = typeof values.host === 'string' && values.host !== '' ? values.host : '127.0.0.1';
   const config = loadConfig(process.env, connectionFlags(values));
-  if (config.embedded) throw new ConfigError('--embedded', 'the API needs an SQS server shared with the worker; set AWS_ENDPOINT_URL_SQS instead');
+  if (config.embedded)
+    throw new ConfigError('--embedded', 'the API needs an SQS server shared with the worker; set AWS_ENDPOINT_URL_SQS instead');
   const logger = createLogger({ level: config.logLevel, redact: config.logRedact });
   // With OTEL_* set, each enqueue is a PRODUCER span: a job's trace starts at the API.
   const otel = await startOtel({ serviceName: 'calsync-api' });

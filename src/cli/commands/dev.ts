@@ -39,9 +39,12 @@ export async function devCommand(argv: string[]): Promise<number> {
   // The demo's own lines are the interface; JSON logs only for warnings and worse unless asked.
   const logger = createLogger({ level: env.CALSYNC_LOG_LEVEL ? config.logLevel : 'error', redact: config.logRedact });
   const jobs = [...demoJobs];
-  let running;
+  let running: Awaited<ReturnType<typeof startWorkerProcess>>;
   try {
-    running = await startWorkerProcess({ ...config, visibilityTimeoutSeconds: Math.min(config.visibilityTimeoutSeconds, 4) }, jobs, { logger, serviceName: 'calsync-dev' });
+    running = await startWorkerProcess({ ...config, visibilityTimeoutSeconds: Math.min(config.visibilityTimeoutSeconds, 4) }, jobs, {
+      logger,
+      serviceName: 'calsync-dev',
+    });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       console.error(`calsync-jobs dev: port ${config.metricsPort} is in use; pass --metrics-port 0 for a free one`);
@@ -52,12 +55,19 @@ export async function devCommand(argv: string[]): Promise<number> {
   const { worker, connection } = running;
   onSignals(running.shutdown, logger);
 
-  console.log(`calsync-jobs dev: ${connection.embedded ? `embedded SQS at ${connection.embedded.endpoint}` : `SQS at ${config.endpoint ?? 'AWS'}`}`);
+  console.log(
+    `calsync-jobs dev: ${connection.embedded ? `embedded SQS at ${connection.embedded.endpoint}` : `SQS at ${config.endpoint ?? 'AWS'}`}`,
+  );
   console.log(`  queue ${connection.queueUrl}`);
   console.log(`  dlq   ${connection.dlqUrl}`);
   if (running.metricsUrl) console.log(`  metrics ${running.metricsUrl}/metrics  (health: /healthz, /readyz)`);
 
-  const queue = new JobQueue({ transport: connection.transport, queueUrl: connection.queueUrl, jobs, ...(connection.signMessage ? { attributes: connection.signMessage } : {}) });
+  const queue = new JobQueue({
+    transport: connection.transport,
+    queueUrl: connection.queueUrl,
+    jobs,
+    ...(connection.signMessage ? { attributes: connection.signMessage } : {}),
+  });
   const names = new Map<string, string>();
   const pending = new Set<string>();
   let resolveAll!: () => void;
@@ -73,9 +83,13 @@ export async function devCommand(argv: string[]): Promise<number> {
     console.log(`✔ ${label(e.jobId, e.type)} succeeded on attempt ${e.attempt} (${e.durationMs} ms)`);
     settle(e.jobId);
   });
-  worker.on('job:retrying', (e) => console.log(`↻ ${label(e.jobId, e.type)} attempt ${e.attempt} failed: ${e.error.message} — retrying in ${seconds(e.delayMs)}`));
+  worker.on('job:retrying', (e) =>
+    console.log(`↻ ${label(e.jobId, e.type)} attempt ${e.attempt} failed: ${e.error.message} — retrying in ${seconds(e.delayMs)}`),
+  );
   worker.on('job:dead', (e) => {
-    console.log(`✖ ${label(e.jobId, e.type)} dead after attempt ${e.attempt}: ${e.reason}${e.error ? ` (${e.error.message})` : ''} → ${connection.dlqName}`);
+    console.log(
+      `✖ ${label(e.jobId, e.type)} dead after attempt ${e.attempt}: ${e.reason}${e.error ? ` (${e.error.message})` : ''} → ${connection.dlqName}`,
+    );
     settle(e.jobId);
   });
   worker.on('message:invalid', (e) => {
@@ -101,12 +115,16 @@ export async function devCommand(argv: string[]): Promise<number> {
 
   await allSettled;
   const [main, dlq] = await Promise.all([connection.transport.depth(connection.queueUrl), connection.transport.depth(connection.dlqUrl)]);
-  console.log(`demo settled: main queue ${main.visible + main.inFlight + main.delayed} message(s), DLQ ${dlq.visible + dlq.inFlight + dlq.delayed} message(s)`);
+  console.log(
+    `demo settled: main queue ${main.visible + main.inFlight + main.delayed} message(s), DLQ ${dlq.visible + dlq.inFlight + dlq.delayed} message(s)`,
+  );
   if (values.once) {
     await running.shutdown();
     return 0;
   }
-  console.log('worker still running; try `npx calsync-jobs enqueue demo.flaky \'{"failTimes":1}\' --endpoint ...` from another shell, Ctrl-C to stop');
+  console.log(
+    'worker still running; try `npx calsync-jobs enqueue demo.flaky \'{"failTimes":1}\' --endpoint ...` from another shell, Ctrl-C to stop',
+  );
   await new Promise(() => undefined);
   return 0;
 }

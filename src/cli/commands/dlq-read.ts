@@ -4,7 +4,16 @@
  */
 import type { HistoryEntry } from '../../queue/envelope.js';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, parse, UsageError } from '../args.js';
-import { connectForDlq, interruptSignal, releaseMessages, scanDlq, selects, summarize, type DeadJobSummary, type DlqMessage } from './dlq-scan.js';
+import {
+  connectForDlq,
+  interruptSignal,
+  releaseMessages,
+  scanDlq,
+  selects,
+  summarize,
+  type DeadJobSummary,
+  type DlqMessage,
+} from './dlq-scan.js';
 
 export const DLQ_LIST_USAGE = `Usage: calsync-jobs dlq list [--type T] [--limit N] [--json]
 
@@ -44,13 +53,19 @@ export function listTable(jobs: readonly DeadJobSummary[]): string[] {
     ]),
   ];
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ').trimEnd());
+  return rows.map((row) =>
+    row
+      .map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!)))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 function positiveInteger(value: string | boolean | undefined, flag: string, fallback: number, usage: string): number {
   if (value === undefined) return fallback;
   const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 1) throw new UsageError(`${flag}: expected an integer ≥ 1, got ${JSON.stringify(value)}`, usage);
+  if (!Number.isInteger(parsed) || parsed < 1)
+    throw new UsageError(`${flag}: expected an integer ≥ 1, got ${JSON.stringify(value)}`, usage);
   return parsed;
 }
 
@@ -100,12 +115,16 @@ export async function dlqListCommand(argv: string[]): Promise<number> {
 async function release(connection: Awaited<ReturnType<typeof connectForDlq>>, held: Map<string, DlqMessage>): Promise<void> {
   if (held.size === 0) return;
   const { failed } = await releaseMessages(connection.transport, connection.dlqUrl, held.values());
-  if (failed > 0) console.error(`warning: ${failed} message(s) could not be made visible again; they return after their 30 s visibility timeout`);
+  if (failed > 0)
+    console.error(`warning: ${failed} message(s) could not be made visible again; they return after their 30 s visibility timeout`);
 }
 
 function historyLines(history: readonly HistoryEntry[]): string[] {
   if (history.length === 0) return ['  (no failed attempts recorded)'];
-  return history.map((entry) => `  #${entry.attempt}  ${entry.at}  ${entry.kind.padEnd(11)} ${String(entry.durationMs).padStart(7)} ms  ${entry.error.name}: ${entry.error.message}${entry.error.reason ? ` (reason ${entry.error.reason})` : ''}`);
+  return history.map(
+    (entry) =>
+      `  #${entry.attempt}  ${entry.at}  ${entry.kind.padEnd(11)} ${String(entry.durationMs).padStart(7)} ms  ${entry.error.name}: ${entry.error.message}${entry.error.reason ? ` (reason ${entry.error.reason})` : ''}`,
+  );
 }
 
 /** The human-readable `dlq show` of one DLQ message. */
@@ -114,7 +133,7 @@ export function showText(message: DlqMessage, dlqName: string): string {
   const { envelope, record, rawBody } = message.decoded;
   const lines = [
     summary.id ? `job ${summary.id} (${summary.type}) in ${dlqName}` : `message ${message.messageId} in ${dlqName}: not a job`,
-    `  reason:          ${summary.reason}${summary.kind === 'redrive_policy' ? ' (moved by the queue\'s RedrivePolicy after too many receives, no record)' : ''}`,
+    `  reason:          ${summary.reason}${summary.kind === 'redrive_policy' ? " (moved by the queue's RedrivePolicy after too many receives, no record)" : ''}`,
     `  attempts:        ${summary.attempts ?? '-'}`,
     `  created:         ${summary.createdAt ?? '-'}`,
     `  dead-lettered:   ${summary.deadLetteredAt ?? '-'}`,

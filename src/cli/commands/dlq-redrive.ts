@@ -9,7 +9,12 @@
  * the DLQ copy, so a crash in between can duplicate a job but never lose one. A message received
  * twice in one run is sent once (dedupe by MessageId).
  */
-import { ListMessageMoveTasksCommand, StartMessageMoveTaskCommand, type ListMessageMoveTasksResultEntry, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  ListMessageMoveTasksCommand,
+  StartMessageMoveTaskCommand,
+  type ListMessageMoveTasksResultEntry,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import type { Envelope } from '../../queue/envelope.js';
 import { encodeEnvelope } from '../../queue/envelope.js';
 import { TransportError } from '../../shared/errors.js';
@@ -25,7 +30,6 @@ import {
   connectForDlq,
   interruptSignal,
   releaseMessages,
-  scanDlq,
   selects,
   summarize,
   toDlqMessage,
@@ -57,7 +61,14 @@ duplicate, never a loss. Prints "redrove N job(s) (skipped M) via <method>".
 ${CONNECTION_HELP}`;
 
 /** Error codes by which a server says it does not implement an action (fauxqs: InvalidAction). */
-const UNSUPPORTED = new Set(['InvalidAction', 'UnsupportedOperation', 'UnknownOperation', 'UnknownOperationException', 'NotImplemented', 'InvalidRequest']);
+const UNSUPPORTED = new Set([
+  'InvalidAction',
+  'UnsupportedOperation',
+  'UnknownOperation',
+  'UnknownOperationException',
+  'NotImplemented',
+  'InvalidRequest',
+]);
 
 export const NATIVE_METHOD = 'StartMessageMoveTask';
 export const MANUAL_METHOD = 'receive → send → delete';
@@ -140,7 +151,8 @@ function fallbackFrom(error: TransportError): RedriveFallback {
 }
 
 function describeFallback(fallback: RedriveFallback): string {
-  if (UNSUPPORTED.has(fallback.code)) return `${NATIVE_METHOD} is not available on this server (${fallback.code}): moving by ${MANUAL_METHOD}`;
+  if (UNSUPPORTED.has(fallback.code))
+    return `${NATIVE_METHOD} is not available on this server (${fallback.code}): moving by ${MANUAL_METHOD}`;
   const status = fallback.httpStatus !== undefined ? `, HTTP ${fallback.httpStatus}` : '';
   return `${NATIVE_METHOD} failed (${fallback.code}${status}: ${fallback.message}): moving by ${MANUAL_METHOD} instead`;
 }
@@ -181,7 +193,8 @@ function reasonWarnings(reasons: Map<string, number>, resetAttempts: boolean, wo
     );
   }
   const deadline = reasons.get('deadline_exceeded') ?? 0;
-  if (deadline > 0) warnings.push(`${deadline} job(s) died with deadline_exceeded; the deadline counts from createdAt, so they will die again at once`);
+  if (deadline > 0)
+    warnings.push(`${deadline} job(s) died with deadline_exceeded; the deadline counts from createdAt, so they will die again at once`);
   return warnings;
 }
 
@@ -202,7 +215,10 @@ async function sendBack(connection: Connection, message: DlqMessage, envelope: E
 }
 
 /** Receive → send → delete, or with `dryRun` receive → release. */
-async function redriveByHand(connection: Connection, options: ReceivePathOptions & { dryRun: boolean; listed: DlqMessage[] }): Promise<RedriveResult> {
+async function redriveByHand(
+  connection: Connection,
+  options: ReceivePathOptions & { dryRun: boolean; listed: DlqMessage[] },
+): Promise<RedriveResult> {
   const { transport, dlqUrl } = connection;
   const total = Number((await transport.getQueueAttributes(dlqUrl, ['ApproximateNumberOfMessages'])).ApproximateNumberOfMessages ?? 0);
   const progress = createProgress({ label: options.dryRun ? 'scanning' : 'redriving', total });
@@ -215,7 +231,12 @@ async function redriveByHand(connection: Connection, options: ReceivePathOptions
   let seen = 0;
   try {
     while (!options.signal.aborted) {
-      const batch = await transport.receive(dlqUrl, { maxMessages: 10, waitTimeSeconds: 1, visibilityTimeoutSeconds: 60, signal: options.signal });
+      const batch = await transport.receive(dlqUrl, {
+        maxMessages: 10,
+        waitTimeSeconds: 1,
+        visibilityTimeoutSeconds: 60,
+        signal: options.signal,
+      });
       if (batch.length === 0) break;
       const toSend: Array<{ message: DlqMessage; envelope: Envelope }> = [];
       const deleteOnly: DlqMessage[] = [];
@@ -267,10 +288,15 @@ async function redriveByHand(connection: Connection, options: ReceivePathOptions
         }
       });
       if (toDelete.length > 0) {
-        const result = await transport.deleteBatch(dlqUrl, toDelete.map((message, index) => ({ id: String(index), receiptHandle: message.receiptHandle })));
+        const result = await transport.deleteBatch(
+          dlqUrl,
+          toDelete.map((message, index) => ({ id: String(index), receiptHandle: message.receiptHandle })),
+        );
         for (const failure of result.failed) {
           failed++;
-          console.error(`sent, but could not delete ${toDelete[Number(failure.id)]?.messageId} from the DLQ (${failure.code}): a duplicate stays there`);
+          console.error(
+            `sent, but could not delete ${toDelete[Number(failure.id)]?.messageId} from the DLQ (${failure.code}): a duplicate stays there`,
+          );
         }
       }
       progress.update(options.dryRun ? seen : moved.size, Math.max(total, seen));
@@ -278,7 +304,8 @@ async function redriveByHand(connection: Connection, options: ReceivePathOptions
   } finally {
     progress.finish();
     const { failed: unreleased } = await releaseMessages(transport, dlqUrl, left.values());
-    if (unreleased > 0) console.error(`warning: ${unreleased} message(s) left in the DLQ stay hidden until their 60 s visibility timeout ends`);
+    if (unreleased > 0)
+      console.error(`warning: ${unreleased} message(s) left in the DLQ stay hidden until their 60 s visibility timeout ends`);
   }
   return {
     method: MANUAL_METHOD,
@@ -306,7 +333,8 @@ async function redriveNatively(
     connection.transport.getQueueAttributes(connection.dlqUrl, ['QueueArn']),
     connection.transport.getQueueAttributes(connection.queueUrl, ['QueueArn']),
   ]);
-  if (!dlq.QueueArn || !main.QueueArn) throw new TransportError('a queue reported no QueueArn', { code: 'InvalidResponse', retryable: false });
+  if (!dlq.QueueArn || !main.QueueArn)
+    throw new TransportError('a queue reported no QueueArn', { code: 'InvalidResponse', retryable: false });
   let taskHandle: string | undefined;
   try {
     const started = await client.send(new StartMessageMoveTaskCommand({ SourceArn: dlq.QueueArn, DestinationArn: main.QueueArn }));
@@ -334,8 +362,20 @@ async function redriveNatively(
       if (task?.Status === 'COMPLETED' || task?.Status === 'FAILED' || task?.Status === 'CANCELLED') break;
       if (signal.aborted) {
         progress.finish();
-        console.error(`interrupted: the move task keeps running on the server (ListMessageMoveTasks shows it; CancelMessageMoveTask stops it)`);
-        return { method: NATIVE_METHOD, dryRun: false, redrove: moved, skipped: 0, notSelected: 0, notAJob: 0, failed: 1, warnings: [], ...(taskHandle ? { taskHandle } : {}) };
+        console.error(
+          `interrupted: the move task keeps running on the server (ListMessageMoveTasks shows it; CancelMessageMoveTask stops it)`,
+        );
+        return {
+          method: NATIVE_METHOD,
+          dryRun: false,
+          redrove: moved,
+          skipped: 0,
+          notSelected: 0,
+          notAJob: 0,
+          failed: 1,
+          warnings: [],
+          ...(taskHandle ? { taskHandle } : {}),
+        };
       }
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
@@ -352,14 +392,18 @@ async function redriveNatively(
     notSelected: 0,
     notAJob: 0,
     failed: ok ? 0 : 1,
-    warnings: ['the server moved every message as it was: attempts were not reset, and messages that are not jobs went back too (workers dead-letter them again)'],
+    warnings: [
+      'the server moved every message as it was: attempts were not reset, and messages that are not jobs went back too (workers dead-letter them again)',
+    ],
     ...(taskHandle ? { taskHandle } : {}),
   };
 }
 
 const sdkClient = (transport: JobTransport): SQSClient | undefined => {
   const client = (transport as { client?: unknown }).client;
-  return typeof client === 'object' && client !== null && typeof (client as SQSClient).send === 'function' ? (client as SQSClient) : undefined;
+  return typeof client === 'object' && client !== null && typeof (client as SQSClient).send === 'function'
+    ? (client as SQSClient)
+    : undefined;
 };
 
 export async function dlqRedriveCommand(argv: string[]): Promise<number> {
@@ -431,12 +475,17 @@ export async function dlqRedriveCommand(argv: string[]): Promise<number> {
     if (result.dryRun) {
       if (listed.length > 0) console.log(listTable(listed.map(summarize)).join('\n'));
       console.log(`dry run: would redrive ${result.redrove} job(s) (skipped ${result.skipped}) via ${MANUAL_METHOD}; nothing was changed`);
-      if (allSelected) console.log(`(without --dry-run, --all first tries ${NATIVE_METHOD}, which moves every message as it is, messages that are not jobs included)`);
+      if (allSelected)
+        console.log(
+          `(without --dry-run, --all first tries ${NATIVE_METHOD}, which moves every message as it is, messages that are not jobs included)`,
+        );
     } else {
       console.log(`redrove ${result.redrove} job(s) (skipped ${result.skipped}) via ${result.method}`);
     }
     if (result.skipped > 0) {
-      console.log(`left in the DLQ: ${result.notSelected} not selected, ${result.notAJob} not a job (no envelope; see "calsync-jobs dlq list")`);
+      console.log(
+        `left in the DLQ: ${result.notSelected} not selected, ${result.notAJob} not a job (no envelope; see "calsync-jobs dlq list")`,
+      );
     }
   }
 }

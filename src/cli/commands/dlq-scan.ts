@@ -57,7 +57,8 @@ export function traceIdOf(traceparent: string | undefined): string | null {
   return match && !/^0+$/.test(match[1]!) ? match[1]! : null;
 }
 
-const formatError = (error: { name: string; message: string } | undefined): string | null => (error ? `${error.name}: ${error.message}` : null);
+const formatError = (error: { name: string; message: string } | undefined): string | null =>
+  error ? `${error.name}: ${error.message}` : null;
 
 export function summarize(message: DlqMessage): DeadJobSummary {
   const { envelope, record } = message.decoded;
@@ -146,7 +147,11 @@ const STALE = new Set(['MessageNotInflight', 'ReceiptHandleIsInvalid', 'InvalidP
  * Makes messages visible again at once (ChangeMessageVisibility 0), 16 at a time. A stale handle is
  * not an error (the message comes back when its timeout runs out anyway); other failures are counted.
  */
-export async function releaseMessages(transport: JobTransport, dlqUrl: string, messages: Iterable<DlqMessage>): Promise<{ released: number; failed: number }> {
+export async function releaseMessages(
+  transport: JobTransport,
+  dlqUrl: string,
+  messages: Iterable<DlqMessage>,
+): Promise<{ released: number; failed: number }> {
   const queue = [...messages];
   let released = 0;
   let failed = 0;
@@ -196,6 +201,7 @@ export function interruptSignal(): { signal: AbortSignal; dispose(): void } {
 /** Connects for a `dlq` subcommand: a shared server (never an embedded one), quiet logs. */
 export async function connectForDlq(values: Record<string, string | boolean | undefined>): Promise<Connection> {
   const config = loadConfig(process.env, connectionFlags(values));
-  if (config.embedded) throw new ConfigError('--embedded', 'dlq commands read a server shared with the workers; set AWS_ENDPOINT_URL_SQS instead');
+  if (config.embedded)
+    throw new ConfigError('--embedded', 'dlq commands read a server shared with the workers; set AWS_ENDPOINT_URL_SQS instead');
   return connect(config, createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel }));
 }

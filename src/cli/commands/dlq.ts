@@ -3,8 +3,8 @@
  * (docs/operations.md walks through it).
  */
 import { CONNECTION_HELP, CONNECTION_OPTIONS, parse, UsageError } from '../args.js';
-import { DLQ_LIST_USAGE, DLQ_SHOW_USAGE, dlqListCommand, dlqShowCommand } from './dlq-read.js';
-import { DLQ_REDRIVE_USAGE, dlqRedriveCommand } from './dlq-redrive.js';
+import { dlqListCommand, dlqShowCommand } from './dlq-read.js';
+import { dlqRedriveCommand } from './dlq-redrive.js';
 import { connectForDlq } from './dlq-scan.js';
 
 export const DLQ_PURGE_USAGE = `Usage: calsync-jobs dlq purge --yes
@@ -49,9 +49,6 @@ const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   redrive: dlqRedriveCommand,
   purge: dlqPurgeCommand,
 };
-
-/** Usage of each subcommand, for `--help` and error lines. */
-export const DLQ_USAGES = { list: DLQ_LIST_USAGE, show: DLQ_SHOW_USAGE, redrive: DLQ_REDRIVE_USAGE, purge: DLQ_PURGE_USAGE } as const;
 
 export async function dlqCommand(argv: string[]): Promise<number> {
   const [subcommand, ...rest] = argv;

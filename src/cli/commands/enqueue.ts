@@ -35,7 +35,8 @@ export async function enqueueCommand(argv: string[]): Promise<number> {
     console.log(ENQUEUE_USAGE);
     return 0;
   }
-  if (positionals.length !== 2) throw new UsageError(`expected <type> and <json-payload>, got ${positionals.length} argument(s)`, ENQUEUE_USAGE);
+  if (positionals.length !== 2)
+    throw new UsageError(`expected <type> and <json-payload>, got ${positionals.length} argument(s)`, ENQUEUE_USAGE);
   const [type, json] = positionals as [string, string];
   let payload: unknown;
   try {
@@ -46,19 +47,23 @@ export async function enqueueCommand(argv: string[]): Promise<number> {
   let delayMs: number | undefined;
   if (values['delay-ms'] !== undefined) {
     delayMs = Number(values['delay-ms']);
-    if (!Number.isInteger(delayMs) || delayMs < 0) throw new UsageError(`--delay-ms: expected an integer ≥ 0, got ${JSON.stringify(values['delay-ms'])}`, ENQUEUE_USAGE);
+    if (!Number.isInteger(delayMs) || delayMs < 0)
+      throw new UsageError(`--delay-ms: expected an integer ≥ 0, got ${JSON.stringify(values['delay-ms'])}`, ENQUEUE_USAGE);
   }
   const config = loadConfig(process.env, connectionFlags(values));
-  if (config.embedded) throw new ConfigError('--embedded', 'enqueue needs a running SQS server shared with the worker; set AWS_ENDPOINT_URL_SQS instead');
+  if (config.embedded)
+    throw new ConfigError('--embedded', 'enqueue needs a running SQS server shared with the worker; set AWS_ENDPOINT_URL_SQS instead');
   const jobs = values['no-validate'] ? undefined : await loadJobs(values.jobs as string | undefined);
   // Validate before connecting: a bad payload is an argument error, whatever the queue's state.
   if (jobs) validateJob(new Map(jobs.map((job) => [job.type, job.schema])), { type, payload });
   // With OTEL_* set, the enqueue is a PRODUCER span and the job's trace starts here.
   const otel = await startOtel({ serviceName: 'calsync-enqueue' });
-  const connection = await connect(config, createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel })).catch(async (error: unknown) => {
-    await otel.shutdown();
-    throw error;
-  });
+  const connection = await connect(config, createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel })).catch(
+    async (error: unknown) => {
+      await otel.shutdown();
+      throw error;
+    },
+  );
   try {
     const queue = new JobQueue({
       transport: connection.transport,

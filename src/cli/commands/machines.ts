@@ -51,7 +51,8 @@ export async function machinesCommand(argv: string[]): Promise<number> {
   }
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`, MACHINES_USAGE);
   const format = (values.format as string | undefined) ?? 'mermaid';
-  if (format !== 'mermaid' && format !== 'json') throw new UsageError(`--format: expected mermaid or json, got ${JSON.stringify(format)}`, MACHINES_USAGE);
+  if (format !== 'mermaid' && format !== 'json')
+    throw new UsageError(`--format: expected mermaid or json, got ${JSON.stringify(format)}`, MACHINES_USAGE);
   let jobs = await loadJobs(values.jobs as string | undefined);
   const type = values.type as string | undefined;
   if (type !== undefined) {

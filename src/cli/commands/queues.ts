@@ -25,12 +25,14 @@ export async function queuesCommand(argv: string[]): Promise<number> {
     console.log(QUEUES_USAGE);
     return 0;
   }
-  if (positionals[0] !== 'create' || positionals.length !== 1) throw new UsageError(`expected "queues create", got "queues ${positionals.join(' ')}"`, QUEUES_USAGE);
+  if (positionals[0] !== 'create' || positionals.length !== 1)
+    throw new UsageError(`expected "queues create", got "queues ${positionals.join(' ')}"`, QUEUES_USAGE);
   const env = { ...process.env };
   if (values['max-receive-count'] !== undefined) env.CALSYNC_MAX_RECEIVE_COUNT = String(values['max-receive-count']);
   if (values['visibility-timeout'] !== undefined) env.CALSYNC_VISIBILITY_TIMEOUT_SECONDS = String(values['visibility-timeout']);
   const config = loadConfig(env, connectionFlags(values));
-  if (config.embedded) throw new ConfigError('--embedded', 'queues create needs a server that outlives this command; set AWS_ENDPOINT_URL_SQS');
+  if (config.embedded)
+    throw new ConfigError('--embedded', 'queues create needs a server that outlives this command; set AWS_ENDPOINT_URL_SQS');
   const transport = new SqsTransport({ region: config.region, ...(config.endpoint ? { endpoint: config.endpoint } : {}) });
   try {
     const result = await ensureQueues(transport, {

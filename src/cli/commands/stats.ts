@@ -79,10 +79,18 @@ const age = (seconds: number | null): string => (seconds === null ? 'n/a' : `${s
 export function statsTable(snapshot: StatsSnapshot): string[] {
   const rows = [
     ['queue', 'visible', 'in flight', 'delayed', 'oldest'],
-    ...[snapshot.main, snapshot.dlq].map((q) => [q.name, String(q.visible), String(q.inFlight), String(q.delayed), age(q.oldestMessageAgeSeconds)]),
+    ...[snapshot.main, snapshot.dlq].map((q) => [
+      q.name,
+      String(q.visible),
+      String(q.inFlight),
+      String(q.delayed),
+      age(q.oldestMessageAgeSeconds),
+    ]),
   ];
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  '));
+  return rows.map((row) =>
+    row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  '),
+  );
 }
 
 /** One line per refresh, for logs and pipes. */
@@ -125,7 +133,8 @@ export async function statsCommand(argv: string[]): Promise<number> {
     }
   }
   const config = loadConfig(process.env, connectionFlags(values));
-  if (config.embedded) throw new ConfigError('--embedded', 'stats reads a server shared with the workers; set AWS_ENDPOINT_URL_SQS instead');
+  if (config.embedded)
+    throw new ConfigError('--embedded', 'stats reads a server shared with the workers; set AWS_ENDPOINT_URL_SQS instead');
   const connection = await connect(config, createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel }));
   const stop = new AbortController();
   const onSignal = (): void => stop.abort();

@@ -114,7 +114,13 @@ export function onSignals(shutdown: () => Promise<void>, logger: Logger): void {
 export async function workerCommand(argv: string[]): Promise<number> {
   const { values } = parse(
     argv,
-    { ...CONNECTION_OPTIONS, jobs: { type: 'string' }, concurrency: { type: 'string' }, 'metrics-port': { type: 'string' }, 'shutdown-grace-ms': { type: 'string' } },
+    {
+      ...CONNECTION_OPTIONS,
+      jobs: { type: 'string' },
+      concurrency: { type: 'string' },
+      'metrics-port': { type: 'string' },
+      'shutdown-grace-ms': { type: 'string' },
+    },
     WORKER_USAGE,
   );
   if (values.help) {

@@ -73,7 +73,10 @@ export function accountsFromEnv(env: NodeJS.ProcessEnv = process.env): AccountRe
   const file = env.CALSYNC_ACCOUNTS_FILE;
   if (inline && file) throw new ConfigError('CALSYNC_ACCOUNTS_FILE', 'set either CALSYNC_ACCOUNTS or CALSYNC_ACCOUNTS_FILE, not both');
   if (!inline && !file) {
-    throw new ConfigError('CALSYNC_ACCOUNTS', 'not set: expected JSON like {"alice":{"serverUrl":"https://dav.example.com/alice/","username":"alice","password":"..."}} or CALSYNC_ACCOUNTS_FILE');
+    throw new ConfigError(
+      'CALSYNC_ACCOUNTS',
+      'not set: expected JSON like {"alice":{"serverUrl":"https://dav.example.com/alice/","username":"alice","password":"..."}} or CALSYNC_ACCOUNTS_FILE',
+    );
   }
   const setting = inline ? 'CALSYNC_ACCOUNTS' : 'CALSYNC_ACCOUNTS_FILE';
   let text: string;

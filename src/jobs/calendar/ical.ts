@@ -50,7 +50,8 @@ export interface ParsedEvent {
 export function parseEventIcs(ics: string): ParsedEvent {
   const calendar = new ICAL.Component(ICAL.parse(ics));
   const vevent = calendar.name === 'vevent' ? calendar : calendar.getFirstSubcomponent('vevent');
-  if (vevent === null) return { uid: undefined, summary: undefined, startsAt: undefined, endsAt: undefined, description: undefined, location: undefined };
+  if (vevent === null)
+    return { uid: undefined, summary: undefined, startsAt: undefined, endsAt: undefined, description: undefined, location: undefined };
   const event = new ICAL.Event(vevent);
   const text = (name: string): string | undefined => {
     const value = vevent.getFirstPropertyValue(name);

@@ -60,12 +60,16 @@ export async function migrate(pool: pg.Pool, options: MigrateOptions = {}): Prom
        )`,
     );
     const done = new Map(
-      (await client.query<{ name: string; checksum: string }>('SELECT name, checksum FROM schema_migrations')).rows.map((row) => [row.name, row.checksum]),
+      (await client.query<{ name: string; checksum: string }>('SELECT name, checksum FROM schema_migrations')).rows.map((row) => [
+        row.name,
+        row.checksum,
+      ]),
     );
     for (const file of files) {
       const previous = done.get(file.name);
       if (previous !== undefined) {
-        if (previous !== file.checksum) throw new Error(`migration ${file.name} was changed after it was applied (checksum differs); add a new file instead`);
+        if (previous !== file.checksum)
+          throw new Error(`migration ${file.name} was changed after it was applied (checksum differs); add a new file instead`);
         continue;
       }
       await client.query(file.sql);

@@ -31,7 +31,11 @@ const isoDateTime = z.iso.datetime({ offset: true });
 export const calendarEventSchema = z
   .object({
     /** The iCalendar UID; the object is stored as `<uid>.ics` in the calendar. */
-    uid: z.string().min(1).max(255).regex(/^[A-Za-z0-9._@+-]+$/, 'expected letters, digits, ".", "_", "@", "+" or "-"'),
+    uid: z
+      .string()
+      .min(1)
+      .max(255)
+      .regex(/^[A-Za-z0-9._@+-]+$/, 'expected letters, digits, ".", "_", "@", "+" or "-"'),
     summary: z.string().max(1024),
     /** ISO 8601 date-time with `Z` or an offset. */
     start: isoDateTime,

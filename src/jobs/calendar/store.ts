@@ -22,16 +22,19 @@ export interface ApplyBatch {
 
 /** The calendar's stored sync token (`undefined` before its first completed sync). */
 export async function loadSyncToken(pool: pg.Pool, accountId: string, calendar: string): Promise<string | undefined> {
-  const { rows } = await pool.query<{ sync_token: string | null }>('SELECT sync_token FROM calendars WHERE account_id = $1 AND calendar = $2', [accountId, calendar]);
+  const { rows } = await pool.query<{ sync_token: string | null }>(
+    'SELECT sync_token FROM calendars WHERE account_id = $1 AND calendar = $2',
+    [accountId, calendar],
+  );
   return rows[0]?.sync_token ?? undefined;
 }
 
 /** href → etag of every stored event of the calendar. */
 export async function loadEtags(pool: pg.Pool, accountId: string, calendar: string): Promise<Map<string, string | null>> {
-  const { rows } = await pool.query<{ href: string; etag: string | null }>('SELECT href, etag FROM events WHERE account_id = $1 AND calendar = $2', [
-    accountId,
-    calendar,
-  ]);
+  const { rows } = await pool.query<{ href: string; etag: string | null }>(
+    'SELECT href, etag FROM events WHERE account_id = $1 AND calendar = $2',
+    [accountId, calendar],
+  );
   return new Map(rows.map((row) => [row.href, row.etag]));
 }
 
@@ -40,9 +43,16 @@ export async function applyBatch(pool: pg.Pool, batch: ApplyBatch): Promise<void
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
-    await client.query('INSERT INTO calendars (account_id, calendar) VALUES ($1, $2) ON CONFLICT DO NOTHING', [batch.accountId, batch.calendar]);
+    await client.query('INSERT INTO calendars (account_id, calendar) VALUES ($1, $2) ON CONFLICT DO NOTHING', [
+      batch.accountId,
+      batch.calendar,
+    ]);
     if (batch.deletes.length > 0) {
-      await client.query('DELETE FROM events WHERE account_id = $1 AND calendar = $2 AND href = ANY($3::text[])', [batch.accountId, batch.calendar, batch.deletes]);
+      await client.query('DELETE FROM events WHERE account_id = $1 AND calendar = $2 AND href = ANY($3::text[])', [
+        batch.accountId,
+        batch.calendar,
+        batch.deletes,
+      ]);
     }
     if (batch.upserts.length > 0) {
       await client.query(

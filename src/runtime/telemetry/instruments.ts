@@ -29,9 +29,7 @@ export const PROMETHEUS_NAMES = {
 } as const;
 
 /** Attempt durations: 5 ms … 15 min (the longest sensible attempt timeout). */
-export const DURATION_BUCKETS_SECONDS = [
-  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900,
-] as const;
+export const DURATION_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900] as const;
 
 /** Queue lag: 10 ms … 1 day (retries wait in SQS delays, long jobs hop past 15 min). */
 export const QUEUE_LAG_BUCKETS_SECONDS = [

@@ -27,7 +27,11 @@ export function handlerMs(seed: string, jobId: string, attempt: number): number 
 }
 
 /** How the job ends and after how many executions when nothing goes wrong. */
-export function faultFreeFate(seed: string, jobId: string, maximumAttempts: number = CHAOS_POLICY.maximumAttempts): { outcome: 'succeeded' | 'non_retryable' | 'attempts_exhausted'; executions: number } {
+export function faultFreeFate(
+  seed: string,
+  jobId: string,
+  maximumAttempts: number = CHAOS_POLICY.maximumAttempts,
+): { outcome: 'succeeded' | 'non_retryable' | 'attempts_exhausted'; executions: number } {
   if (isNonRetryable(seed, jobId)) return { outcome: 'non_retryable', executions: 1 };
   for (let attempt = 1; attempt <= maximumAttempts; attempt++) {
     if (!failsAttempt(seed, jobId, attempt)) return { outcome: 'succeeded', executions: attempt };

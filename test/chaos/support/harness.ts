@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { ensureQueues } from '../../../src/queue/bootstrap.js';
-import { SqsTransport } from '../../../src/queue/sqs-transport.js';
+import type { SqsTransport } from '../../../src/queue/sqs-transport.js';
 import { REPO_ROOT, spawnPeer, waitFor, type Peer } from '../../support/process.js';
 
 export const FIXTURE = join(REPO_ROOT, 'test', 'fixtures', 'chaos-worker.ts');
@@ -72,10 +72,14 @@ export async function startWorker(spec: WorkerSpec): Promise<Peer> {
     },
   });
   try {
-    await waitFor(`chaos worker ${peer.pid} to be ready`, () => {
-      if (peer.child.exitCode !== null) throw new Error(`exited with ${peer.child.exitCode}: ${peer.output().slice(-2_000)}`);
-      return readLog(spec.log).some((l) => l.e === 'ready' && l.pid === peer.pid);
-    }, { timeoutMs: 60_000, intervalMs: 50 });
+    await waitFor(
+      `chaos worker ${peer.pid} to be ready`,
+      () => {
+        if (peer.child.exitCode !== null) throw new Error(`exited with ${peer.child.exitCode}: ${peer.output().slice(-2_000)}`);
+        return readLog(spec.log).some((l) => l.e === 'ready' && l.pid === peer.pid);
+      },
+      { timeoutMs: 60_000, intervalMs: 50 },
+    );
   } catch (error) {
     await peer.stop(1_000);
     throw error;
@@ -107,10 +111,14 @@ export async function pending(transport: SqsTransport, queueUrl: string): Promis
 /** Waits until the queue reports nothing pending `times` checks in a row. */
 export async function waitQueueEmpty(transport: SqsTransport, queueUrl: string, timeoutMs: number, times = 3): Promise<void> {
   let zeros = 0;
-  await waitFor('the main queue to be empty with nothing in flight', async () => {
-    zeros = (await pending(transport, queueUrl)) === 0 ? zeros + 1 : 0;
-    return zeros >= times;
-  }, { timeoutMs, intervalMs: 500 });
+  await waitFor(
+    'the main queue to be empty with nothing in flight',
+    async () => {
+      zeros = (await pending(transport, queueUrl)) === 0 ? zeros + 1 : 0;
+      return zeros >= times;
+    },
+    { timeoutMs, intervalMs: 500 },
+  );
 }
 
 /** Receives everything in a queue (each message once, by MessageId) and returns the bodies. */
@@ -119,12 +127,21 @@ export async function readAll(transport: SqsTransport, queueUrl: string, expectA
 }
 
 /** Like {@link readAll}, with each message's MessageId. */
-export async function readAllMessages(transport: SqsTransport, queueUrl: string, expectAtLeast = 0): Promise<Array<{ messageId: string; body: string }>> {
+export async function readAllMessages(
+  transport: SqsTransport,
+  queueUrl: string,
+  expectAtLeast = 0,
+): Promise<Array<{ messageId: string; body: string }>> {
   const bodies = new Map<string, string>();
   let empties = 0;
   for (let i = 0; i < 5_000 && empties < 3; i++) {
     const out = await transport.client.send(
-      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 300, WaitTimeSeconds: bodies.size >= expectAtLeast ? 0 : 1 }),
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: 10,
+        VisibilityTimeout: 300,
+        WaitTimeSeconds: bodies.size >= expectAtLeast ? 0 : 1,
+      }),
     );
     const messages = out.Messages ?? [];
     if (messages.length === 0) empties++;

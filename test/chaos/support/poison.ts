@@ -13,7 +13,15 @@ export interface PoisonMessage {
 
 const UUID = '6f1c2a4e-0b7d-4c3e-9a51-2d8e7f3b1c09';
 const NOW = '2026-11-29T12:00:00.000Z';
-const envelope = (over: Record<string, unknown>): Record<string, unknown> => ({ v: 1, id: UUID, type: 'chaos.job', payload: { n: 1 }, attempt: 1, createdAt: NOW, ...over });
+const envelope = (over: Record<string, unknown>): Record<string, unknown> => ({
+  v: 1,
+  id: UUID,
+  type: 'chaos.job',
+  payload: { n: 1 },
+  attempt: 1,
+  createdAt: NOW,
+  ...over,
+});
 
 /** Characters SQS accepts in a body: #x9 #xA #xD, #x20–#xD7FF, #xE000–#xFFFD, #x10000–#x10FFFF. */
 function sqsSafe(text: string): string {
@@ -27,8 +35,10 @@ function nested(depth: number, open: string, close: string): string {
 /** The generators, by kind; each takes a random source. */
 const GENERATORS: Record<string, (random: () => number) => string> = {
   base64: (r) => Buffer.from(Array.from({ length: 1 + Math.floor(r() * 2_000) }, () => Math.floor(r() * 256))).toString('base64'),
-  latin1: (r) => sqsSafe(Buffer.from(Array.from({ length: 1 + Math.floor(r() * 2_000) }, () => Math.floor(r() * 256))).toString('latin1')) || ' ',
-  lone_surrogate_escape: (r) => JSON.stringify(envelope({})).replace('"n":1', `"n":"\\ud${(0x800 + Math.floor(r() * 0x7ff)).toString(16)}"`),
+  latin1: (r) =>
+    sqsSafe(Buffer.from(Array.from({ length: 1 + Math.floor(r() * 2_000) }, () => Math.floor(r() * 256))).toString('latin1')) || ' ',
+  lone_surrogate_escape: (r) =>
+    JSON.stringify(envelope({})).replace('"n":1', `"n":"\\ud${(0x800 + Math.floor(r() * 0x7ff)).toString(16)}"`),
   lone_surrogate_in_type: () => `{"v":1,"id":"${UUID}","type":"chaos.\\udc00job","payload":{"n":1},"attempt":1,"createdAt":"${NOW}"}`,
   deep_array: () => nested(10_000, '[', ']'),
   deep_object: () => `${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}`,
@@ -36,7 +46,8 @@ const GENERATORS: Record<string, (random: () => number) => string> = {
   unknown_v: (r) => JSON.stringify(envelope({ v: [0, 2, '1', 1.5, null, 99][Math.floor(r() * 6)] })),
   missing_v: () => JSON.stringify((({ v: _v, ...rest }) => rest)(envelope({}))),
   unknown_type: (r) => JSON.stringify(envelope({ type: `nope.${Math.floor(r() * 1e6)}` })),
-  proto_key: () => `{"v":1,"__proto__":{"polluted":true},"id":"${UUID}","type":"chaos.job","payload":{"n":1},"attempt":1,"createdAt":"${NOW}"}`,
+  proto_key: () =>
+    `{"v":1,"__proto__":{"polluted":true},"id":"${UUID}","type":"chaos.job","payload":{"n":1},"attempt":1,"createdAt":"${NOW}"}`,
   proto_in_payload: () => JSON.stringify(envelope({})).replace('{"n":1}', '{"n":1,"__proto__":{"isAdmin":true}}'),
   constructor_key: () => JSON.stringify(envelope({ payload: { n: 1, constructor: { prototype: { x: 1 } } } })),
   wrong_id: (r) => JSON.stringify(envelope({ id: [123, 'not-a-uuid', null, {}][Math.floor(r() * 4)] })),
@@ -55,7 +66,10 @@ export function bigBodies(): PoisonMessage[] {
   return [
     { kind: 'big_json_unknown_v', body: pad('{"junk":"', '"}') },
     { kind: 'big_json_array', body: pad('["', '"]') },
-    { kind: 'big_envelope_bad_payload', body: pad(`{"v":1,"id":"${UUID}","type":"chaos.job","attempt":1,"createdAt":"${NOW}","payload":{"n":"`, '"}}') },
+    {
+      kind: 'big_envelope_bad_payload',
+      body: pad(`{"v":1,"id":"${UUID}","type":"chaos.job","attempt":1,"createdAt":"${NOW}","payload":{"n":"`, '"}}'),
+    },
   ];
 }
 

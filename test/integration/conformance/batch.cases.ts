@@ -14,7 +14,11 @@ export function batchCases(harness: () => Harness): void {
       const url = await freshQueue(h, 'batch');
       const ok = await h.transport.sendBatch(url, entries(10));
       expect(ok.failed).toEqual([]);
-      expect(ok.successful.map((s) => s.id).sort()).toEqual(entries(10).map((e) => e.id).sort());
+      expect(ok.successful.map((s) => s.id).sort()).toEqual(
+        entries(10)
+          .map((e) => e.id)
+          .sort(),
+      );
       expect(ok.successful.every((s) => typeof s.messageId === 'string' && s.messageId.length > 0)).toBe(true);
       const tooMany = await h.transport.sendBatch(url, entries(11)).catch((e: unknown) => e);
       expect(tooMany).toMatchObject({ name: 'TransportError', code: 'TooManyEntriesInBatchRequest', retryable: false });
@@ -30,7 +34,9 @@ export function batchCases(harness: () => Harness): void {
       expect((tooBig as Error).message).toContain(`${limit + 1} bytes`);
       expect((tooBig as Error).message).toContain(`${limit} bytes`);
       // Multi-byte characters count as bytes, not characters; attributes count too.
-      const euro = await h.transport.send(url, { body: '€'.repeat(Math.floor(limit / 3)), attributes: { pad: 'xxxxxxxx' } }).catch((e: unknown) => e);
+      const euro = await h.transport
+        .send(url, { body: '€'.repeat(Math.floor(limit / 3)), attributes: { pad: 'xxxxxxxx' } })
+        .catch((e: unknown) => e);
       expect(euro).toMatchObject({ code: 'MessageTooLong' });
       const inBatch = await h.transport.sendBatch(url, [{ id: 'big', body: 'x'.repeat(limit + 1) }]).catch((e: unknown) => e);
       expect(inBatch).toMatchObject({ code: 'MessageTooLong' });

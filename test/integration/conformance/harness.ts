@@ -8,7 +8,7 @@ import type { JobTransport } from '../../../src/queue/transport.js';
 /** Ways a server is known to differ from AWS SQS, as seen through the transport. */
 export type Difference =
   /** DeleteMessageBatch reports a bogus receipt handle as deleted (AWS: ReceiptHandleIsInvalid). */
-  | 'deleteBatchAcceptsBogusHandle';
+  'deleteBatchAcceptsBogusHandle';
 
 export interface Harness {
   readonly name: string;
@@ -35,9 +35,10 @@ export async function timed<T>(run: () => Promise<T>): Promise<{ value: T; ms: n
 
 /** Receives until one message arrives or `waitSeconds` pass (one long poll). */
 export async function receiveOne(h: Harness, url: string, waitSeconds: number, visibilityTimeoutSeconds?: number) {
-  const options = visibilityTimeoutSeconds === undefined
-    ? { maxMessages: 1, waitTimeSeconds: waitSeconds }
-    : { maxMessages: 1, waitTimeSeconds: waitSeconds, visibilityTimeoutSeconds };
+  const options =
+    visibilityTimeoutSeconds === undefined
+      ? { maxMessages: 1, waitTimeSeconds: waitSeconds }
+      : { maxMessages: 1, waitTimeSeconds: waitSeconds, visibilityTimeoutSeconds };
   const messages = await h.transport.receive(url, options);
   return messages[0];
 }
