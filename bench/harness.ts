@@ -4,9 +4,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { DeleteQueueCommand } from '@aws-sdk/client-sqs';
-import { ensureQueues } from '../src/queue/bootstrap.js';
+import { ensureQueues } from '../src/ops/ensure-queues.js';
 import { JobQueue } from '../src/queue/job-queue.js';
-import type { SqsTransport } from '../src/queue/sqs-transport.js';
+import type { SqsTransport } from '../src/queue/sqs/sqs-transport.js';
 import type { ConsumerConfig, ConsumerKind, ConsumerResult, HandlerMode } from './children/protocol.js';
 import { diffCounts, type CountingProxy, type RequestCounts } from './counting-proxy.js';
 import { startConsumer, within, type ConsumerProcess } from './processes.js';

@@ -9,7 +9,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SqsTransport } from '../src/queue/sqs-transport.js';
+import { SqsTransport } from '../src/queue/sqs/sqs-transport.js';
 import type { ConsumerKind } from './children/protocol.js';
 import { startCountingProxy } from './counting-proxy.js';
 import { drain, total } from './harness.js';

@@ -15,7 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { SqsTransport } from '../src/queue/sqs-transport.js';
+import { SqsTransport } from '../src/queue/sqs/sqs-transport.js';
 import { startCountingProxy } from './counting-proxy.js';
 import { DECODE_TARGET_RATIO, decodeRows } from './decode.js';
 import { drain, total, type DrainResult, type DrainSpec, type Target } from './harness.js';

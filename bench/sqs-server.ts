@@ -3,7 +3,7 @@
  * do not share an event loop. Prints one JSON line `{"endpoint":"http://127.0.0.1:PORT"}` when ready;
  * stops on SIGTERM / SIGINT or when its parent's IPC channel closes.
  */
-import { startEmbeddedSqs } from '../src/queue/embedded.js';
+import { startEmbeddedSqs } from '../src/ops/embedded-sqs.js';
 
 const server = await startEmbeddedSqs({ port: 0 });
 process.stdout.write(`${JSON.stringify({ endpoint: server.endpoint, pid: process.pid })}\n`);

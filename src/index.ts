@@ -32,8 +32,8 @@ export {
 
 // Enqueueing
 export { JobQueue, validateJob, type JobQueueOptions, type JobRequest, type JobSchemaEntry } from './queue/job-queue.js';
-export { createJobQueueFromEnv, enqueueJob, enqueueJobs } from './queue/default-queue.js';
-export { loadConfig, type CalsyncConfig } from './queue/config.js';
+export { createJobQueueFromEnv, enqueueJob, enqueueJobs } from './ops/default-queue.js';
+export { loadConfig, type CalsyncConfig } from './config/config.js';
 
 // The wire
 export {
@@ -49,7 +49,29 @@ export {
 export { decodeDeadLetter, type DeadLetterRecord, type DecodedDeadLetter } from './queue/dead-letter.js';
 export { parseSigningKeys, signBody, verifyBody, SIGNATURE_ATTRIBUTE } from './queue/signing.js';
 export { InvalidJobError } from './shared/errors.js';
-export * from './queue/index.js';
+
+// Transports and queues
+export {
+  SQS_LIMITS,
+  type BatchFailure,
+  type BatchResult,
+  type CreateQueueOptions,
+  type DeleteEntry,
+  type JobTransport,
+  type OutgoingBatchEntry,
+  type OutgoingMessage,
+  type QueueDepth,
+  type ReceiveOptions,
+  type ReceivedMessage,
+} from './queue/transport.js';
+export { SqsTransport, type SqsTransportOptions } from './queue/sqs/sqs-transport.js';
+export type { SqsClientOptions } from './queue/sqs/sqs-client.js';
+export { MemoryTransport, type MemoryTransportOptions } from './queue/memory/memory-transport.js';
+export { queueNames, type QueueNameOptions } from './queue/queue-names.js';
+export { ensureQueues, type EnsureQueuesOptions, type EnsuredQueues } from './ops/ensure-queues.js';
+export { startEmbeddedSqs, type EmbeddedSqs, type EmbeddedSqsOptions } from './ops/embedded-sqs.js';
+export { TransportError, ConfigError, toError } from './shared/errors.js';
+export { systemClock, type Clock, type Random } from './shared/clock.js';
 
 // Running jobs
 export { createWorker, Worker, type StopOptions, type WorkerStats } from './runtime/worker.js';

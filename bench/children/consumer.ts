@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { defineJob } from '../../src/machines/define-job.js';
 import { createLogger } from '../../src/runtime/logger.js';
 import { createWorker } from '../../src/runtime/worker.js';
-import { SqsTransport } from '../../src/queue/sqs-transport.js';
+import { SqsTransport } from '../../src/queue/sqs/sqs-transport.js';
 import { startInMemoryOtel, type InMemoryOtel } from './in-memory-otel.js';
 import type { ConsumerConfig, ConsumerResult, FromChild, MemorySample, ToChild } from './protocol.js';
 

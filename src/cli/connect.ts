@@ -3,11 +3,11 @@
  * nothing is configured in development), the queues created when asked, signing hooks when keys are set.
  */
 import type { Logger } from 'pino';
-import { ensureQueues } from '../queue/bootstrap.js';
-import type { CalsyncConfig } from '../queue/config.js';
-import { startEmbeddedSqs, type EmbeddedSqs } from '../queue/embedded.js';
+import { ensureQueues } from '../ops/ensure-queues.js';
+import type { CalsyncConfig } from '../config/config.js';
+import { startEmbeddedSqs, type EmbeddedSqs } from '../ops/embedded-sqs.js';
 import { signingHooks, type SigningHooks } from '../queue/signing-hooks.js';
-import { SqsTransport } from '../queue/sqs-transport.js';
+import { SqsTransport } from '../queue/sqs/sqs-transport.js';
 import type { JobTransport } from '../queue/transport.js';
 
 export interface Connection {

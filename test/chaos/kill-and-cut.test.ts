@@ -11,9 +11,9 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedSqs, type EmbeddedSqs } from '../../src/queue/embedded.js';
+import { startEmbeddedSqs, type EmbeddedSqs } from '../../src/ops/embedded-sqs.js';
 import { JobQueue } from '../../src/queue/job-queue.js';
-import { SqsTransport } from '../../src/queue/sqs-transport.js';
+import { SqsTransport } from '../../src/queue/sqs/sqs-transport.js';
 import type { Peer } from '../support/process.js';
 import { CHAOS_POLICY, faultFreeFate, isNonRetryable, prng } from './support/fate.js';
 import {

@@ -15,7 +15,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEventIcs } from '../../src/jobs/calendar/ical.js';
 import type { CalendarEvent } from '../../src/jobs/calendar/schemas.js';
-import { startEmbeddedSqs, type EmbeddedSqs } from '../../src/queue/embedded.js';
+import { startEmbeddedSqs, type EmbeddedSqs } from '../../src/ops/embedded-sqs.js';
 import {
   BIN,
   calendarEnv,

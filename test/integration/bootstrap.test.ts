@@ -4,10 +4,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ensureQueues, queueNames } from '../../src/queue/bootstrap.js';
-import { startEmbeddedSqs } from '../../src/queue/embedded.js';
-import { MemoryTransport } from '../../src/queue/memory-transport.js';
-import { SqsTransport } from '../../src/queue/sqs-transport.js';
+import { ensureQueues } from '../../src/ops/ensure-queues.js';
+import { queueNames } from '../../src/queue/queue-names.js';
+import { startEmbeddedSqs } from '../../src/ops/embedded-sqs.js';
+import { MemoryTransport } from '../../src/queue/memory/memory-transport.js';
+import { SqsTransport } from '../../src/queue/sqs/sqs-transport.js';
 import type { JobTransport } from '../../src/queue/transport.js';
 import { startElasticMq } from '../support/elasticmq.js';
 

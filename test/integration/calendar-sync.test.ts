@@ -14,7 +14,7 @@ import {
   runCalendarSync,
   type CalendarSyncCheckpoint,
   type CalendarSyncStats,
-} from '../../src/jobs/calendar-sync.js';
+} from '../../src/jobs/calendar/calendar-sync.js';
 import { NonRetryableError } from '../../src/machines/errors.js';
 import { startPostgres, testPool, type PostgresDatabase } from '../support/postgres.js';
 import { radicaleUser, startRadicale, type RadicaleServer, type RadicaleUser } from '../support/radicale.js';

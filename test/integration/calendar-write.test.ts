@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { staticAccounts, type AccountResolver } from '../../src/jobs/calendar/accounts.js';
 import { parseEventIcs } from '../../src/jobs/calendar/ical.js';
 import type { CalendarWritePayload } from '../../src/jobs/calendar/schemas.js';
-import { createCalendarWriteJob, runCalendarWrite } from '../../src/jobs/calendar-write.js';
+import { createCalendarWriteJob, runCalendarWrite } from '../../src/jobs/calendar/calendar-write.js';
 import { NonRetryableError, RetryableError } from '../../src/machines/errors.js';
 import { radicaleUser, startRadicale, type RadicaleServer, type RadicaleUser } from '../support/radicale.js';
 import { makeEvents, testContext } from './calendar-context.js';

@@ -8,7 +8,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { SqsTransport } from '../../src/queue/sqs-transport.js';
+import type { SqsTransport } from '../../src/queue/sqs/sqs-transport.js';
 import { decodeEnvelope } from '../../src/queue/envelope.js';
 import { invalidMessageBody } from '../../src/queue/dead-letter.js';
 import { startMoto, type Moto } from '../support/moto.js';

@@ -6,11 +6,11 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { ensureQueues, type EnsuredQueues } from '../../src/queue/bootstrap.js';
+import { ensureQueues, type EnsuredQueues } from '../../src/ops/ensure-queues.js';
 import { deadLetterBody } from '../../src/queue/dead-letter.js';
 import { decodeEnvelope, newEnvelope, type Envelope } from '../../src/queue/envelope.js';
-import { startEmbeddedSqs } from '../../src/queue/embedded.js';
-import { SqsTransport } from '../../src/queue/sqs-transport.js';
+import { startEmbeddedSqs } from '../../src/ops/embedded-sqs.js';
+import { SqsTransport } from '../../src/queue/sqs/sqs-transport.js';
 import { startElasticMq } from '../support/elasticmq.js';
 import { REPO_ROOT } from '../support/process.js';
 

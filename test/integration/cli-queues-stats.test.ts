@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createLiveBlock, createProgress } from '../../src/cli/progress.js';
-import type { SqsTransport } from '../../src/queue/sqs-transport.js';
+import type { SqsTransport } from '../../src/queue/sqs/sqs-transport.js';
 import { REPO_ROOT } from '../support/process.js';
 import { BIN, SERVERS, cliEnv, createQueues, runCli, testTransport, uniquePrefix, type CliServer } from './cli-harness.js';
 

@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startEmbeddedSqs, type EmbeddedSqs } from '../../src/queue/embedded.js';
-import { SqsTransport } from '../../src/queue/sqs-transport.js';
+import { startEmbeddedSqs, type EmbeddedSqs } from '../../src/ops/embedded-sqs.js';
+import { SqsTransport } from '../../src/queue/sqs/sqs-transport.js';
 
 /** Local addresses of listening TCP sockets on `port`, from /proc/net/tcp and tcp6 (hex decoded). */
 function listenersOn(port: number): string[] {

@@ -1,7 +1,7 @@
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/queue/manual-clock.js';
+import { ManualClock } from '../support/manual-clock.js';
 import { createWorkerTelemetry, type MetricsServer, PROMETHEUS_NAMES, startMetricsServer } from '../../src/runtime/telemetry/index.js';
 
 class NamedError extends Error {

@@ -5,10 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { decodeDeadLetter, deadLetterBody, invalidMessageBody, type DeadLetterRecord } from '../../src/queue/dead-letter.js';
-import { startEmbeddedSqs, type EmbeddedSqs } from '../../src/queue/embedded.js';
+import { startEmbeddedSqs, type EmbeddedSqs } from '../../src/ops/embedded-sqs.js';
 import { decodeEnvelope, encodeEnvelope, newEnvelope, type Envelope } from '../../src/queue/envelope.js';
 import { JobQueue } from '../../src/queue/job-queue.js';
-import { SqsTransport } from '../../src/queue/sqs-transport.js';
+import { SqsTransport } from '../../src/queue/sqs/sqs-transport.js';
 
 /** U+FFFF, U+FFFE, an emoji (a surrogate pair), a lone high and a lone low surrogate, a NUL. */
 const NASTY = 'bad \uffff and \ufffe, emoji 😀, lone \ud800 and \udc00, nul \u0000 end';

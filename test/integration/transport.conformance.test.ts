@@ -4,9 +4,9 @@
  * flip only the expectation they concern.
  */
 import { afterAll, beforeAll, describe } from 'vitest';
-import { MemoryTransport } from '../../src/queue/memory-transport.js';
-import { SqsTransport } from '../../src/queue/sqs-transport.js';
-import { startEmbeddedSqs, type EmbeddedSqs } from '../../src/queue/embedded.js';
+import { MemoryTransport } from '../../src/queue/memory/memory-transport.js';
+import { SqsTransport } from '../../src/queue/sqs/sqs-transport.js';
+import { startEmbeddedSqs, type EmbeddedSqs } from '../../src/ops/embedded-sqs.js';
 import { startElasticMq, type ElasticMq } from '../support/elasticmq.js';
 import { startMoto, type Moto } from '../support/moto.js';
 import { batchCases } from './conformance/batch.cases.js';

@@ -10,12 +10,12 @@
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureQueues, type EnsuredQueues } from '../../src/queue/bootstrap.js';
+import { ensureQueues, type EnsuredQueues } from '../../src/ops/ensure-queues.js';
 import { decodeDeadLetter } from '../../src/queue/dead-letter.js';
 import { decodeEnvelope } from '../../src/queue/envelope.js';
-import { startEmbeddedSqs, type EmbeddedSqs } from '../../src/queue/embedded.js';
+import { startEmbeddedSqs, type EmbeddedSqs } from '../../src/ops/embedded-sqs.js';
 import { JobQueue } from '../../src/queue/job-queue.js';
-import { SqsTransport } from '../../src/queue/sqs-transport.js';
+import { SqsTransport } from '../../src/queue/sqs/sqs-transport.js';
 import { createWorker, type Worker } from '../../src/runtime/worker.js';
 import { killJobs } from '../fixtures/kill-jobs.js';
 import { REPO_ROOT, spawnPeer, waitFor, type Peer } from '../support/process.js';

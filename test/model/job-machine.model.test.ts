@@ -21,8 +21,8 @@ import { resolveRetryPolicy, type RetryPolicy } from '../../src/machines/retry-p
 import { decodeDeadLetter } from '../../src/queue/dead-letter.js';
 import { decodeEnvelope } from '../../src/queue/envelope.js';
 import { JobQueue } from '../../src/queue/job-queue.js';
-import { ManualClock } from '../../src/queue/manual-clock.js';
-import { MemoryTransport } from '../../src/queue/memory-transport.js';
+import { ManualClock } from '../support/manual-clock.js';
+import { MemoryTransport } from '../../src/queue/memory/memory-transport.js';
 import { createWorker } from '../../src/runtime/worker.js';
 import { jobLifeLogic, OUTCOME_EVENTS, possibleOutcomes, type JobLife, type OutcomeKind } from '../support/job-simulator.js';
 import { driveUntil, RecordingTransport, silentLogger } from '../support/runtime-harness.js';

@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { ListQueuesCommand } from '@aws-sdk/client-sqs';
-import { SqsTransport } from '../../src/queue/sqs-transport.js';
+import { SqsTransport } from '../../src/queue/sqs/sqs-transport.js';
 import { PEERS_DIR, REPO_ROOT, freePort, requireCommand, spawnPeer, waitFor } from './process.js';
 
 const SCRIPT = join(REPO_ROOT, 'scripts', 'peers', 'moto.sh');

@@ -3,7 +3,7 @@
  * silent logger, and a driver that moves a {@link ManualClock} while letting promises settle.
  */
 import { pino, type Logger } from 'pino';
-import type { ManualClock } from '../../src/queue/manual-clock.js';
+import type { ManualClock } from './manual-clock.js';
 import type {
   BatchResult,
   CreateQueueOptions,

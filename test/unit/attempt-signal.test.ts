@@ -2,9 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineJob } from '../../src/machines/define-job.js';
-import { ensureQueues } from '../../src/queue/bootstrap.js';
+import { ensureQueues } from '../../src/ops/ensure-queues.js';
 import { JobQueue } from '../../src/queue/job-queue.js';
-import { MemoryTransport } from '../../src/queue/memory-transport.js';
+import { MemoryTransport } from '../../src/queue/memory/memory-transport.js';
 import { createLogger } from '../../src/runtime/logger.js';
 import { createWorker } from '../../src/runtime/worker.js';
 

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { ManualClock } from '../../src/queue/manual-clock.js';
+import { ManualClock } from '../support/manual-clock.js';
 import type { BatchResult, DeleteEntry, JobTransport, OutgoingBatchEntry } from '../../src/queue/transport.js';
 import { DeleteBatcher } from '../../src/runtime/delete-batcher.js';
 import { SendBatcher } from '../../src/runtime/send-batcher.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/queue/config.js';
+import { loadConfig } from '../../src/config/config.js';
 import { ConfigError } from '../../src/shared/errors.js';
 
 function errorOf(env: NodeJS.ProcessEnv, flags = {}): ConfigError {

@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { TransportError } from '../../src/shared/errors.js';
-import { ManualClock } from '../../src/queue/manual-clock.js';
+import { ManualClock } from '../support/manual-clock.js';
 import type { BatchFailure, BatchResult, DeleteEntry, JobTransport } from '../../src/queue/transport.js';
 import { DeleteBatcher } from '../../src/runtime/delete-batcher.js';
 import { settle } from '../support/runtime-harness.js';

@@ -4,8 +4,8 @@ import { decodeEnvelope } from '../../src/queue/envelope.js';
 import { InvalidJobError, TransportError } from '../../src/shared/errors.js';
 import { JobQueue } from '../../src/queue/job-queue.js';
 import { messageBytes } from '../../src/queue/limits.js';
-import { ManualClock } from '../../src/queue/manual-clock.js';
-import { MemoryTransport } from '../../src/queue/memory-transport.js';
+import { ManualClock } from '../support/manual-clock.js';
+import { MemoryTransport } from '../../src/queue/memory/memory-transport.js';
 import type { BatchResult, OutgoingBatchEntry } from '../../src/queue/transport.js';
 import { RecordingTransport } from '../support/runtime-harness.js';
 

@@ -3,9 +3,9 @@
  * waiting for real time.
  */
 import { describe, expect, test } from 'vitest';
-import { ManualClock } from '../../src/queue/manual-clock.js';
-import { MemoryTransport } from '../../src/queue/memory-transport.js';
-import { memoryQueueArn } from '../../src/queue/memory-queue.js';
+import { ManualClock } from '../support/manual-clock.js';
+import { MemoryTransport } from '../../src/queue/memory/memory-transport.js';
+import { memoryQueueArn } from '../../src/queue/memory/memory-queue.js';
 
 function setup() {
   const clock = new ManualClock();

@@ -7,8 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DLQ_SUFFIX, MAX_QUEUE_NAME_LENGTH, MAX_QUEUE_PREFIX_LENGTH, queueNames } from '../../src/queue/bootstrap.js';
-import { loadConfig } from '../../src/queue/config.js';
+import { DLQ_SUFFIX, MAX_QUEUE_NAME_LENGTH, MAX_QUEUE_PREFIX_LENGTH, queueNames } from '../../src/queue/queue-names.js';
+import { loadConfig } from '../../src/config/config.js';
 import { ConfigError } from '../../src/shared/errors.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');

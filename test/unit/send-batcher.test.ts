@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TransportError } from '../../src/shared/errors.js';
-import { ManualClock } from '../../src/queue/manual-clock.js';
+import { ManualClock } from '../support/manual-clock.js';
 import type { BatchResult, JobTransport, OutgoingBatchEntry, OutgoingMessage } from '../../src/queue/transport.js';
 import { SendBatcher } from '../../src/runtime/send-batcher.js';
 import { settle } from '../support/runtime-harness.js';

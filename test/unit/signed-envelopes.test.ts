@@ -6,10 +6,10 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineJob } from '../../src/machines/define-job.js';
-import { ensureQueues } from '../../src/queue/bootstrap.js';
+import { ensureQueues } from '../../src/ops/ensure-queues.js';
 import { decodeDeadLetter } from '../../src/queue/dead-letter.js';
 import { JobQueue } from '../../src/queue/job-queue.js';
-import { MemoryTransport } from '../../src/queue/memory-transport.js';
+import { MemoryTransport } from '../../src/queue/memory/memory-transport.js';
 import { signingHooks } from '../../src/queue/signing-hooks.js';
 import { parseSigningKeys, SIGNATURE_ATTRIBUTE, signBody } from '../../src/queue/signing.js';
 import { createLogger } from '../../src/runtime/logger.js';

@@ -3,8 +3,8 @@
  */
 import { QueueDoesNotExist, RequestThrottled, InvalidAttributeValue } from '@aws-sdk/client-sqs';
 import { describe, expect, test } from 'vitest';
-import { resolveSqsClientOptions } from '../../src/queue/sqs-client.js';
-import { toTransportError } from '../../src/queue/sqs-errors.js';
+import { resolveSqsClientOptions } from '../../src/queue/sqs/sqs-client.js';
+import { toTransportError } from '../../src/queue/sqs/sqs-errors.js';
 import { TransportError } from '../../src/shared/errors.js';
 
 const meta = (httpStatusCode: number) => ({ $metadata: { httpStatusCode } });

@@ -2,7 +2,7 @@ import type { Attributes } from '@opentelemetry/api';
 import { DataPointType, type HistogramMetricData, MeterProvider, type MetricData, MetricReader } from '@opentelemetry/sdk-metrics';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type Clock, systemClock } from '../../src/shared/clock.js';
-import { ManualClock } from '../../src/queue/manual-clock.js';
+import { ManualClock } from '../support/manual-clock.js';
 import type { QueueDepth } from '../../src/queue/transport.js';
 import { createWorkerTelemetry, INSTRUMENT_NAMES, resolveQueueDepthInterval, type QueueRole } from '../../src/runtime/telemetry/index.js';
 

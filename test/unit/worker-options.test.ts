@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { defineJob } from '../../src/machines/define-job.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { ConfigError } from '../../src/shared/errors.js';
-import { MemoryTransport } from '../../src/queue/memory-transport.js';
+import { MemoryTransport } from '../../src/queue/memory/memory-transport.js';
 import { resolveWorkerOptions, WORKER_DEFAULTS, type WorkerOptions } from '../../src/runtime/worker-options.js';
 
 const job = defineJob({ type: 'opts.job', schema: z.object({}), handler: () => {} });

@@ -5,7 +5,7 @@
  */
 import { createApiServer } from '../../api/server.js';
 import { calendarJobs } from '../../jobs/calendar/index.js';
-import { loadConfig } from '../../queue/config.js';
+import { loadConfig } from '../../config/config.js';
 import { ConfigError } from '../../shared/errors.js';
 import { JobQueue } from '../../queue/job-queue.js';
 import { createLogger } from '../../runtime/logger.js';

@@ -3,7 +3,7 @@
  * set), the queues, a worker with the demo jobs, and a small demo set whose fate is printed as it settles.
  */
 import { demoJobs } from '../../jobs/demo.js';
-import { loadConfig } from '../../queue/config.js';
+import { loadConfig } from '../../config/config.js';
 import { JobQueue } from '../../queue/job-queue.js';
 import { createLogger } from '../../runtime/logger.js';
 import { parse } from '../args.js';

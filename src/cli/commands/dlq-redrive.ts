@@ -18,7 +18,7 @@ import {
 import type { Envelope } from '../../queue/envelope.js';
 import { encodeEnvelope } from '../../queue/envelope.js';
 import { TransportError } from '../../shared/errors.js';
-import { toTransportError } from '../../queue/sqs-errors.js';
+import { toTransportError } from '../../queue/sqs/sqs-errors.js';
 import { extractContext, withProducerSpan } from '../../queue/tracing.js';
 import type { JobTransport } from '../../queue/transport.js';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, parse, UsageError } from '../args.js';

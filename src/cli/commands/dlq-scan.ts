@@ -6,7 +6,7 @@
  * Receiving a DLQ message raises its ApproximateReceiveCount; the DLQ has no redrive policy, so this
  * changes nothing else.
  */
-import { loadConfig } from '../../queue/config.js';
+import { loadConfig } from '../../config/config.js';
 import { decodeDeadLetter, type DecodedDeadLetter } from '../../queue/dead-letter.js';
 import { ConfigError, TransportError } from '../../shared/errors.js';
 import type { HistoryEntry } from '../../queue/envelope.js';

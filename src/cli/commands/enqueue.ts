@@ -1,4 +1,4 @@
-import { loadConfig } from '../../queue/config.js';
+import { loadConfig } from '../../config/config.js';
 import { ConfigError } from '../../shared/errors.js';
 import { JobQueue, validateJob } from '../../queue/job-queue.js';
 import { createLogger } from '../../runtime/logger.js';

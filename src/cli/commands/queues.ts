@@ -1,7 +1,8 @@
-import { ensureQueues, queueNames } from '../../queue/bootstrap.js';
-import { loadConfig } from '../../queue/config.js';
+import { ensureQueues } from '../../ops/ensure-queues.js';
+import { queueNames } from '../../queue/queue-names.js';
+import { loadConfig } from '../../config/config.js';
 import { ConfigError } from '../../shared/errors.js';
-import { SqsTransport } from '../../queue/sqs-transport.js';
+import { SqsTransport } from '../../queue/sqs/sqs-transport.js';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connectionFlags, parse, UsageError } from '../args.js';
 
 export const QUEUES_USAGE = `Usage: calsync-jobs queues create [--max-receive-count N] [--visibility-timeout S] [--json]

@@ -2,7 +2,7 @@
  * `calsync-jobs stats`: how deep the main queue and the DLQ are (visible, in flight, delayed), once or
  * refreshed with `--watch`, as a table or JSON.
  */
-import { loadConfig } from '../../queue/config.js';
+import { loadConfig } from '../../config/config.js';
 import { ConfigError } from '../../shared/errors.js';
 import type { JobTransport } from '../../queue/transport.js';
 import { createLogger } from '../../runtime/logger.js';

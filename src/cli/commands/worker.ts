@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { loadConfig, type CalsyncConfig } from '../../queue/config.js';
+import { loadConfig, type CalsyncConfig } from '../../config/config.js';
 import { createLogger } from '../../runtime/logger.js';
 import { createWorker, type Worker } from '../../runtime/worker.js';
 import type { JobDefinition } from '../../machines/define-job.js';

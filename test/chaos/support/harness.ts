@@ -6,8 +6,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import { ensureQueues } from '../../../src/queue/bootstrap.js';
-import type { SqsTransport } from '../../../src/queue/sqs-transport.js';
+import { ensureQueues } from '../../../src/ops/ensure-queues.js';
+import type { SqsTransport } from '../../../src/queue/sqs/sqs-transport.js';
 import { REPO_ROOT, spawnPeer, waitFor, type Peer } from '../../support/process.js';
 
 export const FIXTURE = join(REPO_ROOT, 'test', 'fixtures', 'chaos-worker.ts');

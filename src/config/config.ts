@@ -4,10 +4,10 @@
  * `CALSYNC_CONCURRENCY: expected an integer from 1 to 10000, got "lots"`.
  */
 import { z } from 'zod';
-import { MAX_QUEUE_NAME_LENGTH, MAX_QUEUE_PREFIX_LENGTH, queueNames } from './bootstrap.js';
+import { MAX_QUEUE_NAME_LENGTH, MAX_QUEUE_PREFIX_LENGTH, queueNames } from '../queue/queue-names.js';
 import { ConfigError } from '../shared/errors.js';
-import { parseSigningKeys, type SigningKeys } from './signing.js';
-import { SQS_LIMITS } from './transport.js';
+import { parseSigningKeys, type SigningKeys } from '../queue/signing.js';
+import { SQS_LIMITS } from '../queue/transport.js';
 
 export interface CalsyncConfig {
   region: string;

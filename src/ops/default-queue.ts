@@ -1,8 +1,8 @@
-import { ensureQueues } from './bootstrap.js';
-import { loadConfig } from './config.js';
-import { JobQueue, type JobRequest, type JobSchemaEntry } from './job-queue.js';
-import { signingHooks } from './signing-hooks.js';
-import { SqsTransport } from './sqs-transport.js';
+import { ensureQueues } from './ensure-queues.js';
+import { loadConfig } from '../config/config.js';
+import { JobQueue, type JobRequest, type JobSchemaEntry } from '../queue/job-queue.js';
+import { signingHooks } from '../queue/signing-hooks.js';
+import { SqsTransport } from '../queue/sqs/sqs-transport.js';
 
 /**
  * A `JobQueue` configured from the environment the same way the worker is (AWS_REGION,

@@ -2,7 +2,7 @@
  * The one place where AWS SDK and network failures become {@link TransportError}s with a stable
  * `code` and a `retryable` verdict. Recognition is by error name / code, never by message text.
  */
-import { TransportError, toError } from '../shared/errors.js';
+import { TransportError, toError } from '../../shared/errors.js';
 
 /** Codes that mean "this queue does not exist"; all are normalized to `QueueDoesNotExist`. */
 const QUEUE_MISSING = new Set(['QueueDoesNotExist', 'AWS.SimpleQueueService.NonExistentQueue', 'NonExistentQueue']);

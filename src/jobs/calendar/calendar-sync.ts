@@ -18,16 +18,16 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { defineJob, type JobContext, type JobDefinition } from '../machines/define-job.js';
-import { NonRetryableError } from '../machines/errors.js';
-import { ConfigError } from '../shared/errors.js';
-import { accountsFromEnv, type AccountResolver } from './calendar/accounts.js';
-import { calendarMultiGet, calendarUrl, syncCollection, type MultiStatus } from './calendar/caldav.js';
-import { createDavFetch, nonRetryableHttp, type Fetch } from './calendar/http.js';
-import { parseEventIcs, type ParsedEvent } from './calendar/ical.js';
-import { migrate } from './calendar/migrate.js';
-import { calendarSyncPayloadSchema, type CalendarSyncPayload } from './calendar/schemas.js';
-import { applyBatch, loadEtags, loadSyncToken, type StoredObject } from './calendar/store.js';
+import { defineJob, type JobContext, type JobDefinition } from '../../machines/define-job.js';
+import { NonRetryableError } from '../../machines/errors.js';
+import { ConfigError } from '../../shared/errors.js';
+import { accountsFromEnv, type AccountResolver } from './accounts.js';
+import { calendarMultiGet, calendarUrl, syncCollection, type MultiStatus } from './caldav.js';
+import { createDavFetch, nonRetryableHttp, type Fetch } from './http.js';
+import { parseEventIcs, type ParsedEvent } from './ical.js';
+import { migrate } from './migrate.js';
+import { calendarSyncPayloadSchema, type CalendarSyncPayload } from './schemas.js';
+import { applyBatch, loadEtags, loadSyncToken, type StoredObject } from './store.js';
 
 export const CALENDAR_SYNC_TYPE = 'calendar.sync';
 export const DEFAULT_SYNC_BATCH_SIZE = 50;

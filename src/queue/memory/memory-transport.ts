@@ -4,9 +4,9 @@
  * {@link SqsTransport}. Time comes from an injected {@link Clock} (use {@link ManualClock} in tests).
  */
 import { randomUUID } from 'node:crypto';
-import { systemClock, type Clock } from '../shared/clock.js';
-import { TransportError } from '../shared/errors.js';
-import { checkBatch, checkOutgoing, checkOutgoingBatch, checkReceive, checkVisibility } from './limits.js';
+import { systemClock, type Clock } from '../../shared/clock.js';
+import { TransportError } from '../../shared/errors.js';
+import { checkBatch, checkOutgoing, checkOutgoingBatch, checkReceive, checkVisibility } from '../limits.js';
 import { MemoryQueue, type StoredMessage } from './memory-queue.js';
 import {
   SQS_LIMITS,
@@ -19,7 +19,7 @@ import {
   type QueueDepth,
   type ReceiveOptions,
   type ReceivedMessage,
-} from './transport.js';
+} from '../transport.js';
 
 /** Options of {@link MemoryTransport}. */
 export interface MemoryTransportOptions {

@@ -2,7 +2,7 @@
  * A {@link Clock} that moves only when told: for tests of delays, visibility timeouts and backoff
  * that need no real time.
  */
-import type { Clock } from '../shared/clock.js';
+import type { Clock } from '../../src/shared/clock.js';
 
 interface Timer {
   id: number;

@@ -18,8 +18,8 @@ import {
   type QueueAttributeName,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { TransportError } from '../shared/errors.js';
-import { checkBatch, checkOutgoing, checkOutgoingBatch, checkReceive, checkVisibility } from './limits.js';
+import { TransportError } from '../../shared/errors.js';
+import { checkBatch, checkOutgoing, checkOutgoingBatch, checkReceive, checkVisibility } from '../limits.js';
 import { createSqsClient, resolveSqsClientOptions, type SqsClientOptions } from './sqs-client.js';
 import { toTransportError } from './sqs-errors.js';
 import {
@@ -33,7 +33,7 @@ import {
   type QueueDepth,
   type ReceiveOptions,
   type ReceivedMessage,
-} from './transport.js';
+} from '../transport.js';
 
 /** Options of {@link SqsTransport}; all optional. */
 export interface SqsTransportOptions extends SqsClientOptions {

@@ -2,7 +2,8 @@
  * Creates (or brings up to date) the main queue and its dead-letter queue.
  */
 import { TransportError } from '../shared/errors.js';
-import type { JobTransport } from './transport.js';
+import { queueNames } from '../queue/queue-names.js';
+import type { JobTransport } from '../queue/transport.js';
 
 /** Options of {@link ensureQueues}; all optional. */
 export interface EnsureQueuesOptions {
@@ -35,35 +36,7 @@ export interface EnsuredQueues {
   changes: string[];
 }
 
-/** SQS's limit on a queue name: 1–80 characters from A-Z, a-z, 0-9, `-` and `_`. */
-export const MAX_QUEUE_NAME_LENGTH = 80;
-/** What the DLQ's name adds to the prefix, here and in infra/cloudformation.yaml (`${QueueNamePrefix}-dlq`). */
-export const DLQ_SUFFIX = '-dlq';
-/**
- * The longest queue prefix (`CALSYNC_QUEUE_PREFIX`, and the template's `QueueNamePrefix` MaxLength): the
- * longest name derived from it, the DLQ's `<prefix>-dlq`, must fit in {@link MAX_QUEUE_NAME_LENGTH}. 76.
- */
-export const MAX_QUEUE_PREFIX_LENGTH = MAX_QUEUE_NAME_LENGTH - DLQ_SUFFIX.length;
-
-/** The prefix with no prefix set; it is also the template's `QueueNamePrefix` default. */
-const DEFAULT_PREFIX = 'calsync-jobs';
 const DEFAULTS = { maxReceiveCount: 5, visibilityTimeoutSeconds: 30, dlqRetentionSeconds: 1_209_600 } as const;
-
-/**
- * The queue names for `options` (pure): `<prefix>` and `<prefix>-dlq`, the names the CloudFormation
- * stack gives its queues for the same `QueueNamePrefix`; `calsync-jobs` and `calsync-jobs-dlq` with no
- * prefix. An explicit `mainQueueName` / `dlqName` wins over the name the prefix gives.
- */
-export function queueNames(options: Pick<EnsureQueuesOptions, 'prefix' | 'mainQueueName' | 'dlqName'> = {}): {
-  mainQueueName: string;
-  dlqName: string;
-} {
-  const prefix = options.prefix || DEFAULT_PREFIX;
-  return {
-    mainQueueName: options.mainQueueName ?? prefix,
-    dlqName: options.dlqName ?? `${prefix}${DLQ_SUFFIX}`,
-  };
-}
 
 /**
  * Makes sure the DLQ (MessageRetentionPeriod 14 days) and then the main queue (RedrivePolicy to the

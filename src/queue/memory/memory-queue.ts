@@ -3,7 +3,7 @@
  * Internal to {@link MemoryTransport}; time is always passed in, never read here.
  */
 import { randomUUID } from 'node:crypto';
-import type { QueueDepth } from './transport.js';
+import type { QueueDepth } from '../transport.js';
 
 /** A message as the memory queue keeps it. */
 export interface StoredMessage {

@@ -4,13 +4,13 @@
  * Creates use `If-None-Match: *`, updates `If-Match: <etag>`; a 412 (someone else wrote first) re-reads.
  */
 import { createCalendarObject, deleteCalendarObject, updateCalendarObject } from 'tsdav';
-import { defineJob, type JobContext, type JobDefinition } from '../machines/define-job.js';
-import { NonRetryableError, RetryableError } from '../machines/errors.js';
-import { accountsFromEnv, type AccountResolver, type CalDavAccount } from './calendar/accounts.js';
-import { calendarMultiGet, calendarUrl, eventUrl } from './calendar/caldav.js';
-import { createDavFetch, nonRetryableHttp, type Fetch } from './calendar/http.js';
-import { buildEventIcs, parseEventIcs, sameEvent } from './calendar/ical.js';
-import { calendarWritePayloadSchema, type CalendarWritePayload } from './calendar/schemas.js';
+import { defineJob, type JobContext, type JobDefinition } from '../../machines/define-job.js';
+import { NonRetryableError, RetryableError } from '../../machines/errors.js';
+import { accountsFromEnv, type AccountResolver, type CalDavAccount } from './accounts.js';
+import { calendarMultiGet, calendarUrl, eventUrl } from './caldav.js';
+import { createDavFetch, nonRetryableHttp, type Fetch } from './http.js';
+import { buildEventIcs, parseEventIcs, sameEvent } from './ical.js';
+import { calendarWritePayloadSchema, type CalendarWritePayload } from './schemas.js';
 
 export const CALENDAR_WRITE_TYPE = 'calendar.write';
 
