@@ -1,12 +1,15 @@
 /**
- * The job machine: one XState v5 machine per job type, pure. The runtime restores it from the envelope
- * (`initialTransition`), feeds it events with `transition()` and executes the returned actions against
- * the queue. No timers live here: every wait is an SQS delay.
+ * The job machine, pure. One definition (`jobMachineSetup`) serves every job type; `createJobMachine`
+ * builds an instance per type only so that pictures and inspection carry the type's name. The runtime
+ * restores a snapshot from the envelope (`restoreJob`), feeds it events through the stepper
+ * (job-stepper.ts: `transition()`'s semantics without its per-call actor) and executes the returned
+ * actions against the queue. No timers live here: every wait is an SQS delay; an attempt that runs out
+ * of time arrives as FAILED with `timedOut: true`.
  *
  *   pending ──START──▶ running ──SUCCEEDED──▶ succeeded            (ack)
  *      │  └─(early)──▶ deferred                                    (defer: re-send for the rest of the wait)
- *      │                  ├──FAILED/TIMEOUT──▶ backoff             (retry: next attempt after a delay)
- *      │                  ├──FAILED/TIMEOUT──▶ dead                (deadLetter: non-retryable / exhausted / deadline)
+ *      │                  ├──FAILED──▶ backoff                     (retry: next attempt after a delay)
+ *      │                  ├──FAILED──▶ dead                        (deadLetter: non-retryable / exhausted / deadline)
  *      │                  ├──CHECKPOINT──▶ checkpointed            (checkpoint: continue from saved state)
  *      │                  ├──RELEASE──▶ released                   (release: the job back to the queue on shutdown)
  *      │                  └──LEASE_DUE──▶ running                  (extendLease)

@@ -3,6 +3,13 @@
  * `transition(machine, snapshot, event)`. `transition()` builds a throwaway actor and actor system on
  * every call, which measured a third of the runtime's XState cost per message; the stepper builds that
  * inert scope once per machine and only collects the actions, never executes them.
+ *
+ * This leans on XState internals: the scope object mirrors XState's @internal `createInertActorScope`
+ * (the fields `machine.transition()` reads: self, system, actionExecutor, defer, emit, ...), passed
+ * through a cast. That is why package.json pins xstate exactly (5.33.3), and why
+ * test/unit/job-machine-restore.test.ts checks, for random event sequences, that every step here
+ * gives the same snapshot and actions as XState's own `transition()`: an XState upgrade that changes
+ * the scope's shape fails that test before it changes behaviour.
  */
 import { createActor, type AnyActorScope, type AnyStateMachine, type SnapshotFrom, type transition } from 'xstate';
 import type { JobMachine, JobMachineEvent } from './job-machine.js';

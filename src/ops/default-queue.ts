@@ -7,7 +7,9 @@ import { SqsTransport } from '../queue/sqs/sqs-transport.js';
 /**
  * A `JobQueue` configured from the environment the same way the worker is (AWS_REGION,
  * AWS_ENDPOINT_URL_SQS, CALSYNC_QUEUE_URL / CALSYNC_QUEUE_NAME / CALSYNC_QUEUE_PREFIX,
- * CALSYNC_MAX_MESSAGE_BYTES, CALSYNC_SIGNING_KEYS). The API process calls this once at start-up.
+ * CALSYNC_MAX_MESSAGE_BYTES, CALSYNC_SIGNING_KEYS), for a producer that has nothing but the
+ * environment (`enqueueJob()` uses it). The CLI's `api` and `enqueue` build theirs from the parsed
+ * config instead (src/cli/connect.ts).
  */
 export async function createJobQueueFromEnv(
   options: { env?: NodeJS.ProcessEnv; jobs?: Iterable<JobSchemaEntry> } = {},

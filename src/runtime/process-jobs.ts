@@ -7,7 +7,8 @@ import type { WorkerOptions } from './worker-options.js';
 export type HandlerMap = Record<string, JobHandler<unknown>>;
 
 /**
- * Starts a worker for a handler map or an array of definitions; resolves once it is receiving.
+ * Starts a worker for a handler map or an array of definitions and returns it, already started (its
+ * receive loops run in the background; `await worker.stop()` to end it).
  * `processJobs({ 'email.send': async (payload) => {...} }, { transport, queueUrl, dlqUrl })`.
  */
 export function processJobs(jobs: HandlerMap | readonly JobDefinition<any, any>[], options: Omit<WorkerOptions, 'jobs'>): Worker {
