@@ -1,6 +1,7 @@
+import { backoffDelay, type Jitter } from '../shared/backoff.js';
 import { ConfigError } from '../shared/errors.js';
 
-export type Jitter = 'full' | 'equal' | 'none';
+export type { Jitter } from '../shared/backoff.js';
 
 /** Temporal-shaped retry policy. All fields optional; see {@link resolveRetryPolicy}. */
 export interface RetryPolicy {
@@ -57,18 +58,15 @@ export function resolveRetryPolicy(policy: RetryPolicy = {}): ResolvedRetryPolic
 /**
  * The delay before attempt `attempt + 1`, after attempt `attempt` (1-based) failed.
  * Exponential: `initial × coefficient^(attempt-1)`, capped at `maximumIntervalMs`, then jittered:
- * `full` → uniform in [0, d], `equal` → uniform in [d/2, d], `none` → d. Pure: `random` returns [0, 1).
+ * `full` → uniform in [0, d], `equal` → uniform in [d/2, d], `none` → d ({@link backoffDelay}), rounded.
+ * Pure: `random` returns [0, 1).
  */
 export function computeDelay(attempt: number, policy: ResolvedRetryPolicy, random: () => number): number {
-  const exponent = Math.max(0, attempt - 1);
-  const raw = policy.initialIntervalMs * policy.backoffCoefficient ** exponent;
-  const capped = Math.min(raw, policy.maximumIntervalMs);
-  switch (policy.jitter) {
-    case 'none':
-      return Math.round(capped);
-    case 'equal':
-      return Math.round(capped / 2 + random() * (capped / 2));
-    case 'full':
-      return Math.round(random() * capped);
-  }
+  const backoff = {
+    baseMs: policy.initialIntervalMs,
+    factor: policy.backoffCoefficient,
+    capMs: policy.maximumIntervalMs,
+    jitter: policy.jitter,
+  };
+  return Math.round(backoffDelay(attempt, backoff, random));
 }

@@ -1,15 +1,18 @@
 /**
  * The producer side: `enqueueJob` / `enqueueJobs`. Used by the API process and by the worker (retries go
- * through the runtime, but any process that enqueues uses this module), so both share one wire format.
+ * through the runtime, but any process that enqueues uses this module), so both share one wire format;
+ * its sends and the runtime's go through the same {@link SendBatcher}.
  */
 import type { ZodType } from 'zod';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { delaySecondsFor, notBeforeFor } from './delay.js';
 import { encodeEnvelope, formatIssues, newEnvelope, type Envelope } from './envelope.js';
 import { InvalidJobError, TransportError } from '../shared/errors.js';
+import { jobAttributes, type AttributeHook } from './attributes.js';
 import { messageBytes } from './limits.js';
+import { SendBatcher, type SendRetry } from './send-batcher.js';
 import { withProducerSpan } from './tracing.js';
-import { SQS_LIMITS, type JobTransport, type OutgoingBatchEntry } from './transport.js';
+import { SQS_LIMITS, type JobTransport } from './transport.js';
 
 /** A job to enqueue. */
 export interface JobRequest<Payload = unknown> {
@@ -27,9 +30,6 @@ export interface JobSchemaEntry {
   schema: ZodType;
 }
 
-/** Adds attributes to an outgoing message (message signing plugs in here). */
-export type AttributeHook = (body: string, jobType: string) => Record<string, string>;
-
 export interface JobQueueOptions {
   transport: JobTransport;
   queueUrl: string;
@@ -44,8 +44,8 @@ export interface JobQueueOptions {
   attributes?: AttributeHook;
 }
 
-const BATCH_BYTES = 1_048_576;
-const SEND_ATTEMPTS = 3;
+/** The producer's sends: 3 tries, retried at once (the caller is waiting; the SDK has already backed off). */
+const PRODUCER_SEND_RETRY: SendRetry = { tries: 3, backoff: { baseMs: 0 } };
 
 export interface PreparedJob {
   envelope: Envelope;
@@ -81,12 +81,34 @@ export class JobQueue {
   }
 
   /**
-   * Validates every job first (nothing is sent if one is bad), then sends them in batches of 10, each
-   * under the 1 MiB batch limit. Resolves to the ids in order. Entries that fail transiently are retried.
+   * Validates every job first (nothing is sent if one is bad), then sends them through a
+   * {@link SendBatcher}: SendMessageBatch of up to 10, each under the batch byte limit, one request
+   * at a time. Resolves to the ids in order. Entries that fail transiently are retried; if any job
+   * still fails, throws one `TransportError` with the first failure's code (retryable only when every
+   * failure was).
    */
   async enqueueJobs(jobs: ReadonlyArray<JobRequest>, signal?: AbortSignal): Promise<string[]> {
     const prepared = jobs.map((job, index) => this.prepare(job, jobs.length > 1 ? `jobs[${index}].` : ''));
-    for (const batch of chunk(prepared, this.#maxBytes)) await this.#sendBatch(batch, signal);
+    const sender = new SendBatcher({
+      transport: this.#transport,
+      clock: this.#clock,
+      maxMessageBytes: this.#maxBytes,
+      retry: PRODUCER_SEND_RETRY,
+      alwaysBatch: true,
+      maxInFlight: 1,
+      ...(signal ? { signal } : {}),
+    });
+    const sends = prepared.map((job) =>
+      withProducerSpan(
+        { destination: this.queueName, jobId: job.envelope.id, jobType: job.envelope.type, attempt: 1, operation: 'send' },
+        // Called at once: every job is queued before the flush below.
+        (carrier) =>
+          sender.send(this.queueUrl, { body: job.body, delaySeconds: job.delaySeconds, attributes: { ...carrier, ...job.attributes } }),
+      ),
+    );
+    sender.flush(this.queueUrl);
+    const failed = (await Promise.allSettled(sends)).flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    if (failed.length > 0) throw enqueueError(failed);
     return prepared.map((p) => p.envelope.id);
   }
 
@@ -128,7 +150,7 @@ export class JobQueue {
 
   #finish(envelope: Envelope, delaySeconds: number, prefix: string): PreparedJob {
     const body = encodeEnvelope(envelope);
-    const attributes = { 'job-type': envelope.type, ...this.#attributes?.(body, envelope.type) };
+    const attributes = jobAttributes(body, envelope.type, this.#attributes);
     // Room for traceparent/tracestate added at send time.
     const bytes = messageBytes({ body, attributes }) + 200;
     if (bytes > this.#maxBytes) {
@@ -139,54 +161,6 @@ export class JobQueue {
       );
     }
     return { envelope, body, delaySeconds, attributes };
-  }
-
-  async #sendBatch(batch: PreparedJob[], signal: AbortSignal | undefined): Promise<void> {
-    let release!: () => void;
-    const ready = new Promise<void>((resolve) => (release = resolve));
-    const entries: OutgoingBatchEntry[] = [];
-    let outcome: Promise<Map<string, string>> | undefined;
-    const spans = batch.map((job, index) =>
-      withProducerSpan(
-        { destination: this.queueName, jobId: job.envelope.id, jobType: job.envelope.type, attempt: 1, operation: 'send' },
-        async (carrier) => {
-          entries[index] = {
-            id: String(index),
-            body: job.body,
-            delaySeconds: job.delaySeconds,
-            attributes: { ...carrier, ...job.attributes },
-          };
-          await ready;
-          const ids = await outcome!;
-          return { messageId: ids.get(String(index)) ?? '' };
-        },
-      ),
-    );
-    outcome = this.#sendWithRetry(entries, signal);
-    release();
-    const results = await Promise.allSettled(spans);
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-  }
-
-  async #sendWithRetry(entries: OutgoingBatchEntry[], signal: AbortSignal | undefined): Promise<Map<string, string>> {
-    const ids = new Map<string, string>();
-    let pending = entries;
-    for (let attempt = 1; pending.length > 0; attempt++) {
-      const result = await this.#transport.sendBatch(this.queueUrl, pending, signal);
-      for (const ok of result.successful) ids.set(ok.id, ok.messageId ?? '');
-      const fatal = result.failed.filter((f) => f.senderFault);
-      if (fatal.length > 0 || (result.failed.length > 0 && attempt >= SEND_ATTEMPTS)) {
-        const first = result.failed[0]!;
-        throw new TransportError(`could not enqueue ${result.failed.length} job(s): ${first.code}: ${first.message}`, {
-          code: first.code,
-          retryable: fatal.length === 0,
-        });
-      }
-      const retry = new Set(result.failed.map((f) => f.id));
-      pending = pending.filter((e) => retry.has(e.id));
-    }
-    return ids;
   }
 }
 
@@ -207,22 +181,13 @@ export function validateJob(schemas: ReadonlyMap<string, ZodType>, job: JobReque
   }
 }
 
-/** Splits into SQS batches: at most 10 entries and at most 1 MiB of messages each. */
-function chunk(jobs: PreparedJob[], maxMessageBytes: number): PreparedJob[][] {
-  const batches: PreparedJob[][] = [];
-  let current: PreparedJob[] = [];
-  let bytes = 0;
-  const limit = Math.min(BATCH_BYTES, maxMessageBytes);
-  for (const job of jobs) {
-    const size = messageBytes({ body: job.body, attributes: job.attributes }) + 200;
-    if (current.length === SQS_LIMITS.maxBatchEntries || (current.length > 0 && bytes + size > limit)) {
-      batches.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(job);
-    bytes += size;
-  }
-  if (current.length > 0) batches.push(current);
-  return batches;
+/** One error for the jobs that could not be sent: the first failure, counted and kept as the cause. */
+function enqueueError(failed: unknown[]): unknown {
+  const [first] = failed;
+  if (!TransportError.is(first)) return first;
+  return new TransportError(`could not enqueue ${failed.length} job(s): ${first.message}`, {
+    code: first.code,
+    retryable: failed.every((error) => TransportError.is(error) && error.retryable),
+    cause: first,
+  });
 }

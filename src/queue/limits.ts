@@ -7,6 +7,9 @@ import { SQS_LIMITS, type OutgoingMessage, type ReceiveOptions } from './transpo
 
 const utf8 = new TextEncoder();
 
+/** SendMessageBatch's limit on all its messages together ({@link messageBytes} summed). */
+export const MAX_BATCH_BYTES = 1_048_576;
+
 /** Bytes SQS counts against the size limit: the body plus each attribute's name, type and value. */
 export function messageBytes(message: OutgoingMessage): number {
   let bytes = utf8.encode(message.body).byteLength;

@@ -1,8 +1,9 @@
-import { SIGNATURE_ATTRIBUTE, signBody, verifyBody, type SigningKeys } from './signing.js';
+import { ATTRIBUTES, type AttributeHook } from './attributes.js';
+import { signBody, verifyBody, type SigningKeys } from './signing.js';
 
 export interface SigningHooks {
   /** Adds the signature attribute to a message about to be sent. */
-  signMessage: ((body: string, jobType: string) => Record<string, string>) | undefined;
+  signMessage: AttributeHook | undefined;
   /** Undefined when the message may run, else why not (`unsigned`, `mismatch`, ...). */
   verifyMessage: ((body: string, attributes: Record<string, string>) => string | undefined) | undefined;
 }
@@ -15,10 +16,10 @@ export interface SigningHooks {
 export function signingHooks(keys: SigningKeys | undefined, requireSignature: boolean): SigningHooks {
   if (!keys) return { signMessage: undefined, verifyMessage: undefined };
   return {
-    signMessage: (body, jobType) => ({ [SIGNATURE_ATTRIBUTE]: signBody(body, jobType, keys) }),
+    signMessage: (body, jobType) => ({ [ATTRIBUTES.signature]: signBody(body, jobType, keys) }),
     verifyMessage: requireSignature
       ? (body, attributes) => {
-          const result = verifyBody(body, attributes['job-type'] ?? '', attributes[SIGNATURE_ATTRIBUTE], keys);
+          const result = verifyBody(body, attributes[ATTRIBUTES.jobType] ?? '', attributes[ATTRIBUTES.signature], keys);
           return result.ok ? undefined : result.reason;
         }
       : undefined,

@@ -25,9 +25,10 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { ConfigError } from '../shared/errors.js';
+import { ATTRIBUTES } from './attributes.js';
 
 /** The MessageAttribute that carries the signature. */
-export const SIGNATURE_ATTRIBUTE = 'calsync-signature';
+export const SIGNATURE_ATTRIBUTE = ATTRIBUTES.signature;
 
 /** The version tag that starts every signature value and the signed data's domain label. */
 export const SIGNATURE_VERSION = 'v1';

@@ -24,6 +24,7 @@ import { context as otelContext } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { SnapshotFrom, transition } from 'xstate';
 import type { DeadLetterParams, JobMachine, RetryParams } from '../machines/job-machine.js';
+import { jobAttributes } from '../queue/attributes.js';
 import { deadLetterBody, invalidMessageBody, type DeadLetterRecord } from '../queue/dead-letter.js';
 import { delaySecondsFor, notBeforeFor } from '../queue/delay.js';
 import { ATTRIBUTE_ROOM_BYTES, bodyBytes, fitEnvelope } from '../queue/envelope-fit.js';
@@ -33,7 +34,7 @@ import { withProducerSpan, type ProducerOperation } from '../queue/tracing.js';
 import type { ReceivedMessage } from '../queue/transport.js';
 import type { DeleteBatcher } from './delete-batcher.js';
 import type { Lease } from './lease.js';
-import type { SendBatcher } from './send-batcher.js';
+import type { SendBatcher } from '../queue/send-batcher.js';
 import type { WorkerEvents } from './events.js';
 import type { AttemptTelemetry, WorkerTelemetry } from './telemetry/index.js';
 import type { ResolvedWorkerOptions } from './worker-options.js';
@@ -435,7 +436,7 @@ export class ActionExecutor {
       attributes,
     };
     await withProducerSpan(info, async (carrier) => {
-      const messageAttributes = { ...carrier, 'job-type': jobType, ...this.#options.signMessage?.(body, jobType) };
+      const messageAttributes = jobAttributes(body, jobType, this.#options.signMessage, carrier);
       return await this.#sender.send(queueUrl, { body, delaySeconds, attributes: messageAttributes });
     });
   }

@@ -7,6 +7,7 @@
  * `false` and the caller must not report the job as settled: the message will come back.
  */
 import type { Logger } from 'pino';
+import { backoffDelay, type Backoff } from '../shared/backoff.js';
 import type { Clock } from '../shared/clock.js';
 import { TransportError } from '../shared/errors.js';
 import { SQS_LIMITS, type JobTransport } from '../queue/transport.js';
@@ -37,8 +38,10 @@ export interface DeleteBatcherOptions {
   giveUpAfterMs?: number;
 }
 
-const BACKOFF_BASE_MS = 50;
-const BACKOFF_CAP_MS = 2_000;
+/** After a failed delete: 50 ms, doubling, at most 2 s. */
+const RETRY_BACKOFF: Backoff = { baseMs: 50, capMs: 2_000 };
+/** How often {@link DeleteBatcher.flush} looks again while only retries wait. */
+const FLUSH_POLL_MS = 50;
 
 export class DeleteBatcher {
   readonly #transport: JobTransport;
@@ -165,7 +168,7 @@ export class DeleteBatcher {
 
   #retryLater(entries: Pending[]): void {
     const tries = Math.max(...entries.map((p) => p.tries));
-    const delay = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (tries - 1));
+    const delay = backoffDelay(tries, RETRY_BACKOFF);
     for (const p of entries) this.#waiting.add(p);
     this.#clock.setTimeout(() => {
       for (const p of entries) this.#waiting.delete(p);
@@ -180,7 +183,7 @@ export class DeleteBatcher {
       this.#flushNow();
       if (this.#inflight.size === 0 && this.#waiting.size === 0 && this.#queue.length === 0) return;
       if (this.#inflight.size > 0) await Promise.all([...this.#inflight]);
-      else await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, BACKOFF_BASE_MS));
+      else await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, FLUSH_POLL_MS));
     }
   }
 }

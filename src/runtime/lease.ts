@@ -10,13 +10,15 @@
  * the runtime times the attempt out before it (see {@link maxAttemptMs}).
  */
 import type { Logger } from 'pino';
+import { backoffDelay, type Backoff } from '../shared/backoff.js';
 import type { Clock } from '../shared/clock.js';
 import { TransportError, toError } from '../shared/errors.js';
 import { SQS_LIMITS, type JobTransport } from '../queue/transport.js';
 
 /** Codes by which a server says the receipt handle no longer holds the message. */
 const STALE_HANDLE_CODES = new Set(['ReceiptHandleIsInvalid', 'MessageNotInflight', 'AWS.SimpleQueueService.MessageNotInflight']);
-const RETRY_BASE_MS = 200;
+/** After a failed extension: 200 ms, doubling, at most 12.8 s (and always before the lease runs out). */
+const RETRY_BACKOFF: Backoff = { baseMs: 200, capMs: 12_800 };
 const TOTAL_LEASE_MS = SQS_LIMITS.maxVisibilityTimeoutSeconds * 1000;
 
 /**
@@ -133,7 +135,7 @@ export class Lease {
     }
     if (this.#expiresAt >= this.#options.receivedAt + TOTAL_LEASE_MS) return; // at SQS's cap: nothing to extend
     // Retry soon, with backoff, and always once more before the lease runs out.
-    const backoff = RETRY_BASE_MS * 2 ** Math.min(this.#failures - 1, 6);
+    const backoff = backoffDelay(this.#failures, RETRY_BACKOFF);
     this.#schedule(Math.min(backoff, Math.max(0, left / 2)));
   }
 

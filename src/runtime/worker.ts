@@ -9,12 +9,13 @@
  * get the grace period, then are aborted and released; every settle is awaited, bounded by the limit.
  */
 import type { Logger } from 'pino';
+import { backoffDelay, type Backoff } from '../shared/backoff.js';
 import { sleep } from '../shared/clock.js';
 import { toError } from '../shared/errors.js';
 import { SQS_LIMITS, type ReceivedMessage } from '../queue/transport.js';
 import { ActionExecutor } from './action-executor.js';
 import { DeleteBatcher } from './delete-batcher.js';
-import { SendBatcher } from './send-batcher.js';
+import { SendBatcher, SETTLE_SEND_RETRY } from '../queue/send-batcher.js';
 import { WorkerEvents, type WorkerEventName, type WorkerListener, type WorkerState } from './events.js';
 import { JobRunner, type InFlightJob } from './job-runner.js';
 import { createLogger } from './logger.js';
@@ -103,6 +104,7 @@ export class Worker {
       clock: options.clock,
       flushMs: options.deleteFlushMs,
       maxMessageBytes: options.maxMessageBytes,
+      retry: SETTLE_SEND_RETRY,
     });
     const deps = { deleter: this.#deleter, sender, events: this.#events, telemetry: this.#telemetry, logger: this.#logger };
     const executor = new ActionExecutor(options, deps);
@@ -276,7 +278,7 @@ export class Worker {
         if (this.#pollAbort.signal.aborted) break;
         failures++;
         this.#ready = false;
-        const delayMs = Math.min(5_000, 100 * 2 ** Math.min(failures, 6)) * (0.5 + options.random() / 2);
+        const delayMs = backoffDelay(failures, RECEIVE_BACKOFF, options.random);
         this.#events.emit('worker:error', { error: toError(error), during: 'ReceiveMessage' });
         this.#logger.warn({ err: error, failures, retryInMs: Math.round(delayMs) }, 'receive failed; backing off');
         await sleep(delayMs, options.clock, this.#pollAbort.signal).catch(() => undefined);
@@ -313,6 +315,9 @@ export class Worker {
     });
   }
 }
+
+/** After a failed receive: 200 ms, doubling, at most 5 s, each wait drawn from its upper half. */
+const RECEIVE_BACKOFF: Backoff = { baseMs: 200, capMs: 5_000, jitter: 'equal' };
 
 /** How much earlier than the receive's response SQS is assumed to have picked a message. */
 const RESPONSE_SLACK_MS = 250;

@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { ManualClock } from '../support/manual-clock.js';
 import type { BatchResult, DeleteEntry, JobTransport, OutgoingBatchEntry } from '../../src/queue/transport.js';
 import { DeleteBatcher } from '../../src/runtime/delete-batcher.js';
-import { SendBatcher } from '../../src/runtime/send-batcher.js';
+import { SendBatcher } from '../../src/queue/send-batcher.js';
 import { settle } from '../support/runtime-harness.js';
 
 /** Answers each batch call with `reply(call, ids)`; records the ids each call carried. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { TransportError } from '../../src/shared/errors.js';
 import { ManualClock } from '../support/manual-clock.js';
 import type { BatchResult, JobTransport, OutgoingBatchEntry, OutgoingMessage } from '../../src/queue/transport.js';
-import { SendBatcher } from '../../src/runtime/send-batcher.js';
+import { SendBatcher } from '../../src/queue/send-batcher.js';
 import { settle } from '../support/runtime-harness.js';
 
 function setup(
