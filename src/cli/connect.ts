@@ -4,11 +4,14 @@
  */
 import type { Logger } from 'pino';
 import { ensureQueues } from '../ops/ensure-queues.js';
-import type { CalsyncConfig } from '../config/config.js';
+import { loadConfig, type CalsyncConfig } from '../config/config.js';
 import { startEmbeddedSqs, type EmbeddedSqs } from '../ops/embedded-sqs.js';
 import { signingHooks, type SigningHooks } from '../queue/signing-hooks.js';
 import { SqsTransport } from '../queue/sqs/sqs-transport.js';
 import type { JobTransport } from '../queue/transport.js';
+import { createLogger } from '../runtime/logger.js';
+import { ConfigError } from '../shared/errors.js';
+import { connectionFlags } from './args.js';
 
 export interface Connection {
   transport: JobTransport;
@@ -66,6 +69,14 @@ export async function connect(config: CalsyncConfig, logger?: Logger): Promise<C
     await close();
     throw error;
   }
+}
+
+/** Connects for a `dlq` subcommand: a shared server (never an embedded one), quiet logs. */
+export async function connectForDlq(values: Record<string, string | boolean | undefined>): Promise<Connection> {
+  const config = loadConfig(process.env, connectionFlags(values));
+  if (config.embedded)
+    throw new ConfigError('--embedded', 'dlq commands read a server shared with the workers; set AWS_ENDPOINT_URL_SQS instead');
+  return connect(config, createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel }));
 }
 
 const lastSegment = (url: string): string => url.split('/').filter(Boolean).pop() ?? url;

@@ -2,6 +2,10 @@
  * The SQS wire as the rest of calsync-jobs sees it. Two implementations: `SqsTransport`
  * (AWS SDK v3, any SQS-compatible server) and `MemoryTransport` (in process, injected clock).
  * Queues are addressed by URL; `getQueueUrl` / `createQueue` turn a name into one.
+ *
+ * Optional methods are capabilities: a transport that has one declares it by implementing it, and a
+ * caller checks for the method (`transport.startMessageMove`) and takes its declared fallback when it
+ * is absent, never by reaching into an implementation.
  */
 
 /** SQS hard limits that every transport enforces the same way. */
@@ -83,6 +87,32 @@ export interface CreateQueueOptions {
   attributes?: Readonly<Record<string, string>>;
 }
 
+/**
+ * A server-side move started by {@link JobTransport.startMessageMove}; pass it back to
+ * {@link JobTransport.messageMoveStatus}.
+ */
+export interface MessageMoveTask {
+  /** The server's id of the task (SQS `TaskHandle`, what CancelMessageMoveTask takes); absent when it gave none. */
+  readonly taskHandle?: string;
+  /** The source queue as the server names it in its task listings (SQS: the queue's ARN). */
+  readonly source: string;
+}
+
+/** How a move task stands (SQS ListMessageMoveTasks). */
+export interface MessageMoveStatus {
+  /** `RUNNING`, `COMPLETED`, `CANCELLING`, `CANCELLED` or `FAILED` (SQS's names, passed through). */
+  status: string;
+  /** Messages moved so far (approximate). */
+  moved: number;
+  /** Messages still to move (approximate), where the server says. */
+  toMove?: number;
+  /** Why a `FAILED` task failed, where the server says. */
+  failureReason?: string;
+}
+
+/** {@link MessageMoveStatus.status} values after which a task does nothing more. */
+export const MESSAGE_MOVE_ENDED: ReadonlySet<string> = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
+
 export interface JobTransport {
   /** Human-readable name for logs and telemetry (`aws_sqs`, `memory`). */
   readonly kind: string;
@@ -108,6 +138,20 @@ export interface JobTransport {
   changeVisibility(queueUrl: string, receiptHandle: string, visibilityTimeoutSeconds: number, signal?: AbortSignal): Promise<void>;
   depth(queueUrl: string, signal?: AbortSignal): Promise<QueueDepth>;
   purge(queueUrl: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * Capability: asks the server to move every message of `sourceQueueUrl` (a dead-letter queue) to
+   * `destinationQueueUrl`, as they are (SQS StartMessageMoveTask; AWS and ElasticMQ have it). Present
+   * on `SqsTransport`, which cannot know in advance whether the server implements the action: a server
+   * that does not fails the call with a `TransportError` (fauxqs: `InvalidAction`; moto: HTTP 500 with
+   * an HTML page), as does a refusal (`AccessDenied`, …). Absent on `MemoryTransport`. Callers without
+   * it move messages by receive → send → delete.
+   */
+  startMessageMove?(sourceQueueUrl: string, destinationQueueUrl: string, signal?: AbortSignal): Promise<MessageMoveTask>;
+  /**
+   * Capability, present together with {@link JobTransport.startMessageMove}: how `task` stands;
+   * undefined while the server lists no task for its source.
+   */
+  messageMoveStatus?(task: MessageMoveTask, signal?: AbortSignal): Promise<MessageMoveStatus | undefined>;
   /** Releases sockets and timers. */
   close(): Promise<void>;
 }

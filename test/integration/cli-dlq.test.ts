@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { z } from 'zod';
-import { releaseMessages, scanDlq } from '../../src/cli/commands/dlq-scan.js';
+import { releaseMessages, scanDlq } from '../../src/ops/dlq-scan.js';
 import { defineJob } from '../../src/machines/define-job.js';
 import { NonRetryableError, RetryableError } from '../../src/machines/errors.js';
 import type { EnsuredQueues } from '../../src/ops/ensure-queues.js';

@@ -11,6 +11,7 @@ import { startElasticMq, type ElasticMq } from '../support/elasticmq.js';
 import { startMoto, type Moto } from '../support/moto.js';
 import { batchCases } from './conformance/batch.cases.js';
 import { deliveryCases } from './conformance/delivery.cases.js';
+import { moveCases } from './conformance/move.cases.js';
 import type { Difference, Harness } from './conformance/harness.js';
 
 function conformance(name: string, start: () => Promise<{ harness: Harness; stop(): Promise<void> }>): void {
@@ -28,6 +29,7 @@ function conformance(name: string, start: () => Promise<{ harness: Harness; stop
     };
     deliveryCases(harness);
     batchCases(harness);
+    moveCases(harness);
   });
 }
 
@@ -42,7 +44,7 @@ conformance('MemoryTransport', async () => {
 
 conformance('SqsTransport on fauxqs (embedded)', async () => {
   let server: EmbeddedSqs | undefined = await startEmbeddedSqs();
-  const harness = sqsHarness('fauxqs', server.endpoint, ['deleteBatchAcceptsBogusHandle']);
+  const harness = sqsHarness('fauxqs', server.endpoint, ['deleteBatchAcceptsBogusHandle', 'noMessageMove']);
   return {
     harness,
     async stop() {
@@ -67,7 +69,7 @@ conformance('SqsTransport on ElasticMQ (native)', async () => {
 
 conformance('SqsTransport on moto (moto_server)', async () => {
   const server: Moto = await startMoto();
-  const harness = sqsHarness('moto', server.endpoint, []);
+  const harness = sqsHarness('moto', server.endpoint, ['noMessageMove']);
   return {
     harness,
     async stop() {

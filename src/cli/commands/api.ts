@@ -12,6 +12,7 @@ import { createLogger } from '../../runtime/logger.js';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connectionFlags, parse } from '../args.js';
 import { connect } from '../connect.js';
 import { startOtel } from '../otel.js';
+import { onShutdownSignals } from '../signals.js';
 
 export const API_USAGE = `Usage: calsync-jobs api [--port N] [--host H]
 
@@ -73,28 +74,22 @@ export async function apiCommand(argv: string[]): Promise<number> {
   logger.info({ url, queueUrl: connection.queueUrl }, 'api listening; SIGTERM or Ctrl-C to stop');
 
   const code = await new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals): void => {
-      if (stopping) {
-        logger.warn({ signal }, 'second signal: exiting now');
-        process.exit(130);
-      }
-      stopping = true;
-      logger.info({ signal }, 'api stopping');
-      api
-        .close()
-        .then(() => connection.close())
-        .then(() => otel.shutdown())
-        .then(
-          () => resolve(0),
-          (error: unknown) => {
-            logger.error({ err: error }, 'api shutdown failed');
-            resolve(1);
-          },
-        );
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
+    onShutdownSignals(
+      () => {
+        api
+          .close()
+          .then(() => connection.close())
+          .then(() => otel.shutdown())
+          .then(
+            () => resolve(0),
+            (error: unknown) => {
+              logger.error({ err: error }, 'api shutdown failed');
+              resolve(1);
+            },
+          );
+      },
+      { logger, stopping: 'api stopping' },
+    );
   });
   return code;
 }

@@ -1,19 +1,12 @@
 /**
  * `calsync-jobs dlq list` and `dlq show <id>`: what is dead and why, read without consuming anything
- * (see dlq-scan.ts for how a queue without peek is read and put back).
+ * (src/ops/dlq-scan.ts reads a queue without peek and puts it back; this file parses and prints).
  */
 import type { HistoryEntry } from '../../queue/envelope.js';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, parse, UsageError } from '../args.js';
-import {
-  connectForDlq,
-  interruptSignal,
-  releaseMessages,
-  scanDlq,
-  selects,
-  summarize,
-  type DeadJobSummary,
-  type DlqMessage,
-} from './dlq-scan.js';
+import { releaseMessages, scanDlq, selects, summarize, type DeadJobSummary, type DlqMessage } from '../../ops/dlq-scan.js';
+import { connectForDlq } from '../connect.js';
+import { interruptSignal } from '../signals.js';
 
 export const DLQ_LIST_USAGE = `Usage: calsync-jobs dlq list [--type T] [--limit N] [--json]
 

@@ -5,7 +5,7 @@
 import { CONNECTION_HELP, CONNECTION_OPTIONS, parse, UsageError } from '../args.js';
 import { dlqListCommand, dlqShowCommand } from './dlq-read.js';
 import { dlqRedriveCommand } from './dlq-redrive.js';
-import { connectForDlq } from './dlq-scan.js';
+import { connectForDlq } from '../connect.js';
 
 export const DLQ_PURGE_USAGE = `Usage: calsync-jobs dlq purge --yes
 

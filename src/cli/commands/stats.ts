@@ -9,6 +9,7 @@ import { createLogger } from '../../runtime/logger.js';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connectionFlags, parse, UsageError } from '../args.js';
 import { connect } from '../connect.js';
 import { createLiveBlock } from '../progress.js';
+import { interruptSignal } from '../signals.js';
 
 export const STATS_USAGE = `Usage: calsync-jobs stats [--watch] [--json] [--interval-ms N]
 
@@ -136,10 +137,7 @@ export async function statsCommand(argv: string[]): Promise<number> {
   if (config.embedded)
     throw new ConfigError('--embedded', 'stats reads a server shared with the workers; set AWS_ENDPOINT_URL_SQS instead');
   const connection = await connect(config, createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel }));
-  const stop = new AbortController();
-  const onSignal = (): void => stop.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const stop = interruptSignal();
   try {
     const tty = process.stdout.isTTY === true;
     const block = createLiveBlock(process.stdout);
@@ -166,8 +164,7 @@ export async function statsCommand(argv: string[]): Promise<number> {
     }
     return 0;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stop.dispose();
     await connection.close();
   }
 }

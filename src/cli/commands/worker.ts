@@ -7,6 +7,7 @@ import { CONNECTION_HELP, CONNECTION_OPTIONS, connectionFlags, parse } from '../
 import { connect, type Connection } from '../connect.js';
 import { closeJobs, loadJobs } from '../load-jobs.js';
 import { startOtel } from '../otel.js';
+import { onShutdownSignals } from '../signals.js';
 
 export const WORKER_USAGE = `Usage: calsync-jobs worker [--jobs <module>] [--concurrency N] [--embedded] [--metrics-port N]
 
@@ -89,26 +90,27 @@ export async function startWorkerProcess(
   };
 }
 
-/** Runs `shutdown` on SIGTERM / SIGINT; a second signal exits at once (messages come back after their visibility timeout). */
-export function onSignals(shutdown: () => Promise<void>, logger: Logger): void {
-  let count = 0;
-  const handler = (signal: NodeJS.Signals): void => {
-    count++;
-    if (count > 1) {
-      logger.warn({ signal }, 'second signal: exiting now; unfinished messages return after their visibility timeout');
-      process.exit(130);
-    }
-    logger.info({ signal }, 'stopping: no new jobs; waiting for running ones');
-    shutdown().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', handler);
-  process.on('SIGINT', handler);
+/**
+ * Runs `shutdown` on SIGTERM / SIGINT, then exits 0 (1 when it failed); a second signal exits at once
+ * (messages come back after their visibility timeout). Returns the disposer of the listeners.
+ */
+export function onSignals(shutdown: () => Promise<void>, logger: Logger): () => void {
+  return onShutdownSignals(
+    () => {
+      shutdown().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    },
+    {
+      logger,
+      stopping: 'stopping: no new jobs; waiting for running ones',
+      exiting: 'second signal: exiting now; unfinished messages return after their visibility timeout',
+    },
+  );
 }
 
 export async function workerCommand(argv: string[]): Promise<number> {

@@ -2,6 +2,8 @@
  * {@link JobTransport} in process, with SQS semantics: delays, visibility timeouts, receive counts,
  * long polls, RedrivePolicy to a dead-letter queue, and the same limits and error codes as
  * {@link SqsTransport}. Time comes from an injected {@link Clock} (use {@link ManualClock} in tests).
+ * It has no move-task capability (`startMessageMove` / `messageMoveStatus`): a DLQ redrive over it
+ * moves by receive → send → delete, as it does on servers without StartMessageMoveTask.
  */
 import { randomUUID } from 'node:crypto';
 import { systemClock, type Clock } from '../../shared/clock.js';

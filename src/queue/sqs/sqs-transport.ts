@@ -8,11 +8,13 @@ import {
   DeleteMessageCommand,
   GetQueueAttributesCommand,
   GetQueueUrlCommand,
+  ListMessageMoveTasksCommand,
   PurgeQueueCommand,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
   SendMessageCommand,
   SetQueueAttributesCommand,
+  StartMessageMoveTaskCommand,
   type Message,
   type MessageAttributeValue,
   type QueueAttributeName,
@@ -28,6 +30,8 @@ import {
   type CreateQueueOptions,
   type DeleteEntry,
   type JobTransport,
+  type MessageMoveStatus,
+  type MessageMoveTask,
   type OutgoingBatchEntry,
   type OutgoingMessage,
   type QueueDepth,
@@ -286,6 +290,56 @@ export class SqsTransport implements JobTransport {
       (sig) => this.client.send(new PurgeQueueCommand({ QueueUrl: queueUrl }), { abortSignal: sig }),
       signal,
     );
+  }
+
+  /**
+   * StartMessageMoveTask from `sourceQueueUrl` to `destinationQueueUrl` (both looked up for their
+   * `QueueArn` first). Every failure is a mapped `TransportError`, its `cause` the SDK error (with
+   * `$metadata.httpStatusCode`); a queue that reports no ARN is `InvalidResponse`.
+   */
+  async startMessageMove(sourceQueueUrl: string, destinationQueueUrl: string, signal?: AbortSignal): Promise<MessageMoveTask> {
+    const [source, destination] = await Promise.all([this.queueArn(sourceQueueUrl, signal), this.queueArn(destinationQueueUrl, signal)]);
+    return this.call(
+      'StartMessageMoveTask',
+      sourceQueueUrl,
+      async (sig) => {
+        const command = new StartMessageMoveTaskCommand({ SourceArn: source, DestinationArn: destination });
+        const out = await this.client.send(command, { abortSignal: sig });
+        return out.TaskHandle === undefined ? { source } : { taskHandle: out.TaskHandle, source };
+      },
+      signal,
+    );
+  }
+
+  /**
+   * ListMessageMoveTasks for the task's source: the entry with the task's handle, else the newest
+   * (AWS returns the handle only while a task runs; the newest task comes first).
+   */
+  async messageMoveStatus(task: MessageMoveTask, signal?: AbortSignal): Promise<MessageMoveStatus | undefined> {
+    return this.call(
+      'ListMessageMoveTasks',
+      task.source,
+      async (sig) => {
+        const out = await this.client.send(new ListMessageMoveTasksCommand({ SourceArn: task.source, MaxResults: 10 }), {
+          abortSignal: sig,
+        });
+        const entry = out.Results?.find((result) => result.TaskHandle === task.taskHandle) ?? out.Results?.[0];
+        if (entry === undefined) return undefined;
+        return {
+          status: entry.Status ?? 'RUNNING',
+          moved: entry.ApproximateNumberOfMessagesMoved ?? 0,
+          ...(entry.ApproximateNumberOfMessagesToMove === undefined ? {} : { toMove: entry.ApproximateNumberOfMessagesToMove }),
+          ...(entry.FailureReason === undefined ? {} : { failureReason: entry.FailureReason }),
+        };
+      },
+      signal,
+    );
+  }
+
+  private async queueArn(queueUrl: string, signal?: AbortSignal): Promise<string> {
+    const { QueueArn: arn } = await this.getQueueAttributes(queueUrl, ['QueueArn'], signal);
+    if (!arn) throw new TransportError(`queue ${queueUrl} reported no QueueArn`, { code: 'InvalidResponse', retryable: false });
+    return arn;
   }
 
   /** Destroys the client this transport built (not one passed in); later calls fail. Idempotent. */

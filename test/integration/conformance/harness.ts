@@ -8,7 +8,9 @@ import type { JobTransport } from '../../../src/queue/transport.js';
 /** Ways a server is known to differ from AWS SQS, as seen through the transport. */
 export type Difference =
   /** DeleteMessageBatch reports a bogus receipt handle as deleted (AWS: ReceiptHandleIsInvalid). */
-  'deleteBatchAcceptsBogusHandle';
+  | 'deleteBatchAcceptsBogusHandle'
+  /** No StartMessageMoveTask: `startMessageMove` fails with a TransportError (fauxqs: InvalidAction; moto: HTTP 500). */
+  | 'noMessageMove';
 
 export interface Harness {
   readonly name: string;

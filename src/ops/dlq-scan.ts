@@ -5,15 +5,15 @@
  * comes back with a new receipt handle), and made visible again at once (ChangeMessageVisibility 0).
  * Receiving a DLQ message raises its ApproximateReceiveCount; the DLQ has no redrive policy, so this
  * changes nothing else.
+ *
+ * The library under `calsync-jobs dlq list | show | redrive` (src/cli/commands/), which only parses
+ * arguments and prints.
  */
-import { loadConfig } from '../../config/config.js';
-import { decodeDeadLetter, type DecodedDeadLetter } from '../../queue/dead-letter.js';
-import { ConfigError, TransportError } from '../../shared/errors.js';
-import type { HistoryEntry } from '../../queue/envelope.js';
-import type { JobTransport, ReceivedMessage } from '../../queue/transport.js';
-import { createLogger } from '../../runtime/logger.js';
-import { connectionFlags } from '../args.js';
-import { connect, type Connection } from '../connect.js';
+import { ATTRIBUTES } from '../queue/attributes.js';
+import { decodeDeadLetter, type DecodedDeadLetter } from '../queue/dead-letter.js';
+import type { HistoryEntry } from '../queue/envelope.js';
+import type { JobTransport, ReceivedMessage } from '../queue/transport.js';
+import { TransportError } from '../shared/errors.js';
 
 /** One DLQ message as received, decoded. */
 export interface DlqMessage {
@@ -66,7 +66,7 @@ export function summarize(message: DlqMessage): DeadJobSummary {
   const kind = messageKind(message);
   return {
     id: envelope?.id ?? null,
-    type: envelope?.type ?? message.attributes['job-type'] ?? null,
+    type: envelope?.type ?? message.attributes[ATTRIBUTES.jobType] ?? null,
     kind,
     reason: record?.reason ?? (kind === 'redrive_policy' ? 'redrive_policy' : 'not_a_job'),
     attempts: envelope?.attempt ?? null,
@@ -181,27 +181,4 @@ export function selects(selection: Selection, message: DlqMessage): boolean {
   if (selection.type !== undefined && envelope?.type !== selection.type) return false;
   if (selection.ids !== undefined && !(envelope && selection.ids.includes(envelope.id))) return false;
   return true;
-}
-
-/** An AbortSignal that SIGINT / SIGTERM abort while `dispose` has not been called. */
-export function interruptSignal(): { signal: AbortSignal; dispose(): void } {
-  const controller = new AbortController();
-  const abort = (): void => controller.abort();
-  process.once('SIGINT', abort);
-  process.once('SIGTERM', abort);
-  return {
-    signal: controller.signal,
-    dispose() {
-      process.off('SIGINT', abort);
-      process.off('SIGTERM', abort);
-    },
-  };
-}
-
-/** Connects for a `dlq` subcommand: a shared server (never an embedded one), quiet logs. */
-export async function connectForDlq(values: Record<string, string | boolean | undefined>): Promise<Connection> {
-  const config = loadConfig(process.env, connectionFlags(values));
-  if (config.embedded)
-    throw new ConfigError('--embedded', 'dlq commands read a server shared with the workers; set AWS_ENDPOINT_URL_SQS instead');
-  return connect(config, createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel }));
 }
