@@ -9,6 +9,11 @@
  * `retry.tries` tries in all (the caller then decides: the runtime leaves its message undeleted, so
  * nothing is lost); a permanent one (a sender fault, anything but a retryable `TransportError`, or an
  * aborted `signal`) rejects at once.
+ *
+ * A message may carry a `deadline` (read at each try, so it can move later): it is never sent, or
+ * tried again, once the deadline has passed, and a request still under way then is aborted. The
+ * runtime sets it from the message's lease: a successor that lands after the lease ran out would race
+ * the redelivered copy, which carries the job on by itself.
  */
 import { backoffDelay, type Backoff } from '../shared/backoff.js';
 import type { Clock } from '../shared/clock.js';
@@ -44,9 +49,16 @@ export interface SendBatcherOptions {
   signal?: AbortSignal;
 }
 
+/** Per-message options of {@link SendBatcher.send}. */
+export interface SendOptions {
+  /** Epoch ms on the batcher's clock after which the message must not be sent; read at each try. */
+  deadline?: () => number;
+}
+
 interface Pending {
   message: OutgoingMessage;
   tries: number;
+  deadline: (() => number) | undefined;
   resolve: (messageId: string) => void;
   reject: (error: Error) => void;
 }
@@ -77,10 +89,43 @@ export class SendBatcher {
   }
 
   /** Queues a send; resolves to the MessageId once SQS has the message. */
-  send(queueUrl: string, message: OutgoingMessage): Promise<{ messageId: string }> {
+  send(queueUrl: string, message: OutgoingMessage, options: SendOptions = {}): Promise<{ messageId: string }> {
     return new Promise((resolve, reject) => {
-      this.#enqueue(queueUrl, { message, tries: 0, resolve: (messageId) => resolve({ messageId }), reject });
+      this.#enqueue(queueUrl, { message, tries: 0, deadline: options.deadline, resolve: (messageId) => resolve({ messageId }), reject });
     });
+  }
+
+  #expired(pending: Pending): boolean {
+    return pending.deadline !== undefined && this.#clock.now() >= pending.deadline();
+  }
+
+  #rejectExpired(pending: Pending): void {
+    pending.reject(
+      new TransportError('the message was not sent before its deadline (its lease ran out)', { code: 'DeadlinePassed', retryable: false }),
+    );
+  }
+
+  /**
+   * The signal for one request: the batcher's own, and aborted at the earliest deadline among the
+   * batch's messages (re-read when it comes, since a lease may have been extended meanwhile).
+   */
+  #requestSignal(batch: readonly Pending[]): { signal: AbortSignal | undefined; done(): void } {
+    const deadlines = batch.filter((p) => p.deadline !== undefined);
+    if (deadlines.length === 0) return { signal: this.#signal, done: () => undefined };
+    const controller = new AbortController();
+    let timer: unknown;
+    const arm = (): void => {
+      const at = Math.min(...deadlines.map((p) => p.deadline!()));
+      const wait = at - this.#clock.now();
+      if (wait <= 0) {
+        controller.abort(new TransportError('the request outlived a message deadline', { code: 'DeadlinePassed', retryable: false }));
+        return;
+      }
+      timer = this.#clock.setTimeout(arm, wait);
+    };
+    arm();
+    const signal = this.#signal === undefined ? controller.signal : AbortSignal.any([this.#signal, controller.signal]);
+    return { signal, done: () => this.#clock.clearTimeout(timer) };
   }
 
   /** Sends what is queued for `queueUrl` now, without waiting for `flushMs`. */
@@ -137,22 +182,38 @@ export class SendBatcher {
     }
   }
 
-  async #send(queueUrl: string, batch: Pending[]): Promise<void> {
+  async #send(queueUrl: string, queued: Pending[]): Promise<void> {
     const again: Pending[] = [];
+    const batch: Pending[] = [];
+    for (const pending of queued) {
+      if (this.#expired(pending)) this.#rejectExpired(pending);
+      else batch.push(pending);
+    }
+    if (batch.length === 0) return;
+    const request = this.#requestSignal(batch);
+    try {
+      await this.#request(queueUrl, batch, again, request.signal);
+    } finally {
+      request.done();
+    }
+    this.#retryLater(queueUrl, again);
+  }
+
+  async #request(queueUrl: string, batch: Pending[], again: Pending[], signal: AbortSignal | undefined): Promise<void> {
     if (batch.length === 1 && !this.#alwaysBatch) {
       const [only] = batch as [Pending];
       try {
-        only.resolve((await this.#transport.send(queueUrl, only.message, this.#signal)).messageId);
+        only.resolve((await this.#transport.send(queueUrl, only.message, signal)).messageId);
       } catch (error) {
         this.#failed(only, error, again);
       }
-      return this.#retryLater(queueUrl, again);
+      return;
     }
     try {
       const result = await this.#transport.sendBatch(
         queueUrl,
         batch.map((p, index) => ({ id: String(index), ...p.message })),
-        this.#signal,
+        signal,
       );
       // Entries are matched by their exact id; one the reply names twice, wrongly or not at all is
       // not known to be sent, and is tried again (a reply without an Id must not settle entry 0).
@@ -181,14 +242,14 @@ export class SendBatcher {
     } catch (error) {
       for (const pending of batch) this.#failed(pending, error, again);
     }
-    this.#retryLater(queueUrl, again);
   }
 
   /** Rejects `pending`, or adds it to `again` when the failure is transient and tries remain. */
   #failed(pending: Pending, error: unknown, again: Pending[]): void {
     pending.tries += 1;
     const retryable = TransportError.is(error) ? error.retryable : false;
-    if (!retryable || pending.tries >= this.#retry.tries || this.#signal?.aborted) pending.reject(toError(error));
+    if (this.#expired(pending)) this.#rejectExpired(pending);
+    else if (!retryable || pending.tries >= this.#retry.tries || this.#signal?.aborted) pending.reject(toError(error));
     else again.push(pending);
   }
 

@@ -192,7 +192,7 @@ export class ActionExecutor {
       receiveCount: scope.message.receiveCount,
     };
     const envelope: Envelope = { ...scope.envelope, attempt: scope.snapshot.context.attempt, history: params.history };
-    await this.#sendDeadLetter(scope.message, envelope, record, scope.telemetry, params.reason);
+    await this.#sendDeadLetter(scope.message, scope.lease, envelope, record, scope.telemetry, params.reason);
     const deleted = await this.#deleter.delete(scope.message.receiptHandle, scope.lease);
     if (!deleted) this.#undeleted(scope, 'dead-lettered');
     scope.telemetry.end({ outcome: 'dead', reason: params.reason, ...(params.error ? { error: asError(params.error) } : {}) });
@@ -227,7 +227,11 @@ export class ActionExecutor {
       return;
     }
     if (!lease.held) return;
-    await this.#sender.send(this.#options.queueUrl, { body: message.body, delaySeconds: 0, attributes: message.attributes });
+    await this.#sender.send(
+      this.#options.queueUrl,
+      { body: message.body, delaySeconds: 0, attributes: message.attributes },
+      { deadline: sendDeadline(lease) },
+    );
     await this.#deleter.delete(message.receiptHandle, lease);
   }
 
@@ -247,7 +251,7 @@ export class ActionExecutor {
       sourceMessageId: message.messageId,
       receiveCount: message.receiveCount,
     };
-    await this.#sendDeadLetter(message, envelope, record, undefined, reason);
+    await this.#sendDeadLetter(message, lease, envelope, record, undefined, reason);
     const deleted = await this.#deleter.delete(message.receiptHandle, lease);
     if (!deleted)
       this.#logger.warn(
@@ -266,6 +270,7 @@ export class ActionExecutor {
    */
   async #sendDeadLetter(
     message: ReceivedMessage,
+    lease: Lease,
     envelope: Envelope | undefined,
     record: DeadLetterRecord,
     telemetry: AttemptTelemetry | undefined,
@@ -282,7 +287,16 @@ export class ActionExecutor {
       body = this.#oversizeBody(message, envelope, record);
     }
     const send = (text: string): Promise<void> =>
-      this.#sendWithRetry(this.#options.dlqUrl, this.#options.dlqName, text, 0, envelope, 'dead_letter', { 'job.dead_reason': reason });
+      this.#sendWithRetry(
+        this.#options.dlqUrl,
+        this.#options.dlqName,
+        text,
+        0,
+        envelope,
+        'dead_letter',
+        { 'job.dead_reason': reason },
+        lease,
+      );
     const inContext = (run: () => Promise<void>): Promise<void> => (telemetry ? otelContext.with(telemetry.context, run) : run());
     try {
       await inContext(() => send(body));
@@ -361,6 +375,7 @@ export class ActionExecutor {
           fitted.envelope,
           operation,
           attributes,
+          scope.lease,
         ),
       );
     } catch (error) {
@@ -392,7 +407,7 @@ export class ActionExecutor {
       sourceMessageId: scope.message.messageId,
       receiveCount: scope.message.receiveCount,
     };
-    await this.#sendDeadLetter(scope.message, next, record, scope.telemetry, reason);
+    await this.#sendDeadLetter(scope.message, scope.lease, next, record, scope.telemetry, reason);
     const deleted = await this.#deleter.delete(scope.message.receiptHandle, scope.lease);
     if (!deleted) this.#undeleted(scope, 'dead-lettered');
     scope.telemetry.end({ outcome: 'dead', reason, error: asError(record.error ?? error) });
@@ -425,6 +440,7 @@ export class ActionExecutor {
     envelope: Envelope | undefined,
     operation: ProducerOperation,
     attributes: Record<string, string | number>,
+    lease: Lease,
   ): Promise<void> {
     const jobType = envelope?.type ?? 'unknown';
     const info = {
@@ -437,7 +453,7 @@ export class ActionExecutor {
     };
     await withProducerSpan(info, async (carrier) => {
       const messageAttributes = jobAttributes(body, jobType, this.#options.signMessage, carrier);
-      return await this.#sender.send(queueUrl, { body, delaySeconds, attributes: messageAttributes });
+      return await this.#sender.send(queueUrl, { body, delaySeconds, attributes: messageAttributes }, { deadline: sendDeadline(lease) });
     });
   }
 }
@@ -450,6 +466,18 @@ function clipError<E extends { name: string; message: string; reason?: string | 
     message: error.message.slice(0, 2000),
     ...(error.reason === undefined ? {} : { reason: error.reason.slice(0, 200) }),
   };
+}
+
+/**
+ * How long before its lease runs out a successor must have been sent. A send still under way then is
+ * aborted and not tried again: landing later, it would race the redelivered copy (seen in the chaos
+ * suite: a retry sent 0.7 s after the lease ran out, during a network cut, doubled the job).
+ */
+const SEND_LEASE_MARGIN_MS = 1_000;
+
+/** The send deadline for a message's successor: its lease's end (as extended so far) less the margin. */
+function sendDeadline(lease: Lease): () => number {
+  return () => (lease.held ? lease.expiresAt - SEND_LEASE_MARGIN_MS : Number.NEGATIVE_INFINITY);
 }
 
 function isContentRefusal(error: unknown): boolean {

@@ -25,6 +25,8 @@ export interface FaultCall {
   n: number;
   /** Bodies (sends) or receipt handles (deletes, visibility changes) the call carries. */
   items: string[];
+  /** The call's abort signal, for a hook that waits. */
+  signal?: AbortSignal | undefined;
 }
 
 /** A throttling error as the SDK mapper gives it: retryable. */
@@ -47,10 +49,10 @@ export class FaultyTransport implements JobTransport {
     this.receiveAbortLosesNothing = inner.receiveAbortLosesNothing;
   }
 
-  async #gate(method: FaultyMethod, queueUrl: string, items: string[]): Promise<FaultCall> {
+  async #gate(method: FaultyMethod, queueUrl: string, items: string[], signal?: AbortSignal): Promise<FaultCall> {
     const n = (this.#counts.get(method) ?? 0) + 1;
     this.#counts.set(method, n);
-    const call = { method, queueUrl, n, items };
+    const call = { method, queueUrl, n, items, signal };
     this.calls.push(call);
     await this.before?.(call);
     return call;
@@ -73,7 +75,7 @@ export class FaultyTransport implements JobTransport {
     return this.inner.setQueueAttributes(queueUrl, attributes, signal);
   }
   async send(queueUrl: string, message: OutgoingMessage, signal?: AbortSignal): Promise<{ messageId: string }> {
-    await this.#gate('send', queueUrl, [message.body]);
+    await this.#gate('send', queueUrl, [message.body], signal);
     return await this.inner.send(queueUrl, message, signal);
   }
   async sendBatch(queueUrl: string, entries: readonly OutgoingBatchEntry[], signal?: AbortSignal): Promise<BatchResult> {

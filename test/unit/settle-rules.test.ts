@@ -228,6 +228,44 @@ describe('the lease is kept until the settle is confirmed', () => {
   });
 });
 
+describe('a successor is sent while the lease is held, or not at all', () => {
+  it('a retry send still under way when the lease runs out is aborted, not landed late beside the redelivered copy', async () => {
+    const r = await rig();
+    const job = defineJob({
+      type: 'cut',
+      schema: z.object({}),
+      retry: { initialIntervalMs: 1_000, maximumAttempts: 5 },
+      handler: async (_payload, ctx) => {
+        if (ctx.attempt === 1) throw new RetryableError('first attempt fails');
+      },
+    });
+    // A network cut: for 20 s sends hang (until aborted) and extensions fail, so the 10 s lease runs out.
+    const cutUntil = r.clock.now() + 20_000;
+    r.transport.before = (call) => {
+      if (r.clock.now() >= cutUntil) return undefined;
+      if (call.method === 'changeVisibility') throw throttled();
+      if (call.method !== 'send' && call.method !== 'sendBatch') return undefined;
+      return new Promise<void>((resolve, reject) => {
+        const timer = r.clock.setTimeout(resolve, cutUntil - r.clock.now());
+        call.signal?.addEventListener('abort', () => {
+          r.clock.clearTimeout(timer);
+          reject(new TransportError('aborted', { code: 'AbortError', retryable: true }));
+        });
+      });
+    };
+    await r.enqueue('cut', {});
+    // A second slot receives the redelivered copy once the first copy's lease has run out.
+    const worker = r.worker([job], { concurrency: 2 }).start();
+    await driveUntil(r.clock, 'the job to succeed', () => count(r.events, 'job:succeeded') > 0);
+    await driveUntil(r.clock, 'any duplicate to show', () => r.clock.now() > 1_700_000_000_000 + 90_000);
+    await worker.stop();
+    // One retry (from the redelivered copy, charged worker_lost), one success: no second attempt 2.
+    expect(count(r.events, 'job:succeeded')).toBe(1);
+    expect(count(r.events, 'job:retrying')).toBe(1);
+    expect(await r.mainDepth()).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+  });
+});
+
 describe('stop() settles everything and always stops', () => {
   it('defect 3: one failed release does not skip the delete flush or leave the worker draining', async () => {
     const r = await rig();
