@@ -11,6 +11,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
+import { CALENDAR_SYNC_TYPE } from '../jobs/calendar/calendar-sync.js';
+import { CALENDAR_WRITE_TYPE } from '../jobs/calendar/calendar-write.js';
 import { calendarSyncPayloadSchema, calendarWritePayloadSchema, firstIssueField } from '../jobs/calendar/schemas.js';
 
 /** What the API needs from the queue: `enqueueJob` from `src/queue`. Resolves to the job id. */
@@ -134,12 +136,12 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     const body = parseJson(await readBody(req, maxBodyBytes));
     let job: { type: string; payload: unknown };
     if (match[3] === 'sync') {
-      job = { type: 'calendar.sync', payload: validate(calendarSyncPayloadSchema, { accountId, calendar }) };
+      job = { type: CALENDAR_SYNC_TYPE, payload: validate(calendarSyncPayloadSchema, { accountId, calendar }) };
     } else {
       if (typeof body !== 'object' || body === null || Array.isArray(body))
         throw new HttpProblem(400, 'body: expected a JSON object { op, event }', 'body');
       const { op, event } = body as { op?: unknown; event?: unknown };
-      job = { type: 'calendar.write', payload: validate(calendarWritePayloadSchema, { accountId, calendar, op, event }) };
+      job = { type: CALENDAR_WRITE_TYPE, payload: validate(calendarWritePayloadSchema, { accountId, calendar, op, event }) };
     }
     let jobId: string;
     try {

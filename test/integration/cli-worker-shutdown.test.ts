@@ -17,7 +17,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { startWorkerProcess } from '../../src/cli/commands/worker.js';
-import { calendarSyncJob } from '../../src/jobs/calendar/index.js';
+import { calendarSyncJob } from '../../src/jobs/index.js';
 import { defineJob } from '../../src/machines/define-job.js';
 import { loadConfig } from '../../src/config/config.js';
 import { ensureQueues } from '../../src/ops/ensure-queues.js';

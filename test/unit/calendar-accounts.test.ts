@@ -2,9 +2,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { accountsFromEnv } from '../../src/jobs/calendar/accounts.js';
+import { calendarSettingsFromEnv, type SettingsEnv } from '../../src/jobs/calendar/settings.js';
 import { NonRetryableError } from '../../src/machines/errors.js';
 import { ConfigError } from '../../src/shared/errors.js';
+
+const accountsFromEnv = (env: SettingsEnv) => calendarSettingsFromEnv(() => env).write().accounts;
+const syncSettings = (env: SettingsEnv) => calendarSettingsFromEnv(() => env).sync();
 
 const good = { alice: { serverUrl: 'https://dav.example.com/alice', username: 'alice', password: 's3cret' } };
 
@@ -18,7 +21,7 @@ function configErrorOf(run: () => unknown): ConfigError {
   throw new Error('expected a ConfigError');
 }
 
-describe('accountsFromEnv', () => {
+describe('calendar settings: the accounts', () => {
   let dir: string;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'calsync-accounts-'));
@@ -83,5 +86,57 @@ describe('accountsFromEnv', () => {
     expect((caught as NonRetryableError).reason).toBe('unknown_account');
     expect((caught as Error).message).toContain('"mallory"');
     expect((caught as Error).message).not.toContain('s3cret');
+  });
+});
+
+describe('calendar settings: calendar.sync', () => {
+  const accounts = JSON.stringify(good);
+
+  it('reads CALSYNC_DATABASE_URL and CALSYNC_SYNC_BATCH_SIZE (default 50) with the accounts', async () => {
+    const settings = syncSettings({ CALSYNC_DATABASE_URL: 'postgres://u:p@db:5432/x', CALSYNC_ACCOUNTS: accounts });
+    expect(settings).toMatchObject({ databaseUrl: 'postgres://u:p@db:5432/x', batchSize: 50 });
+    expect((await settings.accounts.resolve('alice')).username).toBe('alice');
+    expect(
+      syncSettings({ CALSYNC_DATABASE_URL: 'postgres://db/x', CALSYNC_SYNC_BATCH_SIZE: ' 1000 ', CALSYNC_ACCOUNTS: accounts }).batchSize,
+    ).toBe(1000);
+    expect(
+      syncSettings({ CALSYNC_DATABASE_URL: 'postgres://db/x', CALSYNC_SYNC_BATCH_SIZE: '', CALSYNC_ACCOUNTS: accounts }).batchSize,
+    ).toBe(50);
+  });
+
+  it.each([
+    [{ CALSYNC_ACCOUNTS: '{alice' }, 'CALSYNC_DATABASE_URL: not set: expected postgres://user:password@host:5432/db'],
+    [
+      { CALSYNC_DATABASE_URL: ' ', CALSYNC_ACCOUNTS: accounts },
+      'CALSYNC_DATABASE_URL: not set: expected postgres://user:password@host:5432/db',
+    ],
+    [
+      { CALSYNC_DATABASE_URL: 'postgres://db/x', CALSYNC_SYNC_BATCH_SIZE: 'lots' },
+      'CALSYNC_SYNC_BATCH_SIZE: expected an integer from 1 to 1000, got "lots"',
+    ],
+    [
+      { CALSYNC_DATABASE_URL: 'postgres://db/x', CALSYNC_SYNC_BATCH_SIZE: '0', CALSYNC_ACCOUNTS: accounts },
+      'CALSYNC_SYNC_BATCH_SIZE: expected an integer from 1 to 1000, got "0"',
+    ],
+    [
+      { CALSYNC_DATABASE_URL: 'postgres://db/x', CALSYNC_SYNC_BATCH_SIZE: '1001', CALSYNC_ACCOUNTS: accounts },
+      'CALSYNC_SYNC_BATCH_SIZE: expected an integer from 1 to 1000, got "1001"',
+    ],
+    [{ CALSYNC_DATABASE_URL: 'postgres://db/x' }, 'CALSYNC_ACCOUNTS: not set: expected JSON like'],
+  ])('%j fails with one line: %s', (env, message) => {
+    const error = configErrorOf(() => syncSettings(env));
+    expect(error.message.startsWith(message)).toBe(true);
+    expect(error.message).not.toContain('\n');
+  });
+
+  it('is read from the environment when a job asks, not when the settings are made', () => {
+    let reads = 0;
+    const settings = calendarSettingsFromEnv(() => {
+      reads++;
+      return { CALSYNC_ACCOUNTS: accounts };
+    });
+    expect(reads).toBe(0);
+    settings.write();
+    expect(reads).toBe(1);
   });
 });

@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { calendarJobs, calendarSyncJob, calendarWriteJob, createCalendarSyncJob } from '../../src/jobs/calendar/index.js';
 import { staticAccounts } from '../../src/jobs/calendar/accounts.js';
+import { createCalendarSyncJob } from '../../src/jobs/calendar/calendar-sync.js';
+import { createCalendarJobs } from '../../src/jobs/calendar/index.js';
+import { calendarJobs, calendarSyncJob, calendarWriteJob } from '../../src/jobs/index.js';
 import type { JobContext } from '../../src/machines/define-job.js';
 import { ConfigError } from '../../src/shared/errors.js';
 
@@ -58,6 +60,34 @@ describe('calendar job definitions', () => {
     await expect(calendarSyncJob.handler({ accountId: 'a', calendar: 'c' }, ctx())).rejects.toSatisfy(
       (error: unknown) => ConfigError.is(error) && error.setting === 'CALSYNC_DATABASE_URL',
     );
+  });
+
+  it('the default jobs read their settings on each first run, again after a failure, never at creation', async () => {
+    const asked: string[] = [];
+    const accounts = staticAccounts({});
+    const [write, sync] = createCalendarJobs({
+      write: () => {
+        asked.push('write');
+        throw new ConfigError('CALSYNC_ACCOUNTS', 'not set');
+      },
+      sync: () => {
+        asked.push('sync');
+        return { accounts, databaseUrl: 'postgres://127.0.0.1:1/db', batchSize: 50 };
+      },
+    });
+    expect(asked).toEqual([]);
+    const payload = {
+      accountId: 'a',
+      calendar: 'c',
+      op: 'delete' as const,
+      event: { uid: 'u', summary: '', start: '2027-01-01T00:00:00Z', end: '2027-01-01T01:00:00Z' },
+    };
+    await expect(write.handler(payload, ctx())).rejects.toThrow('CALSYNC_ACCOUNTS: not set');
+    await expect(write.handler(payload, ctx())).rejects.toThrow('CALSYNC_ACCOUNTS: not set');
+    expect(asked).toEqual(['write', 'write']);
+    expect(write.close).toBeUndefined();
+    expect(typeof sync.close).toBe('function');
+    await expect(sync.close!()).resolves.toBeUndefined();
   });
 
   it('createCalendarSyncJob checks batchSize, naming it', () => {

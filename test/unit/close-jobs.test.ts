@@ -3,7 +3,9 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { closeJobs } from '../../src/cli/load-jobs.js';
-import { calendarSyncJob, calendarWriteJob, closeCalendarSyncDefaults } from '../../src/jobs/calendar/index.js';
+import { createCalendarSyncJob, type CalendarSyncDeps } from '../../src/jobs/calendar/calendar-sync.js';
+import { Lazy } from '../../src/jobs/calendar/lazy.js';
+import { calendarSyncJob, calendarWriteJob } from '../../src/jobs/index.js';
 import { defineJob } from '../../src/machines/define-job.js';
 import { ConfigError } from '../../src/shared/errors.js';
 
@@ -18,9 +20,49 @@ describe('job close hooks', () => {
     expect(() => defineJob({ type: 'a.b', schema, handler, close: 'no' as never })).toThrow(ConfigError);
   });
 
-  it('the default calendar.sync job closes its pool through the hook; calendar.write holds nothing', () => {
-    expect(calendarSyncJob.close).toBe(closeCalendarSyncDefaults);
+  it('the default calendar.sync job closes its pool through the hook; calendar.write holds nothing', async () => {
+    expect(typeof calendarSyncJob.close).toBe('function');
+    await expect(calendarSyncJob.close!()).resolves.toBeUndefined(); // never opened: nothing to end
     expect(calendarWriteJob.close).toBeUndefined();
+  });
+
+  it('a lazily opened calendar.sync ends what it opened once, and opens anew after', async () => {
+    const ended: number[] = [];
+    let opened = 0;
+    const deps = new Lazy(
+      () => ({ id: ++opened }) as unknown as CalendarSyncDeps,
+      (value) => void ended.push((value as unknown as { id: number }).id),
+    );
+    const job = createCalendarSyncJob(deps);
+    expect(opened).toBe(0);
+    await job.close!();
+    expect(ended).toEqual([]);
+    expect(await deps.get()).toBe(await deps.get());
+    await job.close!();
+    await job.close!();
+    expect(ended).toEqual([1]);
+    await deps.get();
+    await job.close!();
+    expect(ended).toEqual([1, 2]);
+    expect(createCalendarSyncJob({ accounts: {} as never, pool: {} as never }).close).toBeUndefined();
+  });
+
+  it('a failed open is forgotten: the next get opens again, close has nothing to end', async () => {
+    let attempts = 0;
+    const ended: unknown[] = [];
+    const deps = new Lazy(
+      () => {
+        attempts++;
+        if (attempts === 1) throw new Error('no database');
+        return 'open';
+      },
+      (value) => void ended.push(value),
+    );
+    await expect(deps.get()).rejects.toThrow('no database');
+    await deps.close();
+    expect(ended).toEqual([]);
+    await expect(deps.get()).resolves.toBe('open');
+    expect(attempts).toBe(2);
   });
 
   it('runs each distinct hook once, all of them even when one fails, then throws the failure', async () => {

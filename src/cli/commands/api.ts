@@ -4,7 +4,7 @@
  * calendar jobs' schemas and signing messages when `CALSYNC_SIGNING_KEYS` is set.
  */
 import { createApiServer } from '../../api/server.js';
-import { calendarJobs } from '../../jobs/calendar/index.js';
+import { calendarJobs } from '../../jobs/index.js';
 import { loadConfig } from '../../config/config.js';
 import { ConfigError } from '../../shared/errors.js';
 import { JobQueue } from '../../queue/job-queue.js';

@@ -21,16 +21,17 @@ import { z } from 'zod';
 import { defineJob, type JobContext, type JobDefinition } from '../../machines/define-job.js';
 import { NonRetryableError } from '../../machines/errors.js';
 import { ConfigError } from '../../shared/errors.js';
-import { accountsFromEnv, type AccountResolver } from './accounts.js';
+import type { AccountResolver } from './accounts.js';
 import { calendarMultiGet, calendarUrl, syncCollection, type MultiStatus } from './caldav.js';
-import { createDavFetch, nonRetryableHttp, type Fetch } from './http.js';
+import { calendarNotFound, createDavFetch, nonRetryableHttp, type Fetch } from './http.js';
 import { parseEventIcs, type ParsedEvent } from './ical.js';
+import { closeHook, Lazy, resolveDeps, type Deps } from './lazy.js';
 import { migrate } from './migrate.js';
 import { calendarSyncPayloadSchema, type CalendarSyncPayload } from './schemas.js';
+import { DEFAULT_SYNC_BATCH_SIZE, MAX_SYNC_BATCH_SIZE, type CalendarSyncSettings } from './settings.js';
 import { applyBatch, loadEtags, loadSyncToken, type StoredObject } from './store.js';
 
 export const CALENDAR_SYNC_TYPE = 'calendar.sync';
-export const DEFAULT_SYNC_BATCH_SIZE = 50;
 
 /** Progress of an unfinished sync, carried in the job message. Deletions are applied with the first batch. */
 export const calendarSyncCheckpointSchema = z.object({
@@ -97,15 +98,6 @@ function compactHref(href: string, base: string): string {
 
 function expandHref(entry: string, base: string): string {
   return entry.startsWith('/') || entry.includes('://') ? entry : `${base}${entry}`;
-}
-
-function calendarNotFound(payload: CalendarSyncPayload): NonRetryableError {
-  return new NonRetryableError(
-    `calendar ${JSON.stringify(payload.calendar)} of account ${JSON.stringify(payload.accountId)} does not exist`,
-    {
-      reason: 'calendar_not_found',
-    },
-  );
 }
 
 function expectMultiStatus(result: MultiStatus, payload: CalendarSyncPayload, what: string): void {
@@ -261,34 +253,39 @@ export async function runCalendarSync(payload: CalendarSyncPayload, ctx: Ctx, de
   return stats;
 }
 
-/** The `calendar.sync` job with explicit dependencies (tests, custom wiring). The schema must be migrated. */
-export function createCalendarSyncJob(deps: CalendarSyncDeps): JobDefinition<CalendarSyncPayload, CalendarSyncCheckpoint> {
-  const batchSize = deps.batchSize ?? DEFAULT_SYNC_BATCH_SIZE;
-  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 1000) {
-    throw new ConfigError('batchSize', `expected an integer from 1 to 1000, got ${String(batchSize)}`);
+function checkBatchSize(batchSize: number | undefined): void {
+  const size = batchSize ?? DEFAULT_SYNC_BATCH_SIZE;
+  if (!Number.isInteger(size) || size < 1 || size > MAX_SYNC_BATCH_SIZE) {
+    throw new ConfigError('batchSize', `expected an integer from 1 to ${MAX_SYNC_BATCH_SIZE}, got ${String(batchSize)}`);
   }
+}
+
+/**
+ * The `calendar.sync` job over its dependencies: given outright (checked now; the schema must be migrated),
+ * or a `Lazy` opened on the first run (`openCalendarSyncDeps`), whose pool the job's `close` hook ends
+ * at worker shutdown.
+ */
+export function createCalendarSyncJob(deps: Deps<CalendarSyncDeps>): JobDefinition<CalendarSyncPayload, CalendarSyncCheckpoint> {
+  if (!(deps instanceof Lazy)) checkBatchSize(deps.batchSize);
   return defineJob<typeof calendarSyncPayloadSchema, CalendarSyncCheckpoint>({
     type: CALENDAR_SYNC_TYPE,
     schema: calendarSyncPayloadSchema,
     handler: async (payload, ctx) => {
-      await runCalendarSync(payload, ctx, deps);
+      const resolved = await resolveDeps(deps);
+      if (deps instanceof Lazy) checkBatchSize(resolved.batchSize);
+      await runCalendarSync(payload, ctx, resolved);
     },
+    // The worker process calls it after its last settle: the pool must not keep the process alive.
+    ...closeHook(deps),
   });
 }
 
-let defaults: Promise<CalendarSyncDeps> | undefined;
-
-/** Settings of the default job, read on its first run: `CALSYNC_DATABASE_URL`, `CALSYNC_SYNC_BATCH_SIZE`. */
-async function defaultDeps(): Promise<CalendarSyncDeps> {
-  const connectionString = process.env.CALSYNC_DATABASE_URL;
-  if (!connectionString) throw new ConfigError('CALSYNC_DATABASE_URL', 'not set: expected postgres://user:password@host:5432/db');
-  const batchText = process.env.CALSYNC_SYNC_BATCH_SIZE;
-  const batchSize = batchText === undefined || batchText === '' ? DEFAULT_SYNC_BATCH_SIZE : Number(batchText);
-  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 1000) {
-    throw new ConfigError('CALSYNC_SYNC_BATCH_SIZE', `expected an integer from 1 to 1000, got ${JSON.stringify(batchText)}`);
-  }
-  const accounts = accountsFromEnv();
-  const pool = new pg.Pool({ connectionString, max: 4 });
+/**
+ * Opens what `calendar.sync` needs from its settings: a pool of 4 connections to `databaseUrl`, with the
+ * schema migrated (`migrations/*.sql`). A failed migration ends the pool again.
+ */
+export async function openCalendarSyncDeps(settings: CalendarSyncSettings): Promise<CalendarSyncDeps> {
+  const pool = new pg.Pool({ connectionString: settings.databaseUrl, max: 4 });
   // An idle client whose connection the server ends (restart, failover) is reported on the pool; with
   // no listener that would crash the worker. The next query opens a new connection.
   pool.on('error', (error) => process.emitWarning(`calendar.sync: an idle PostgreSQL connection failed: ${error.message}`));
@@ -298,39 +295,5 @@ async function defaultDeps(): Promise<CalendarSyncDeps> {
     await pool.end().catch(() => undefined);
     throw error;
   }
-  return { accounts, pool, batchSize };
-}
-
-/**
- * The `calendar.sync` job configured from the environment on its first run (accounts, `CALSYNC_DATABASE_URL`;
- * the pool is created and the schema migrated then, never at import). Its `close` hook ends that pool.
- */
-export const calendarSyncJob: JobDefinition<CalendarSyncPayload, CalendarSyncCheckpoint> = defineJob<
-  typeof calendarSyncPayloadSchema,
-  CalendarSyncCheckpoint
->({
-  type: CALENDAR_SYNC_TYPE,
-  schema: calendarSyncPayloadSchema,
-  handler: async (payload, ctx) => {
-    defaults ??= defaultDeps();
-    let deps: CalendarSyncDeps;
-    try {
-      deps = await defaults;
-    } catch (error) {
-      defaults = undefined;
-      throw error;
-    }
-    await runCalendarSync(payload, ctx, deps);
-  },
-  // The worker process calls it after its last settle: the pool must not keep the process alive.
-  close: closeCalendarSyncDefaults,
-});
-
-/** Closes the default job's pool, if it was opened: the job's `close` hook, run at worker shutdown. */
-export async function closeCalendarSyncDefaults(): Promise<void> {
-  const pending = defaults;
-  defaults = undefined;
-  if (pending === undefined) return;
-  const deps = await pending.catch(() => undefined);
-  await deps?.pool.end();
+  return { accounts: settings.accounts, pool, batchSize: settings.batchSize };
 }

@@ -5,11 +5,12 @@
  */
 import { createCalendarObject, deleteCalendarObject, updateCalendarObject } from 'tsdav';
 import { defineJob, type JobContext, type JobDefinition } from '../../machines/define-job.js';
-import { NonRetryableError, RetryableError } from '../../machines/errors.js';
-import { accountsFromEnv, type AccountResolver, type CalDavAccount } from './accounts.js';
+import { RetryableError } from '../../machines/errors.js';
+import type { AccountResolver, CalDavAccount } from './accounts.js';
 import { calendarMultiGet, calendarUrl, eventUrl } from './caldav.js';
-import { createDavFetch, nonRetryableHttp, type Fetch } from './http.js';
+import { calendarNotFound, createDavFetch, nonRetryableHttp, type Fetch } from './http.js';
 import { buildEventIcs, parseEventIcs, sameEvent } from './ical.js';
+import { closeHook, resolveDeps, type Deps } from './lazy.js';
 import { calendarWritePayloadSchema, type CalendarWritePayload } from './schemas.js';
 
 export const CALENDAR_WRITE_TYPE = 'calendar.write';
@@ -28,15 +29,6 @@ export interface CalendarWriteDeps {
 export type CalendarWriteOutcome = 'created' | 'updated' | 'unchanged' | 'deleted' | 'already_absent';
 
 type Ctx = Pick<JobContext, 'signal' | 'logger'>;
-
-function calendarNotFound(payload: CalendarWritePayload): NonRetryableError {
-  return new NonRetryableError(
-    `calendar ${JSON.stringify(payload.calendar)} of account ${JSON.stringify(payload.accountId)} does not exist`,
-    {
-      reason: 'calendar_not_found',
-    },
-  );
-}
 
 /** Fails on statuses that neither succeeded nor mean "look again". 429/5xx never get here (see http.ts). */
 function failOn(status: number, what: string): never {
@@ -107,30 +99,15 @@ export async function runCalendarWrite(payload: CalendarWritePayload, ctx: Ctx, 
   return outcome;
 }
 
-/** The `calendar.write` job with explicit dependencies (tests, custom wiring). */
-export function createCalendarWriteJob(deps: CalendarWriteDeps): JobDefinition<CalendarWritePayload> {
+/** The `calendar.write` job over its dependencies: given outright, or a `Lazy` resolved on the first run. */
+export function createCalendarWriteJob(deps: Deps<CalendarWriteDeps>): JobDefinition<CalendarWritePayload> {
   return defineJob({
     type: CALENDAR_WRITE_TYPE,
     schema: calendarWritePayloadSchema,
     handler: async (payload, ctx) => {
-      await runCalendarWrite(payload, ctx, deps);
+      await runCalendarWrite(payload, ctx, await resolveDeps(deps));
     },
     attemptTimeoutMs: 60_000,
+    ...closeHook(deps),
   });
 }
-
-let defaultDeps: CalendarWriteDeps | undefined;
-
-/**
- * The `calendar.write` job configured from the environment (`CALSYNC_ACCOUNTS` or `CALSYNC_ACCOUNTS_FILE`),
- * read on the first run, not at import.
- */
-export const calendarWriteJob: JobDefinition<CalendarWritePayload> = defineJob({
-  type: CALENDAR_WRITE_TYPE,
-  schema: calendarWritePayloadSchema,
-  handler: async (payload, ctx) => {
-    defaultDeps ??= { accounts: accountsFromEnv() };
-    await runCalendarWrite(payload, ctx, defaultDeps);
-  },
-  attemptTimeoutMs: 60_000,
-});

@@ -37,6 +37,16 @@ export function nonRetryableHttp(status: number, what: string): NonRetryableErro
   return new NonRetryableError(`${what}: HTTP ${status}`, { reason: `http_${status}` });
 }
 
+/** The payload's calendar does not exist on the server: `NonRetryableError` with reason `calendar_not_found`. */
+export function calendarNotFound(payload: { accountId: string; calendar: string }): NonRetryableError {
+  return new NonRetryableError(
+    `calendar ${JSON.stringify(payload.calendar)} of account ${JSON.stringify(payload.accountId)} does not exist`,
+    {
+      reason: 'calendar_not_found',
+    },
+  );
+}
+
 /** Wraps `fetch` for one account and one attempt. */
 export function createDavFetch(options: DavFetchOptions): Fetch {
   const baseFetch = options.fetch ?? globalThis.fetch;

@@ -1,8 +1,10 @@
 /**
  * Payload schemas of the calendar jobs, shared by the job definitions and the HTTP API so both reject
  * the same input with the same field names. Payloads name an account and a calendar, never credentials.
+ * Also the one way a calendar setting's schema reports a bad value (`parseSettings`).
  */
 import { z } from 'zod';
+import { ConfigError } from '../../shared/errors.js';
 
 const SEGMENT = /^[A-Za-z0-9._~@+-]+$/;
 
@@ -72,4 +74,15 @@ export type CalendarSyncPayload = z.output<typeof calendarSyncPayloadSchema>;
 export function firstIssueField(error: z.ZodError): string {
   const path = error.issues[0]?.path ?? [];
   return path.length === 0 ? 'body' : path.map(String).join('.');
+}
+
+/**
+ * Parses settings with `schema`. The first issue is one `ConfigError` line naming the setting by its
+ * path under `prefix`: `CALSYNC_ACCOUNTS.alice.serverUrl: Invalid URL`.
+ */
+export function parseSettings<S extends z.ZodType>(schema: S, value: unknown, prefix: readonly string[] = []): z.output<S> {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  throw new ConfigError([...prefix, ...(issue?.path ?? []).map(String)].join('.'), issue?.message ?? 'invalid');
 }
