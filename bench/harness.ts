@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { DeleteQueueCommand } from '@aws-sdk/client-sqs';
 import { ensureQueues } from '../src/ops/ensure-queues.js';
-import { JobQueue } from '../src/queue/job-queue.js';
+import { JobQueue } from '../src/telemetry/instrumented.js';
 import type { SqsTransport } from '../src/queue/sqs/sqs-transport.js';
 import type { ConsumerConfig, ConsumerKind, ConsumerResult, HandlerMode } from './children/protocol.js';
 import { diffCounts, type CountingProxy, type RequestCounts } from './counting-proxy.js';

@@ -31,7 +31,8 @@ export {
 } from './machines/job-machine.js';
 
 // Enqueueing
-export { JobQueue, validateJob, type JobQueueOptions, type JobRequest, type JobSchemaEntry } from './queue/job-queue.js';
+export { validateJob, type JobQueueOptions, type JobRequest, type JobSchemaEntry } from './queue/job-queue.js';
+export { JobQueue } from './telemetry/instrumented.js';
 export { createJobQueueFromEnv, enqueueJob, enqueueJobs } from './ops/default-queue.js';
 export { loadConfig, type CalsyncConfig } from './config/config.js';
 
@@ -74,10 +75,15 @@ export { TransportError, ConfigError, toError } from './shared/errors.js';
 export { systemClock, type Clock, type Random } from './shared/clock.js';
 
 // Running jobs
-export { createWorker, Worker, type StopOptions, type WorkerStats } from './runtime/worker.js';
-export { processJobs, type HandlerMap } from './runtime/process-jobs.js';
+export { createWorker, processJobs, Worker } from './telemetry/instrumented.js';
+export type { StopOptions, WorkerStats } from './runtime/worker.js';
+export type { HandlerMap } from './runtime/process-jobs.js';
 export { resolveWorkerOptions, WORKER_DEFAULTS, type WorkerOptions, type ResolvedWorkerOptions } from './runtime/worker-options.js';
 export type { WorkerEventMap, WorkerEventName, WorkerState } from './runtime/events.js';
 export { createLogger, DEFAULT_REDACT_PATHS, type LoggerSettings } from './runtime/logger.js';
 export { AttemptTimeoutError } from './runtime/job-error.js';
-export { createWorkerTelemetry, startMetricsServer, type WorkerTelemetry, type AttemptTelemetry } from './runtime/telemetry/index.js';
+
+// Telemetry (the worker and the producer above emit spans and metrics by default; see docs/metrics.md)
+export type { AttemptTelemetry, WorkerTelemetry } from './runtime/attempt-telemetry.js';
+export { createWorkerTelemetry } from './telemetry/worker-telemetry.js';
+export { startMetricsServer } from './telemetry/metrics-server.js';

@@ -11,7 +11,7 @@ import { Consumer } from 'sqs-consumer';
 import { z } from 'zod';
 import { defineJob } from '../../src/machines/define-job.js';
 import { createLogger } from '../../src/runtime/logger.js';
-import { createWorker } from '../../src/runtime/worker.js';
+import { createWorker } from '../../src/telemetry/instrumented.js';
 import { SqsTransport } from '../../src/queue/sqs/sqs-transport.js';
 import { startInMemoryOtel, type InMemoryOtel } from './in-memory-otel.js';
 import type { ConsumerConfig, ConsumerResult, FromChild, MemorySample, ToChild } from './protocol.js';

@@ -1,4 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { DEFAULTS } from '../config/settings.js';
+import { queueNames } from '../queue/queue-names.js';
+import { ConfigError } from '../shared/errors.js';
 
 /** Bad command-line usage: printed with the command's usage line, exit code 2. */
 export class UsageError extends Error {
@@ -8,6 +11,19 @@ export class UsageError extends Error {
     readonly usage: string,
   ) {
     super(message);
+  }
+}
+
+/**
+ * Runs `read` (a settings loader over a command's own flags) and turns its `ConfigError` into a
+ * `UsageError` with the same one-line message, so the command's usage line is printed under it.
+ */
+export function asUsage<T>(usage: string, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (ConfigError.is(error)) throw new UsageError(error.message, usage);
+    throw error;
   }
 }
 
@@ -47,13 +63,15 @@ export const CONNECTION_OPTIONS = {
   'log-level': { type: 'string' },
 } as const satisfies Options;
 
+const DEFAULT_NAMES = queueNames();
+
 export const CONNECTION_HELP = `Connection (flags override the environment):
-  --region R            AWS_REGION (default us-east-1)
+  --region R            AWS_REGION (default ${DEFAULTS.region})
   --endpoint URL        AWS_ENDPOINT_URL_SQS, e.g. http://127.0.0.1:9324 for ElasticMQ
   --embedded            CALSYNC_EMBEDDED: run an SQS server in this process (127.0.0.1)
   --queue-prefix P      CALSYNC_QUEUE_PREFIX (the stack's QueueNamePrefix): queues P and P-dlq
-  --queue-name N        CALSYNC_QUEUE_NAME (default calsync-jobs)
-  --dlq-name N          CALSYNC_DLQ_NAME (default calsync-jobs-dlq)
+  --queue-name N        CALSYNC_QUEUE_NAME (default ${DEFAULT_NAMES.mainQueueName})
+  --dlq-name N          CALSYNC_DLQ_NAME (default ${DEFAULT_NAMES.dlqName})
   --queue-url URL       CALSYNC_QUEUE_URL (skips the name lookup)
   --dlq-url URL         CALSYNC_DLQ_URL
   --create-queues       CALSYNC_CREATE_QUEUES: create the queues if missing

@@ -1,13 +1,14 @@
 /**
- * One zod-validated configuration from the environment and command-line flags (flags win). A bad value
- * throws a `ConfigError` whose one-line message names the setting and what was expected:
+ * The configuration, read once at the edge (the CLI commands, `ops/default-queue.ts`) from the
+ * environment and command-line flags (flags win), through the settings table of settings.ts. A bad
+ * value throws a `ConfigError` whose one-line message names the setting and what was expected:
  * `CALSYNC_CONCURRENCY: expected an integer from 1 to 10000, got "lots"`.
  */
-import { z } from 'zod';
-import { MAX_QUEUE_NAME_LENGTH, MAX_QUEUE_PREFIX_LENGTH, queueNames } from '../queue/queue-names.js';
-import { ConfigError } from '../shared/errors.js';
+import { queueNames } from '../queue/queue-names.js';
 import { parseSigningKeys, type SigningKeys } from '../queue/signing.js';
-import { SQS_LIMITS } from '../queue/transport.js';
+import { checkOption } from '../shared/check-option.js';
+import { ConfigError } from '../shared/errors.js';
+import { DEFAULTS, type FlagKey, type LogLevel, SETTINGS, type SettingKey, type SettingValue } from './settings.js';
 
 export interface CalsyncConfig {
   region: string;
@@ -30,7 +31,7 @@ export interface CalsyncConfig {
   visibilityTimeoutSeconds: number;
   concurrency: number;
   shutdownGraceMs: number;
-  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  logLevel: LogLevel;
   /** Extra pino redact paths. */
   logRedact: string[];
   logPayloads: boolean;
@@ -43,74 +44,8 @@ export interface CalsyncConfig {
   requireSignature: boolean;
 }
 
-/** Flags as the CLI parsed them (strings, as typed). */
-export type ConfigFlags = Partial<
-  Record<
-    | 'region'
-    | 'endpoint'
-    | 'embedded'
-    | 'queuePrefix'
-    | 'queueName'
-    | 'dlqName'
-    | 'queueUrl'
-    | 'dlqUrl'
-    | 'createQueues'
-    | 'maxMessageBytes'
-    | 'concurrency'
-    | 'shutdownGraceMs'
-    | 'logLevel'
-    | 'metricsPort',
-    string | boolean | undefined
-  >
->;
-
-const FLAG_NAMES: Record<keyof ConfigFlags, string> = {
-  region: '--region',
-  endpoint: '--endpoint',
-  embedded: '--embedded',
-  queuePrefix: '--queue-prefix',
-  queueName: '--queue-name',
-  dlqName: '--dlq-name',
-  queueUrl: '--queue-url',
-  dlqUrl: '--dlq-url',
-  createQueues: '--create-queues',
-  maxMessageBytes: '--max-message-bytes',
-  concurrency: '--concurrency',
-  shutdownGraceMs: '--shutdown-grace-ms',
-  logLevel: '--log-level',
-  metricsPort: '--metrics-port',
-};
-
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-const QUEUE_NAME_CHARS = /^[A-Za-z0-9_-]+$/;
-
-/** Each kind of setting is a zod schema over the text as typed; the message names what was expected. */
-const integerText = (min: number, max: number) =>
-  z
-    .string()
-    .trim()
-    .regex(/^-?\d+$/)
-    .transform(Number)
-    .pipe(z.number().int().min(min).max(max));
-const booleanText = z
-  .union([
-    z.boolean(),
-    z
-      .string()
-      .trim()
-      .toLowerCase()
-      .pipe(z.enum(['1', 'true', 'yes', 'on', '0', 'false', 'no', 'off'])),
-  ])
-  .transform((value) => value === true || ['1', 'true', 'yes', 'on'].includes(String(value)));
-const httpUrlText = z
-  .string()
-  .trim()
-  .pipe(z.url({ protocol: /^https?$/ }))
-  .transform((text) => text.replace(/\/+$/, ''));
-const queueNameText = z.string().trim().regex(QUEUE_NAME_CHARS).max(MAX_QUEUE_NAME_LENGTH);
-/** The DLQ is `<prefix>-dlq`, so the prefix may be 4 characters shorter than a queue name. */
-const queuePrefixText = z.string().trim().regex(QUEUE_NAME_CHARS).max(MAX_QUEUE_PREFIX_LENGTH);
-const nameChars = (max: number): string => `1–${max} letters, digits, '-' or '_'`;
+/** Flags as the CLI parsed them (strings as typed, `true` for a boolean flag), by setting. */
+export type ConfigFlags = Partial<Record<FlagKey, string | boolean | undefined>>;
 
 class Reader {
   constructor(
@@ -118,120 +53,78 @@ class Reader {
     private readonly flags: ConfigFlags,
   ) {}
 
-  /** The raw value and the name to blame: the flag if given, else the environment variable. */
-  raw(envName: string, flag?: keyof ConfigFlags): { value: string | boolean | undefined; setting: string } {
-    const fromFlag = flag === undefined ? undefined : this.flags[flag];
-    if (fromFlag !== undefined) return { value: fromFlag, setting: FLAG_NAMES[flag!] };
-    const fromEnv = this.env[envName];
-    return { value: fromEnv === '' ? undefined : fromEnv, setting: envName };
+  /** The raw value and the name to blame: the flag if given, else the first environment variable set. */
+  private raw(key: SettingKey): { value: string | boolean; setting: string } | undefined {
+    const setting = SETTINGS[key];
+    const fromFlag = 'flag' in setting ? this.flags[key as FlagKey] : undefined;
+    if (fromFlag !== undefined && 'flag' in setting) return { value: fromFlag, setting: setting.flag };
+    for (const name of setting.env) {
+      const fromEnv = this.env[name];
+      if (fromEnv !== undefined && fromEnv !== '') return { value: fromEnv, setting: name };
+    }
+    return undefined;
   }
 
-  /** Parses the setting with `schema`; a failure is one `ConfigError` line naming the setting. */
-  parse<T>(envName: string, flag: keyof ConfigFlags | undefined, schema: z.ZodType<T>, expected: string): T | undefined {
-    const { value, setting } = this.raw(envName, flag);
-    if (value === undefined) return undefined;
-    const result = schema.safeParse(value);
-    if (!result.success) throw new ConfigError(setting, `expected ${expected}, got ${JSON.stringify(value)}`);
-    return result.data;
-  }
-
-  string(envName: string, flag?: keyof ConfigFlags): string | undefined {
-    const { value } = this.raw(envName, flag);
-    return typeof value === 'string' ? value.trim() : undefined;
-  }
-
-  integer(
-    envName: string,
-    flag: keyof ConfigFlags | undefined,
-    fallback: number | undefined,
-    min: number,
-    max: number,
-  ): number | undefined {
-    return this.parse(envName, flag, integerText(min, max), `an integer from ${min} to ${max}`) ?? fallback;
-  }
-
-  boolean(envName: string, flag: keyof ConfigFlags | undefined, fallback: boolean): boolean {
-    return this.parse(envName, flag, booleanText, 'true or false') ?? fallback;
-  }
-
-  url(envName: string, flag?: keyof ConfigFlags): string | undefined {
-    return this.parse(envName, flag, httpUrlText, 'an http(s) URL');
-  }
-
-  queueName(envName: string, flag: keyof ConfigFlags): string | undefined {
-    return this.parse(envName, flag, queueNameText, nameChars(MAX_QUEUE_NAME_LENGTH));
-  }
-
-  queuePrefix(envName: string, flag: keyof ConfigFlags): string | undefined {
-    return this.parse(envName, flag, queuePrefixText, nameChars(MAX_QUEUE_PREFIX_LENGTH));
+  /** The setting as its schema parses it; undefined when it is not set. */
+  value<K extends SettingKey>(key: K): SettingValue<K> | undefined {
+    const found = this.raw(key);
+    return found === undefined ? undefined : (checkOption<unknown>(found.setting, found.value, SETTINGS[key].rule) as SettingValue<K>);
   }
 }
 
 /** Reads and checks the whole configuration at once; the first bad setting throws. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigFlags = {}): CalsyncConfig {
   const read = new Reader(env, flags);
-  const region = read.string('AWS_REGION', 'region') ?? read.string('AWS_DEFAULT_REGION') ?? 'us-east-1';
-  if (!/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region)) {
-    throw new ConfigError(read.raw('AWS_REGION', 'region').setting, `expected an AWS region like us-east-1, got ${JSON.stringify(region)}`);
-  }
-  const prefix = read.queuePrefix('CALSYNC_QUEUE_PREFIX', 'queuePrefix');
-  const names = queueNames({
-    prefix,
-    mainQueueName: read.queueName('CALSYNC_QUEUE_NAME', 'queueName'),
-    dlqName: read.queueName('CALSYNC_DLQ_NAME', 'dlqName'),
-  });
-  const logLevel = read.string('CALSYNC_LOG_LEVEL', 'logLevel') ?? 'info';
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
-    throw new ConfigError(
-      read.raw('CALSYNC_LOG_LEVEL', 'logLevel').setting,
-      `expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`,
-    );
-  }
-  const visibilityTimeoutSeconds = read.integer(
-    'CALSYNC_VISIBILITY_TIMEOUT_SECONDS',
-    undefined,
-    30,
-    2,
-    SQS_LIMITS.maxVisibilityTimeoutSeconds,
-  )!;
-  const keysText = read.string('CALSYNC_SIGNING_KEYS');
-  const signingKeys = keysText ? parseSigningKeys(keysText, 'CALSYNC_SIGNING_KEYS') : undefined;
-  const requireSignature = read.boolean('CALSYNC_REQUIRE_SIGNATURE', undefined, false);
+  const region = read.value('region') ?? DEFAULTS.region;
+  const prefix = read.value('queuePrefix');
+  const names = queueNames({ prefix, mainQueueName: read.value('queueName'), dlqName: read.value('dlqName') });
+  const logLevel = read.value('logLevel') ?? DEFAULTS.logLevel;
+  const visibilityTimeoutSeconds = read.value('visibilityTimeoutSeconds') ?? DEFAULTS.visibilityTimeoutSeconds;
+  const keysText = read.value('signingKeys');
+  const signingKeys = keysText ? parseSigningKeys(keysText, SETTINGS.signingKeys.env[0]) : undefined;
+  const requireSignature = read.value('requireSignature') ?? DEFAULTS.requireSignature;
   if (requireSignature && !signingKeys) {
     throw new ConfigError('CALSYNC_REQUIRE_SIGNATURE', 'is true but CALSYNC_SIGNING_KEYS is empty: set the keys to verify with');
   }
-  const embedded = read.boolean('CALSYNC_EMBEDDED', 'embedded', false);
+  const embedded = read.value('embedded') ?? DEFAULTS.embedded;
   return {
     region,
-    endpoint: read.url('AWS_ENDPOINT_URL_SQS', 'endpoint') ?? read.url('AWS_ENDPOINT_URL'),
+    endpoint: read.value('endpoint'),
     embedded,
     queuePrefix: prefix,
     queueName: names.mainQueueName,
     dlqName: names.dlqName,
-    queueUrl: read.url('CALSYNC_QUEUE_URL', 'queueUrl'),
-    dlqUrl: read.url('CALSYNC_DLQ_URL', 'dlqUrl'),
-    createQueues: read.boolean('CALSYNC_CREATE_QUEUES', 'createQueues', embedded),
-    maxMessageBytes: read.integer(
-      'CALSYNC_MAX_MESSAGE_BYTES',
-      'maxMessageBytes',
-      SQS_LIMITS.maxMessageBytes,
-      1_024,
-      SQS_LIMITS.maxMessageBytes,
-    )!,
-    maxReceiveCount: read.integer('CALSYNC_MAX_RECEIVE_COUNT', undefined, 5, 1, 1_000)!,
+    queueUrl: read.value('queueUrl'),
+    dlqUrl: read.value('dlqUrl'),
+    createQueues: read.value('createQueues') ?? embedded,
+    maxMessageBytes: read.value('maxMessageBytes') ?? DEFAULTS.maxMessageBytes,
+    maxReceiveCount: read.value('maxReceiveCount') ?? DEFAULTS.maxReceiveCount,
     visibilityTimeoutSeconds,
-    concurrency: read.integer('CALSYNC_CONCURRENCY', 'concurrency', 10, 1, 10_000)!,
-    shutdownGraceMs: read.integer('CALSYNC_SHUTDOWN_GRACE_MS', 'shutdownGraceMs', 25_000, 0, 3_600_000)!,
-    logLevel: logLevel as CalsyncConfig['logLevel'],
-    logRedact: (read.string('CALSYNC_LOG_REDACT') ?? '')
-      .split(',')
-      .map((p) => p.trim())
-      .filter(Boolean),
-    logPayloads: read.boolean('CALSYNC_LOG_PAYLOADS', undefined, false),
-    metricsPort: read.integer('CALSYNC_METRICS_PORT', 'metricsPort', undefined, 0, 65_535),
-    metricsHost: read.string('CALSYNC_METRICS_HOST') ?? '127.0.0.1',
-    queueDepthIntervalMs: read.integer('CALSYNC_QUEUE_DEPTH_INTERVAL_MS', undefined, 15_000, 5_000, 3_600_000)!,
+    concurrency: read.value('concurrency') ?? DEFAULTS.concurrency,
+    shutdownGraceMs: read.value('shutdownGraceMs') ?? DEFAULTS.shutdownGraceMs,
+    logLevel,
+    logRedact: read.value('logRedact') ?? [],
+    logPayloads: read.value('logPayloads') ?? DEFAULTS.logPayloads,
+    metricsPort: read.value('metricsPort'),
+    metricsHost: read.value('metricsHost') ?? DEFAULTS.metricsHost,
+    queueDepthIntervalMs: read.value('queueDepthIntervalMs') ?? DEFAULTS.queueDepthIntervalMs,
     signingKeys,
     requireSignature,
   };
+}
+
+/** `calsync-jobs api`: where the HTTP API listens (`--port` / `CALSYNC_API_PORT`, `--host`). */
+export function loadApiSettings(env: NodeJS.ProcessEnv = process.env, flags: ConfigFlags = {}): { port: number; host: string } {
+  const read = new Reader(env, flags);
+  return { port: read.value('apiPort') ?? DEFAULTS.apiPort, host: read.value('apiHost') || DEFAULTS.apiHost };
+}
+
+/** `calsync-jobs dlq list --limit N`. */
+export function loadDlqListSettings(flags: ConfigFlags = {}): { limit: number } {
+  return { limit: new Reader({}, flags).value('dlqListLimit') ?? DEFAULTS.dlqListLimit };
+}
+
+/** `calsync-jobs stats --interval-ms N`. */
+export function loadStatsSettings(flags: ConfigFlags = {}): { intervalMs: number } {
+  return { intervalMs: new Reader({}, flags).value('statsIntervalMs') ?? DEFAULTS.statsIntervalMs };
 }

@@ -1,5 +1,6 @@
+import { z } from 'zod';
 import { backoffDelay, type Jitter } from '../shared/backoff.js';
-import { ConfigError } from '../shared/errors.js';
+import { checkOption, type Rule } from '../shared/check-option.js';
 
 export type { Jitter } from '../shared/backoff.js';
 
@@ -40,18 +41,15 @@ export function resolveRetryPolicy(policy: RetryPolicy = {}): ResolvedRetryPolic
     jitter: policy.jitter ?? DEFAULT_RETRY_POLICY.jitter,
     nonRetryableErrors: [...(policy.nonRetryableErrors ?? DEFAULT_RETRY_POLICY.nonRetryableErrors)],
   };
-  const check = (ok: boolean, field: keyof RetryPolicy, expected: string): void => {
-    if (!ok) throw new ConfigError(`retry.${field}`, `expected ${expected}, got ${JSON.stringify(resolved[field])}`);
-  };
-  check(Number.isFinite(resolved.initialIntervalMs) && resolved.initialIntervalMs >= 0, 'initialIntervalMs', 'a number ≥ 0');
-  check(Number.isFinite(resolved.backoffCoefficient) && resolved.backoffCoefficient >= 1, 'backoffCoefficient', 'a number ≥ 1');
-  check(
-    Number.isFinite(resolved.maximumIntervalMs) && resolved.maximumIntervalMs >= resolved.initialIntervalMs,
-    'maximumIntervalMs',
-    `a number ≥ initialIntervalMs (${resolved.initialIntervalMs})`,
-  );
-  check(Number.isInteger(resolved.maximumAttempts) && resolved.maximumAttempts >= 0, 'maximumAttempts', 'an integer ≥ 0 (0 = unlimited)');
-  check(['full', 'equal', 'none'].includes(resolved.jitter), 'jitter', "'full', 'equal' or 'none'");
+  const check = <T>(field: keyof RetryPolicy, rule: Rule<T>): void => void checkOption(`retry.${field}`, resolved[field], rule);
+  check('initialIntervalMs', { schema: z.number().min(0), expected: 'a number ≥ 0' });
+  check('backoffCoefficient', { schema: z.number().min(1), expected: 'a number ≥ 1' });
+  check('maximumIntervalMs', {
+    schema: z.number().min(resolved.initialIntervalMs),
+    expected: `a number ≥ initialIntervalMs (${resolved.initialIntervalMs})`,
+  });
+  check('maximumAttempts', { schema: z.number().int().min(0), expected: 'an integer ≥ 0 (0 = unlimited)' });
+  check('jitter', { schema: z.enum(['full', 'equal', 'none']), expected: "'full', 'equal' or 'none'" });
   return resolved;
 }
 

@@ -14,7 +14,7 @@ import { ATTRIBUTES, jobAttributes } from '../queue/attributes.js';
 import type { Envelope } from '../queue/envelope.js';
 import { encodeEnvelope } from '../queue/envelope.js';
 import type { SigningHooks } from '../queue/signing-hooks.js';
-import { extractContext, withProducerSpan } from '../queue/tracing.js';
+import { extractContext, withProducerSpan } from '../telemetry/tracing.js';
 import { MESSAGE_MOVE_ENDED, type JobTransport, type MessageMoveStatus, type MessageMoveTask } from '../queue/transport.js';
 import { sleep, systemClock, type Clock } from '../shared/clock.js';
 import { TransportError } from '../shared/errors.js';

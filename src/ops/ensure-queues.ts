@@ -1,6 +1,7 @@
 /**
  * Creates (or brings up to date) the main queue and its dead-letter queue.
  */
+import { DEFAULTS as SETTING_DEFAULTS } from '../config/settings.js';
 import { TransportError } from '../shared/errors.js';
 import { queueNames } from '../queue/queue-names.js';
 import type { JobTransport } from '../queue/transport.js';
@@ -36,7 +37,11 @@ export interface EnsuredQueues {
   changes: string[];
 }
 
-const DEFAULTS = { maxReceiveCount: 5, visibilityTimeoutSeconds: 30, dlqRetentionSeconds: 1_209_600 } as const;
+const DEFAULTS = {
+  maxReceiveCount: SETTING_DEFAULTS.maxReceiveCount,
+  visibilityTimeoutSeconds: SETTING_DEFAULTS.visibilityTimeoutSeconds,
+  dlqRetentionSeconds: 1_209_600,
+} as const;
 
 /**
  * Makes sure the DLQ (MessageRetentionPeriod 14 days) and then the main queue (RedrivePolicy to the

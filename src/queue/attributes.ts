@@ -5,7 +5,7 @@
  * | attribute | what |
  * |---|---|
  * | `job-type` | the envelope's `type`: the runtime routes on it, and the signature covers it |
- * | `traceparent`, `tracestate` | W3C trace context of the PRODUCER span (`tracing.ts`), not signed |
+ * | `traceparent`, `tracestate` | W3C trace context from the send hook (`send-tracing.ts`; OpenTelemetry's PRODUCER span), not signed |
  * | `calsync-signature` | HMAC of the body and the job type (`signing.ts`), when keys are set |
  */
 

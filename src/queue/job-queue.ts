@@ -11,7 +11,7 @@ import { InvalidJobError, TransportError } from '../shared/errors.js';
 import { jobAttributes, type AttributeHook } from './attributes.js';
 import { messageBytes } from './limits.js';
 import { SendBatcher, type SendRetry } from './send-batcher.js';
-import { withProducerSpan } from './tracing.js';
+import { type SendTracer, untracedSend } from './send-tracing.js';
 import { SQS_LIMITS, type JobTransport } from './transport.js';
 
 /** A job to enqueue. */
@@ -42,6 +42,11 @@ export interface JobQueueOptions {
   clock?: Clock;
   /** Extra message attributes, e.g. a signature. */
   attributes?: AttributeHook;
+  /**
+   * Wraps each send (the PRODUCER span hook). @defaultValue no tracing here; the package's `JobQueue`
+   * (src/telemetry/instrumented.ts) defaults to OpenTelemetry's `withProducerSpan`.
+   */
+  traceSend?: SendTracer;
 }
 
 /** The producer's sends: 3 tries, retried at once (the caller is waiting; the SDK has already backed off). */
@@ -63,6 +68,7 @@ export class JobQueue {
   readonly #maxBytes: number;
   readonly #clock: Clock;
   readonly #attributes: AttributeHook | undefined;
+  readonly #traceSend: SendTracer;
 
   constructor(options: JobQueueOptions) {
     this.#transport = options.transport;
@@ -72,6 +78,7 @@ export class JobQueue {
     this.#maxBytes = options.maxMessageBytes ?? SQS_LIMITS.maxMessageBytes;
     this.#clock = options.clock ?? systemClock;
     this.#attributes = options.attributes;
+    this.#traceSend = options.traceSend ?? untracedSend;
   }
 
   /** Validates and sends one job; resolves to its id. Bad input throws `InvalidJobError` before any request. */
@@ -99,7 +106,7 @@ export class JobQueue {
       ...(signal ? { signal } : {}),
     });
     const sends = prepared.map((job) =>
-      withProducerSpan(
+      this.#traceSend(
         { destination: this.queueName, jobId: job.envelope.id, jobType: job.envelope.type, attempt: 1, operation: 'send' },
         // Called at once: every job is queued before the flush below.
         (carrier) =>

@@ -20,7 +20,6 @@
  * content dead-letters the job with the real error instead of leaving the message to come back as a
  * lost attempt. Events and metrics are decided once the settle is known.
  */
-import { context as otelContext } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { SnapshotFrom, transition } from 'xstate';
 import type { DeadLetterParams, JobMachine, RetryParams } from '../machines/job-machine.js';
@@ -30,13 +29,13 @@ import { delaySecondsFor, notBeforeFor } from '../queue/delay.js';
 import { ATTRIBUTE_ROOM_BYTES, bodyBytes, fitEnvelope } from '../queue/envelope-fit.js';
 import { encodeEnvelope, type Envelope, type HistoryEntry } from '../queue/envelope.js';
 import { TransportError } from '../shared/errors.js';
-import { withProducerSpan, type ProducerOperation } from '../queue/tracing.js';
+import type { ProducerOperation } from '../queue/send-tracing.js';
 import type { ReceivedMessage } from '../queue/transport.js';
 import type { DeleteBatcher } from './delete-batcher.js';
 import type { Lease } from './lease.js';
 import type { SendBatcher } from '../queue/send-batcher.js';
 import type { WorkerEvents } from './events.js';
-import type { AttemptTelemetry, WorkerTelemetry } from './telemetry/index.js';
+import type { AttemptTelemetry, WorkerTelemetry } from './attempt-telemetry.js';
 import type { ResolvedWorkerOptions } from './worker-options.js';
 
 type Actions = ReturnType<typeof transition<JobMachine>>[1];
@@ -297,7 +296,7 @@ export class ActionExecutor {
         { 'job.dead_reason': reason },
         lease,
       );
-    const inContext = (run: () => Promise<void>): Promise<void> => (telemetry ? otelContext.with(telemetry.context, run) : run());
+    const inContext = (run: () => Promise<void>): Promise<void> => (telemetry ? telemetry.run(run) : run());
     try {
       await inContext(() => send(body));
     } catch (error) {
@@ -366,7 +365,7 @@ export class ActionExecutor {
         `the ${operation} of job ${next.id} cannot fit the size limit even without its history`,
       );
     try {
-      await otelContext.with(scope.telemetry.context, () =>
+      await scope.telemetry.run(() =>
         this.#sendWithRetry(
           this.#options.queueUrl,
           this.#options.queueName,
@@ -431,7 +430,10 @@ export class ActionExecutor {
     this.#events.emit('worker:error', { error: new Error(text), during });
   }
 
-  /** Sends (batched) with a PRODUCER span; a failure that outlasts the retries throws, and the caller's message is redelivered. */
+  /**
+   * Sends (batched) inside the telemetry's send hook (a PRODUCER span); a failure that outlasts the
+   * retries throws, and the caller's message is redelivered.
+   */
   async #sendWithRetry(
     queueUrl: string,
     queueName: string,
@@ -451,7 +453,7 @@ export class ActionExecutor {
       operation,
       attributes,
     };
-    await withProducerSpan(info, async (carrier) => {
+    await this.#telemetry.traceSend(info, async (carrier) => {
       const messageAttributes = jobAttributes(body, jobType, this.#options.signMessage, carrier);
       return await this.#sender.send(queueUrl, { body, delaySeconds, attributes: messageAttributes }, { deadline: sendDeadline(lease) });
     });

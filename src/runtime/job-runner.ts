@@ -5,7 +5,6 @@
  * {@link ActionExecutor}). The message's {@link Lease} is kept from the receive until the settle is
  * confirmed.
  */
-import { context as otelContext } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { SnapshotFrom } from 'xstate';
 import type { JobContext, JobDefinition } from '../machines/define-job.js';
@@ -18,7 +17,7 @@ import type { ActionExecutor } from './action-executor.js';
 import { Lease, maxAttemptMs } from './lease.js';
 import type { WorkerEvents } from './events.js';
 import { AttemptTimeoutError, CheckpointNotSavedError, CheckpointSavedError, classifyFailure, WorkerStoppingError } from './job-error.js';
-import type { AttemptTelemetry, WorkerTelemetry } from './telemetry/index.js';
+import type { AttemptTelemetry, WorkerTelemetry } from './attempt-telemetry.js';
 import type { ResolvedWorkerOptions } from './worker-options.js';
 
 type Snapshot = SnapshotFrom<JobMachine>;
@@ -304,7 +303,7 @@ class Attempt {
           if (this.#isRunning()) await this.#send({ type: 'LEASE_DUE' });
         },
       };
-      const running = otelContext.with(telemetry.context, async () => await definition.handler(payload, ctx));
+      const running = telemetry.run(async () => await definition.handler(payload, ctx));
       running.then(
         () => resolve({ kind: 'ok' }),
         (error: unknown) => resolve({ kind: 'error', error }),

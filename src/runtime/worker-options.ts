@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
 import type { JobDefinition } from '../machines/define-job.js';
+import { checkOption, integerFrom } from '../shared/check-option.js';
 import { systemClock, systemRandom, type Clock, type Random } from '../shared/clock.js';
 import { ConfigError } from '../shared/errors.js';
 import { SQS_LIMITS, type JobTransport } from '../queue/transport.js';
-import type { WorkerTelemetry } from './telemetry/index.js';
+import type { WorkerTelemetry } from './attempt-telemetry.js';
 
 /** Options of {@link createWorker}. Everything but the transport, the queues and the jobs is optional. */
 export interface WorkerOptions {
@@ -54,14 +55,24 @@ export const WORKER_DEFAULTS = {
   shutdownGraceMs: 25_000,
 } as const;
 
+/** The allowed range of each numeric option (`pollers` is also capped by `concurrency`); the settings schema uses the same. */
+export const WORKER_LIMITS = {
+  concurrency: { min: 1, max: 10_000 },
+  pollers: { min: 1, max: 10_000 },
+  waitTimeSeconds: { min: 0, max: SQS_LIMITS.maxWaitTimeSeconds },
+  visibilityTimeoutSeconds: { min: 2, max: SQS_LIMITS.maxVisibilityTimeoutSeconds },
+  receiveBatchWindowMs: { min: 0, max: 10_000 },
+  deleteFlushMs: { min: 0, max: 10_000 },
+  shutdownGraceMs: { min: 0, max: 3_600_000 },
+  maxMessageBytes: { min: 1_024, max: SQS_LIMITS.maxMessageBytes },
+} as const;
+
 export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, 'verifyMessage' | 'signMessage' | 'logger' | 'telemetry'>> &
   Pick<WorkerOptions, 'verifyMessage' | 'signMessage' | 'logger' | 'telemetry'>;
 
-function integer(field: string, value: number, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigError(field, `expected an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
-  }
-  return value;
+/** The option `field` (or its default), checked against its range in {@link WORKER_LIMITS}. */
+function integer(field: keyof typeof WORKER_LIMITS, value: number, max: number = WORKER_LIMITS[field].max): number {
+  return checkOption(field, value, integerFrom(WORKER_LIMITS[field].min, max));
 }
 
 const lastSegment = (url: string): string => url.split('/').filter(Boolean).pop() ?? url;
@@ -77,12 +88,10 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     if (seen.has(job.type)) throw new ConfigError('jobs', `job type "${job.type}" is defined twice`);
     seen.add(job.type);
   }
-  const concurrency = integer('concurrency', options.concurrency ?? WORKER_DEFAULTS.concurrency, 1, 10_000);
+  const concurrency = integer('concurrency', options.concurrency ?? WORKER_DEFAULTS.concurrency);
   const visibilityTimeoutSeconds = integer(
     'visibilityTimeoutSeconds',
     options.visibilityTimeoutSeconds ?? WORKER_DEFAULTS.visibilityTimeoutSeconds,
-    2,
-    SQS_LIMITS.maxVisibilityTimeoutSeconds,
   );
   const defaultPollers = Math.min(WORKER_DEFAULTS.maxPollers, Math.ceil(concurrency / SQS_LIMITS.maxBatchEntries));
   return {
@@ -90,18 +99,13 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     queueName: options.queueName ?? lastSegment(options.queueUrl),
     dlqName: options.dlqName ?? lastSegment(options.dlqUrl),
     concurrency,
-    pollers: integer('pollers', options.pollers ?? defaultPollers, 1, Math.max(1, concurrency)),
-    waitTimeSeconds: integer(
-      'waitTimeSeconds',
-      options.waitTimeSeconds ?? WORKER_DEFAULTS.waitTimeSeconds,
-      0,
-      SQS_LIMITS.maxWaitTimeSeconds,
-    ),
+    pollers: integer('pollers', options.pollers ?? defaultPollers, Math.max(1, concurrency)),
+    waitTimeSeconds: integer('waitTimeSeconds', options.waitTimeSeconds ?? WORKER_DEFAULTS.waitTimeSeconds),
     visibilityTimeoutSeconds,
-    receiveBatchWindowMs: integer('receiveBatchWindowMs', options.receiveBatchWindowMs ?? WORKER_DEFAULTS.receiveBatchWindowMs, 0, 10_000),
-    deleteFlushMs: integer('deleteFlushMs', options.deleteFlushMs ?? WORKER_DEFAULTS.deleteFlushMs, 0, 10_000),
-    shutdownGraceMs: integer('shutdownGraceMs', options.shutdownGraceMs ?? WORKER_DEFAULTS.shutdownGraceMs, 0, 3_600_000),
-    maxMessageBytes: integer('maxMessageBytes', options.maxMessageBytes ?? SQS_LIMITS.maxMessageBytes, 1_024, SQS_LIMITS.maxMessageBytes),
+    receiveBatchWindowMs: integer('receiveBatchWindowMs', options.receiveBatchWindowMs ?? WORKER_DEFAULTS.receiveBatchWindowMs),
+    deleteFlushMs: integer('deleteFlushMs', options.deleteFlushMs ?? WORKER_DEFAULTS.deleteFlushMs),
+    shutdownGraceMs: integer('shutdownGraceMs', options.shutdownGraceMs ?? WORKER_DEFAULTS.shutdownGraceMs),
+    maxMessageBytes: integer('maxMessageBytes', options.maxMessageBytes ?? SQS_LIMITS.maxMessageBytes),
     logPayloads: options.logPayloads ?? false,
     clock: options.clock ?? systemClock,
     random: options.random ?? systemRandom,

@@ -19,7 +19,7 @@ import { SendBatcher, SETTLE_SEND_RETRY } from '../queue/send-batcher.js';
 import { WorkerEvents, type WorkerEventName, type WorkerListener, type WorkerState } from './events.js';
 import { JobRunner, type InFlightJob } from './job-runner.js';
 import { createLogger } from './logger.js';
-import { createWorkerTelemetry, type WorkerTelemetry } from './telemetry/index.js';
+import { noopWorkerTelemetry, type WorkerTelemetry, type WorkerTelemetryFactory } from './attempt-telemetry.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './worker-options.js';
 
 /** How long past the grace period `stop()` may wait for settles and the last deletes before it returns. */
@@ -38,7 +38,11 @@ export interface WorkerStats {
   ready: boolean;
 }
 
-/** A worker; create with {@link createWorker}, then `start()`. Construction has no side effects. */
+/**
+ * A worker; create with {@link createWorker}, then `start()`. Construction has no side effects.
+ * Without a `telemetry` option it records nothing, unless built with a `defaultTelemetry` factory:
+ * the package's `Worker` / `createWorker` (src/telemetry/instrumented.ts) pass the OpenTelemetry one.
+ */
 export class Worker {
   readonly options: ResolvedWorkerOptions;
   readonly #events: WorkerEvents;
@@ -57,13 +61,12 @@ export class Worker {
   #ready = false;
   #depthObserver: { stop(): void } | undefined;
 
-  constructor(options: WorkerOptions & { queueDepthIntervalMs?: number }) {
+  constructor(options: WorkerOptions & { queueDepthIntervalMs?: number }, defaultTelemetry?: WorkerTelemetryFactory) {
     this.options = resolveWorkerOptions(options);
     this.#logger = this.options.logger ?? createLogger();
     this.#events = new WorkerEvents(this.#logger);
-    this.#telemetry =
-      this.options.telemetry ??
-      createWorkerTelemetry({ queueName: this.options.queueName, dlqName: this.options.dlqName, clock: this.options.clock });
+    const { queueName, dlqName, clock } = this.options;
+    this.#telemetry = this.options.telemetry ?? defaultTelemetry?.({ queueName, dlqName, clock }) ?? noopWorkerTelemetry;
     this.#queueDepthIntervalMs = options.queueDepthIntervalMs;
   }
 
@@ -322,7 +325,10 @@ const RECEIVE_BACKOFF: Backoff = { baseMs: 200, capMs: 5_000, jitter: 'equal' };
 /** How much earlier than the receive's response SQS is assumed to have picked a message. */
 const RESPONSE_SLACK_MS = 250;
 
-/** Creates a worker (not started). */
+/**
+ * Creates a worker (not started) that records no telemetry unless `options.telemetry` is given; the
+ * package's `createWorker` (src/telemetry/instrumented.ts) defaults to OpenTelemetry.
+ */
 export function createWorker(options: WorkerOptions & { queueDepthIntervalMs?: number }): Worker {
   return new Worker(options);
 }

@@ -7,10 +7,9 @@ import { NonRetryableError, RetryableError } from '../../src/machines/errors.js'
 import type { EnsuredQueues } from '../../src/ops/ensure-queues.js';
 import { deadLetterBody, invalidMessageBody } from '../../src/queue/dead-letter.js';
 import { decodeEnvelope } from '../../src/queue/envelope.js';
-import { JobQueue } from '../../src/queue/job-queue.js';
 import type { SqsTransport } from '../../src/queue/sqs/sqs-transport.js';
 import type { JobTransport, ReceiveOptions, ReceivedMessage } from '../../src/queue/transport.js';
-import { createWorker } from '../../src/runtime/worker.js';
+import { createWorker, JobQueue } from '../../src/telemetry/instrumented.js';
 import { waitFor } from '../support/process.js';
 import {
   SERVERS,

@@ -64,6 +64,16 @@ describe('bad arguments exit 2 with a usage line', () => {
     { args: ['dlq'], message: 'expected a subcommand', usage: 'Usage: calsync-jobs dlq <list|show|redrive|purge>' },
     { args: ['dlq', 'peek'], message: 'unknown subcommand "peek"', usage: 'Usage: calsync-jobs dlq <list|show|redrive|purge>' },
     { args: ['dlq', 'list', '--limit', '0'], message: '--limit: expected an integer ≥ 1, got "0"', usage: 'Usage: calsync-jobs dlq list' },
+    {
+      args: ['dlq', 'list', '--limit', 'all'],
+      message: '--limit: expected an integer ≥ 1, got "all"',
+      usage: 'Usage: calsync-jobs dlq list',
+    },
+    {
+      args: ['stats', '--interval-ms', 'soon'],
+      message: '--interval-ms: expected an integer ≥ 200, got "soon"',
+      usage: 'Usage: calsync-jobs stats',
+    },
     { args: ['dlq', 'show'], message: 'expected one job id, got 0 argument(s)', usage: 'Usage: calsync-jobs dlq show' },
     { args: ['dlq', 'redrive'], message: 'choose exactly one of --type T, --id ID or --all', usage: 'Usage: calsync-jobs dlq redrive' },
     {
@@ -83,5 +93,41 @@ describe('bad arguments exit 2 with a usage line', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(message);
     expect(usageLine(result.stderr)?.startsWith(usage)).toBe(true);
+  });
+});
+
+describe('bad settings exit 2 with one line naming them', () => {
+  const cases: Array<{ args: string[]; env?: NodeJS.ProcessEnv; line: string }> = [
+    {
+      args: ['api'],
+      env: { CALSYNC_API_PORT: 'http' },
+      line: 'calsync-jobs api: config: CALSYNC_API_PORT: expected a port from 0 to 65535, got "http"',
+    },
+    {
+      args: ['api', '--port', '70000'],
+      env: { CALSYNC_API_PORT: '8081' },
+      line: 'calsync-jobs api: config: --port: expected a port from 0 to 65535, got "70000"',
+    },
+    {
+      args: ['stats'],
+      env: { CALSYNC_QUEUE_DEPTH_INTERVAL_MS: '10' },
+      line: 'calsync-jobs stats: config: CALSYNC_QUEUE_DEPTH_INTERVAL_MS: expected an integer from 5000 to 3600000, got "10"',
+    },
+    {
+      args: ['dlq', 'list'],
+      env: { CALSYNC_DLQ_URL: 'sqs://dlq' },
+      line: 'calsync-jobs dlq: config: CALSYNC_DLQ_URL: expected an http(s) URL, got "sqs://dlq"',
+    },
+    {
+      args: ['queues', 'create', '--max-receive-count', '0'],
+      line: 'calsync-jobs queues: config: --max-receive-count: expected an integer from 1 to 1000, got "0"',
+    },
+  ];
+
+  test.each(cases)('calsync-jobs $args $env', async ({ args, env: extra, line }) => {
+    const result = await runCli(args, { ...env, ...extra });
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim()).toBe(line);
+    expect(result.stdout).toBe('');
   });
 });

@@ -2,7 +2,9 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../support/manual-clock.js';
-import { createWorkerTelemetry, type MetricsServer, PROMETHEUS_NAMES, startMetricsServer } from '../../src/runtime/telemetry/index.js';
+import { PROMETHEUS_NAMES } from '../../src/telemetry/instruments.js';
+import { type MetricsServer, startMetricsServer } from '../../src/telemetry/metrics-server.js';
+import { createWorkerTelemetry } from '../../src/telemetry/worker-telemetry.js';
 
 class NamedError extends Error {
   constructor(name: string, message: string) {

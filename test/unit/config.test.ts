@@ -1,10 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/config.js';
+import { type ConfigFlags, loadApiSettings, loadConfig, loadDlqListSettings, loadStatsSettings } from '../../src/config/config.js';
+import { DEFAULTS, SETTINGS } from '../../src/config/settings.js';
+import { WORKER_DEFAULTS } from '../../src/runtime/worker-options.js';
 import { ConfigError } from '../../src/shared/errors.js';
 
-function errorOf(env: NodeJS.ProcessEnv, flags = {}): ConfigError {
+function errorOf(
+  env: NodeJS.ProcessEnv,
+  flags: ConfigFlags = {},
+  load: (env: NodeJS.ProcessEnv, flags: ConfigFlags) => unknown = loadConfig,
+): ConfigError {
   try {
-    loadConfig(env, flags);
+    load(env, flags);
   } catch (error) {
     if (ConfigError.is(error)) return error;
     throw error;
@@ -69,5 +75,56 @@ describe('loadConfig', () => {
   it('creates queues by default only for the embedded server', () => {
     expect(loadConfig({ CALSYNC_EMBEDDED: 'true' }).createQueues).toBe(true);
     expect(loadConfig({}).createQueues).toBe(false);
+  });
+});
+
+describe('the settings schema', () => {
+  it('takes the worker defaults from WORKER_DEFAULTS, so the CLI and createWorker agree', () => {
+    expect(DEFAULTS).toMatchObject({
+      concurrency: WORKER_DEFAULTS.concurrency,
+      visibilityTimeoutSeconds: WORKER_DEFAULTS.visibilityTimeoutSeconds,
+      shutdownGraceMs: WORKER_DEFAULTS.shutdownGraceMs,
+    });
+  });
+
+  it('names every CALSYNC_* variable once', () => {
+    const names = Object.values(SETTINGS).flatMap((setting) => setting.env.filter((name) => name.startsWith('CALSYNC_')));
+    expect(new Set(names).size).toBe(names.length);
+  });
+
+  it('blames the queues create flags, not the variables they stand for', () => {
+    expect(errorOf({ CALSYNC_MAX_RECEIVE_COUNT: '3' }, { maxReceiveCount: '0' }).message).toBe(
+      '--max-receive-count: expected an integer from 1 to 1000, got "0"',
+    );
+    expect(loadConfig({}, { visibilityTimeoutSeconds: '60' }).visibilityTimeoutSeconds).toBe(60);
+  });
+});
+
+describe('the api, dlq list and stats settings', () => {
+  it('default to the DEFAULTS', () => {
+    expect(loadApiSettings({})).toEqual({ port: 8080, host: '127.0.0.1' });
+    expect(loadDlqListSettings()).toEqual({ limit: 100 });
+    expect(loadStatsSettings()).toEqual({ intervalMs: 2_000 });
+  });
+
+  it('read CALSYNC_API_PORT, with --port and --host winning', () => {
+    expect(loadApiSettings({ CALSYNC_API_PORT: '9000' })).toEqual({ port: 9000, host: '127.0.0.1' });
+    expect(loadApiSettings({ CALSYNC_API_PORT: '9000' }, { apiPort: '0', apiHost: '0.0.0.0' })).toEqual({ port: 0, host: '0.0.0.0' });
+    expect(loadDlqListSettings({ dlqListLimit: '5' }).limit).toBe(5);
+    expect(loadStatsSettings({ statsIntervalMs: '200' }).intervalMs).toBe(200);
+  });
+
+  it.each<[NodeJS.ProcessEnv, ConfigFlags, (env: NodeJS.ProcessEnv, flags: ConfigFlags) => unknown, string]>([
+    [{ CALSYNC_API_PORT: 'http' }, {}, loadApiSettings, 'CALSYNC_API_PORT: expected a port from 0 to 65535, got "http"'],
+    [{ CALSYNC_API_PORT: '-1' }, {}, loadApiSettings, 'CALSYNC_API_PORT: expected a port from 0 to 65535, got "-1"'],
+    [{ CALSYNC_API_PORT: '80' }, { apiPort: '70000' }, loadApiSettings, '--port: expected a port from 0 to 65535, got "70000"'],
+    [{}, { dlqListLimit: '0' }, (_, flags) => loadDlqListSettings(flags), '--limit: expected an integer ≥ 1, got "0"'],
+    [{}, { dlqListLimit: 'all' }, (_, flags) => loadDlqListSettings(flags), '--limit: expected an integer ≥ 1, got "all"'],
+    [{}, { statsIntervalMs: '5' }, (_, flags) => loadStatsSettings(flags), '--interval-ms: expected an integer ≥ 200, got "5"'],
+    [{}, { statsIntervalMs: '1.5' }, (_, flags) => loadStatsSettings(flags), '--interval-ms: expected an integer ≥ 200, got "1.5"'],
+  ])('names the bad setting in one line: %o %o', (env, flags, load, message) => {
+    const error = errorOf(env, flags, load);
+    expect(error.message).toBe(message);
+    expect(error.message).not.toContain('\n');
   });
 });

@@ -11,10 +11,9 @@ import { z } from 'zod';
 import { defineJob } from '../../src/machines/define-job.js';
 import { NonRetryableError, RetryableError } from '../../src/machines/errors.js';
 import { ensureQueues } from '../../src/ops/ensure-queues.js';
-import { JobQueue } from '../../src/queue/job-queue.js';
 import { MemoryTransport } from '../../src/queue/memory/memory-transport.js';
 import { createLogger } from '../../src/runtime/logger.js';
-import { createWorker } from '../../src/runtime/worker.js';
+import { createWorker, JobQueue } from '../../src/telemetry/instrumented.js';
 import { useInMemoryTracing } from '../support/tracing.js';
 
 const { exporter, provider } = useInMemoryTracing();

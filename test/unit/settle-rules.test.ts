@@ -13,7 +13,8 @@ import { encodeEnvelope, newEnvelope } from '../../src/queue/envelope.js';
 import { TransportError } from '../../src/shared/errors.js';
 import { ManualClock } from '../support/manual-clock.js';
 import { MemoryTransport } from '../../src/queue/memory/memory-transport.js';
-import { createWorkerTelemetry, type AttemptOutcome, type WorkerTelemetry } from '../../src/runtime/telemetry/index.js';
+import type { AttemptOutcome, WorkerTelemetry } from '../../src/runtime/attempt-telemetry.js';
+import { createWorkerTelemetry } from '../../src/telemetry/worker-telemetry.js';
 import { createWorker, type Worker } from '../../src/runtime/worker.js';
 import type { WorkerOptions } from '../../src/runtime/worker-options.js';
 import { FaultyTransport, throttled } from '../support/faulty-transport.js';
@@ -51,7 +52,7 @@ async function rig({ maxMessageBytes }: { maxMessageBytes?: number } = {}): Prom
       startAttempt(info) {
         const attempt = real.startAttempt(info);
         return {
-          context: attempt.context,
+          run: (fn) => attempt.run(fn),
           traceId: attempt.traceId,
           spanId: attempt.spanId,
           end(result) {

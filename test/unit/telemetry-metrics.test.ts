@@ -4,7 +4,10 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type Clock, systemClock } from '../../src/shared/clock.js';
 import { ManualClock } from '../support/manual-clock.js';
 import type { QueueDepth } from '../../src/queue/transport.js';
-import { createWorkerTelemetry, INSTRUMENT_NAMES, resolveQueueDepthInterval, type QueueRole } from '../../src/runtime/telemetry/index.js';
+import type { QueueRole } from '../../src/runtime/attempt-telemetry.js';
+import { INSTRUMENT_NAMES } from '../../src/telemetry/instruments.js';
+import { resolveQueueDepthInterval } from '../../src/telemetry/queue-depth.js';
+import { createWorkerTelemetry } from '../../src/telemetry/worker-telemetry.js';
 
 class TestReader extends MetricReader {
   protected override async onForceFlush(): Promise<void> {}

@@ -3,7 +3,8 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { metrics, propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { resolveOtelConfig, startOtel, type OtelHandle } from '../../src/cli/otel.js';
+import { resolveOtelConfig } from '../../src/telemetry/otel-config.js';
+import { startOtel, type OtelHandle } from '../../src/telemetry/sdk.js';
 import { ConfigError } from '../../src/shared/errors.js';
 
 interface Received {

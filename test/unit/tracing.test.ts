@@ -1,8 +1,13 @@
 import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterEach, describe, expect, it } from 'vitest';
-import { extractContext, withProducerSpan } from '../../src/queue/tracing.js';
-import { createWorkerTelemetry } from '../../src/runtime/telemetry/index.js';
+import { MemoryTransport } from '../../src/queue/memory/memory-transport.js';
+import { JobQueue as UntracedJobQueue } from '../../src/queue/job-queue.js';
+import { untracedSend } from '../../src/queue/send-tracing.js';
+import { noopWorkerTelemetry } from '../../src/runtime/attempt-telemetry.js';
+import { JobQueue } from '../../src/telemetry/instrumented.js';
+import { extractContext, withProducerSpan } from '../../src/telemetry/tracing.js';
+import { createWorkerTelemetry } from '../../src/telemetry/worker-telemetry.js';
 import { useInMemoryTracing } from '../support/tracing.js';
 
 const { exporter, provider } = useInMemoryTracing();
@@ -212,7 +217,7 @@ describe('extractContext and the process span', () => {
     const attributes = await enqueue('job-9');
     const attempt = telemetry().startAttempt({ jobType: 'sync-calendar', jobId: 'job-9', attempt: 1, messageId: 'm1', attributes });
     let retryCarrier: Record<string, string> = {};
-    await context.with(attempt.context, async () => {
+    await attempt.run(async () => {
       // the handler runs here; its own spans would nest under the process span too
       await new Promise((resolve) => setTimeout(resolve, 1));
       await withProducerSpan(
@@ -285,5 +290,38 @@ describe('AttemptTelemetry.end', () => {
     const span = spanNamed(await finishedSpans(), 'process t');
     expect(span.attributes['job.outcome']).toBe('released');
     expect(span.status.code).toBe(SpanStatusCode.UNSET);
+  });
+});
+
+describe('the ports and the defaults (docs/design.md, "Telemetry behind ports")', () => {
+  const info = { destination: 'q', jobId: 'j', jobType: 't', attempt: 1, operation: 'send' } as const;
+
+  it('the no-op implementations record nothing and pass the work through', async () => {
+    const attempt = noopWorkerTelemetry.startAttempt({ jobType: 't', jobId: 'j', attempt: 1, messageId: 'm', attributes: {} });
+    expect(attempt.traceId).toBe('0'.repeat(32));
+    expect(attempt.spanId).toBe('0'.repeat(16));
+    expect(attempt.run(() => 42)).toBe(42);
+    attempt.end({ outcome: 'succeeded' });
+    let carrier: Record<string, string> | undefined;
+    const sent = await untracedSend(info, async (c) => {
+      carrier = c;
+      return { messageId: 'x' };
+    });
+    expect(sent).toEqual({ messageId: 'x' });
+    expect(carrier).toEqual({});
+    expect(noopWorkerTelemetry.traceSend).toBe(untracedSend);
+    expect(await finishedSpans()).toEqual([]);
+  });
+
+  it("the queue layer's JobQueue sends untraced; the package's JobQueue opens a PRODUCER span by default", async () => {
+    const transport = new MemoryTransport();
+    const queueUrl = await transport.createQueue('jobs');
+    await new UntracedJobQueue({ transport, queueUrl }).enqueueJob({ type: 't', payload: {} });
+    await new JobQueue({ transport, queueUrl }).enqueueJob({ type: 't', payload: {} });
+    await new JobQueue({ transport, queueUrl, traceSend: untracedSend }).enqueueJob({ type: 't', payload: {} });
+    const received = await transport.receive(queueUrl, { waitTimeSeconds: 0 });
+    expect(received.map((m) => m.attributes.traceparent !== undefined)).toEqual([false, true, false]);
+    expect((await finishedSpans()).map((span) => span.name)).toEqual(['send jobs']);
+    await transport.close();
   });
 });

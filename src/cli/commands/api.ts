@@ -5,13 +5,14 @@
  */
 import { createApiServer } from '../../api/server.js';
 import { calendarJobs } from '../../jobs/index.js';
-import { loadConfig } from '../../config/config.js';
+import { loadApiSettings, loadConfig } from '../../config/config.js';
+import { DEFAULTS } from '../../config/settings.js';
 import { ConfigError } from '../../shared/errors.js';
-import { JobQueue } from '../../queue/job-queue.js';
+import { JobQueue } from '../../telemetry/instrumented.js';
 import { createLogger } from '../../runtime/logger.js';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connectionFlags, parse } from '../args.js';
 import { connect } from '../connect.js';
-import { startOtel } from '../otel.js';
+import { startOtel } from '../../telemetry/sdk.js';
 import { onShutdownSignals } from '../signals.js';
 
 export const API_USAGE = `Usage: calsync-jobs api [--port N] [--host H]
@@ -20,19 +21,9 @@ Serves the calendar HTTP API until SIGTERM or SIGINT:
   POST /accounts/:id/calendars/:calendar/sync     enqueues calendar.sync
   POST /accounts/:id/calendars/:calendar/events   enqueues calendar.write ({ op, event })
 
-  --port N              CALSYNC_API_PORT (default 8080; 0 picks a free port)
-  --host H              where to listen (default 127.0.0.1; 0.0.0.0 in a container)
+  --port N              CALSYNC_API_PORT (default ${DEFAULTS.apiPort}; 0 picks a free port)
+  --host H              where to listen (default ${DEFAULTS.apiHost}; 0.0.0.0 in a container)
 ${CONNECTION_HELP}`;
-
-export const DEFAULT_API_PORT = 8080;
-
-function parsePort(text: string | undefined, setting: string): number {
-  if (text === undefined || text === '') return DEFAULT_API_PORT;
-  const port = /^\d+$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
-  if (!Number.isInteger(port) || port < 0 || port > 65_535)
-    throw new ConfigError(setting, `expected a port from 0 to 65535, got ${JSON.stringify(text)}`);
-  return port;
-}
 
 export async function apiCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, { ...CONNECTION_OPTIONS, port: { type: 'string' }, host: { type: 'string' } }, API_USAGE);
@@ -40,9 +31,8 @@ export async function apiCommand(argv: string[]): Promise<number> {
     console.log(API_USAGE);
     return 0;
   }
-  const port =
-    typeof values.port === 'string' ? parsePort(values.port, '--port') : parsePort(process.env.CALSYNC_API_PORT, 'CALSYNC_API_PORT');
-  const host = typeof values.host === 'string' && values.host !== '' ? values.host : '127.0.0.1';
+  // An empty --port or --host means the default, as an unset one does.
+  const { port, host } = loadApiSettings(process.env, { apiPort: values.port || undefined, apiHost: values.host || undefined });
   const config = loadConfig(process.env, connectionFlags(values));
   if (config.embedded)
     throw new ConfigError('--embedded', 'the API needs an SQS server shared with the worker; set AWS_ENDPOINT_URL_SQS instead');

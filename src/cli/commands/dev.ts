@@ -4,7 +4,8 @@
  */
 import { demoJobs } from '../../jobs/demo.js';
 import { loadConfig } from '../../config/config.js';
-import { JobQueue } from '../../queue/job-queue.js';
+import { DEFAULTS } from '../../config/settings.js';
+import { JobQueue } from '../../telemetry/instrumented.js';
 import { createLogger } from '../../runtime/logger.js';
 import { parse } from '../args.js';
 import { onSignals, startWorkerProcess } from './worker.js';
@@ -17,7 +18,7 @@ twice and then succeeds, a poison job, a slow job that outlives its visibility t
 that is not a job at all. Prints what happens to each, then keeps running until Ctrl-C.
 
   --once              exit 0 as soon as every demo job has settled
-  --metrics-port N    Prometheus endpoint (default 9464; 0 picks a free port)`;
+  --metrics-port N    Prometheus endpoint (default ${DEFAULTS.devMetricsPort}; 0 picks a free port)`;
 
 const short = (id: string): string => id.slice(0, 8);
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
@@ -30,12 +31,8 @@ export async function devCommand(argv: string[]): Promise<number> {
   }
   const env = { ...process.env };
   const embedded = env.AWS_ENDPOINT_URL_SQS === undefined && env.CALSYNC_QUEUE_URL === undefined;
-  const config = loadConfig(env, {
-    embedded: embedded || undefined,
-    createQueues: true,
-    metricsPort: (values['metrics-port'] as string | undefined) ?? env.CALSYNC_METRICS_PORT ?? '9464',
-    visibilityTimeoutSeconds: undefined,
-  } as Parameters<typeof loadConfig>[1]);
+  const loaded = loadConfig(env, { embedded: embedded || undefined, createQueues: true, metricsPort: values['metrics-port'] });
+  const config = { ...loaded, metricsPort: loaded.metricsPort ?? DEFAULTS.devMetricsPort };
   // The demo's own lines are the interface; JSON logs only for warnings and worse unless asked.
   const logger = createLogger({ level: env.CALSYNC_LOG_LEVEL ? config.logLevel : 'error', redact: config.logRedact });
   const jobs = [...demoJobs];

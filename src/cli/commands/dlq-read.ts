@@ -3,7 +3,9 @@
  * (src/ops/dlq-scan.ts reads a queue without peek and puts it back; this file parses and prints).
  */
 import type { HistoryEntry } from '../../queue/envelope.js';
-import { CONNECTION_HELP, CONNECTION_OPTIONS, parse, UsageError } from '../args.js';
+import { loadDlqListSettings } from '../../config/config.js';
+import { DEFAULTS } from '../../config/settings.js';
+import { asUsage, CONNECTION_HELP, CONNECTION_OPTIONS, parse, UsageError } from '../args.js';
 import { releaseMessages, scanDlq, selects, summarize, type DeadJobSummary, type DlqMessage } from '../../ops/dlq-scan.js';
 import { connectForDlq } from '../connect.js';
 import { interruptSignal } from '../signals.js';
@@ -16,7 +18,7 @@ nothing is removed from the dead-letter queue. Messages that are not jobs are li
 message id (reason not_a_job or the validation failure).
 
   --type T        only jobs of this type
-  --limit N       stop after N jobs (default 100)
+  --limit N       stop after N jobs (default ${DEFAULTS.dlqListLimit})
   --json          one JSON object: {"queue", "jobs": [...], "count"}
 ${CONNECTION_HELP}`;
 
@@ -54,14 +56,6 @@ export function listTable(jobs: readonly DeadJobSummary[]): string[] {
   );
 }
 
-function positiveInteger(value: string | boolean | undefined, flag: string, fallback: number, usage: string): number {
-  if (value === undefined) return fallback;
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 1)
-    throw new UsageError(`${flag}: expected an integer ≥ 1, got ${JSON.stringify(value)}`, usage);
-  return parsed;
-}
-
 export async function dlqListCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(
     argv,
@@ -74,7 +68,7 @@ export async function dlqListCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`, DLQ_LIST_USAGE);
-  const limit = positiveInteger(values.limit, '--limit', 100, DLQ_LIST_USAGE);
+  const { limit } = asUsage(DLQ_LIST_USAGE, () => loadDlqListSettings({ dlqListLimit: values.limit }));
   const type = values.type as string | undefined;
   const connection = await connectForDlq(values);
   const interrupt = interruptSignal();

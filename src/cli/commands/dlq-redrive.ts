@@ -7,7 +7,7 @@ import { MANUAL_METHOD, NATIVE_METHOD, redriveDlq, type RedriveResult } from '..
 import { summarize, type DlqMessage, type Selection } from '../../ops/dlq-scan.js';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, parse, UsageError } from '../args.js';
 import { connectForDlq } from '../connect.js';
-import { startOtel } from '../otel.js';
+import { startOtel } from '../../telemetry/sdk.js';
 import { createProgress } from '../progress.js';
 import { interruptSignal } from '../signals.js';
 import { listTable } from './dlq-read.js';

@@ -1,11 +1,12 @@
 import { loadConfig } from '../../config/config.js';
 import { ConfigError } from '../../shared/errors.js';
-import { JobQueue, validateJob } from '../../queue/job-queue.js';
+import { validateJob } from '../../queue/job-queue.js';
+import { JobQueue } from '../../telemetry/instrumented.js';
 import { createLogger } from '../../runtime/logger.js';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connectionFlags, parse, UsageError } from '../args.js';
 import { connect } from '../connect.js';
 import { loadJobs } from '../load-jobs.js';
-import { startOtel } from '../otel.js';
+import { startOtel } from '../../telemetry/sdk.js';
 
 export const ENQUEUE_USAGE = `Usage: calsync-jobs enqueue <type> <json-payload> [--delay-ms N] [--idempotency-key K] [--jobs <module>] [--no-validate]
 

@@ -1,8 +1,7 @@
-import { ensureQueues } from '../../ops/ensure-queues.js';
-import { queueNames } from '../../queue/queue-names.js';
 import { loadConfig } from '../../config/config.js';
+import { DEFAULTS } from '../../config/settings.js';
+import { ensureConfiguredQueues, transportFromConfig } from '../../ops/open-queues.js';
 import { ConfigError } from '../../shared/errors.js';
-import { SqsTransport } from '../../queue/sqs/sqs-transport.js';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connectionFlags, parse, UsageError } from '../args.js';
 
 export const QUEUES_USAGE = `Usage: calsync-jobs queues create [--max-receive-count N] [--visibility-timeout S] [--json]
@@ -10,8 +9,8 @@ export const QUEUES_USAGE = `Usage: calsync-jobs queues create [--max-receive-co
 Creates the main queue and its dead-letter queue (RedrivePolicy, DLQ retention 14 days), or brings
 their attributes up to date. Running it twice changes nothing. Prints both URLs.
 
-  --max-receive-count N   CALSYNC_MAX_RECEIVE_COUNT: receives before SQS redrives to the DLQ (default 5)
-  --visibility-timeout S  CALSYNC_VISIBILITY_TIMEOUT_SECONDS (default 30)
+  --max-receive-count N   CALSYNC_MAX_RECEIVE_COUNT: receives before SQS redrives to the DLQ (default ${DEFAULTS.maxReceiveCount})
+  --visibility-timeout S  CALSYNC_VISIBILITY_TIMEOUT_SECONDS (default ${DEFAULTS.visibilityTimeoutSeconds})
   --json                  print one JSON object
 ${CONNECTION_HELP}`;
 
@@ -28,19 +27,16 @@ export async function queuesCommand(argv: string[]): Promise<number> {
   }
   if (positionals[0] !== 'create' || positionals.length !== 1)
     throw new UsageError(`expected "queues create", got "queues ${positionals.join(' ')}"`, QUEUES_USAGE);
-  const env = { ...process.env };
-  if (values['max-receive-count'] !== undefined) env.CALSYNC_MAX_RECEIVE_COUNT = String(values['max-receive-count']);
-  if (values['visibility-timeout'] !== undefined) env.CALSYNC_VISIBILITY_TIMEOUT_SECONDS = String(values['visibility-timeout']);
-  const config = loadConfig(env, connectionFlags(values));
+  const config = loadConfig(process.env, {
+    ...connectionFlags(values),
+    maxReceiveCount: values['max-receive-count'],
+    visibilityTimeoutSeconds: values['visibility-timeout'],
+  });
   if (config.embedded)
     throw new ConfigError('--embedded', 'queues create needs a server that outlives this command; set AWS_ENDPOINT_URL_SQS');
-  const transport = new SqsTransport({ region: config.region, ...(config.endpoint ? { endpoint: config.endpoint } : {}) });
+  const transport = transportFromConfig(config);
   try {
-    const result = await ensureQueues(transport, {
-      ...queueNames({ prefix: config.queuePrefix, mainQueueName: config.queueName, dlqName: config.dlqName }),
-      maxReceiveCount: config.maxReceiveCount,
-      visibilityTimeoutSeconds: config.visibilityTimeoutSeconds,
-    });
+    const result = await ensureConfiguredQueues(transport, config);
     if (values.json) {
       console.log(JSON.stringify(result));
     } else {

@@ -2,11 +2,12 @@
  * `calsync-jobs stats`: how deep the main queue and the DLQ are (visible, in flight, delayed), once or
  * refreshed with `--watch`, as a table or JSON.
  */
-import { loadConfig } from '../../config/config.js';
+import { loadConfig, loadStatsSettings } from '../../config/config.js';
+import { DEFAULTS } from '../../config/settings.js';
 import { ConfigError } from '../../shared/errors.js';
 import type { JobTransport } from '../../queue/transport.js';
 import { createLogger } from '../../runtime/logger.js';
-import { CONNECTION_HELP, CONNECTION_OPTIONS, connectionFlags, parse, UsageError } from '../args.js';
+import { asUsage, CONNECTION_HELP, CONNECTION_OPTIONS, connectionFlags, parse, UsageError } from '../args.js';
 import { connect } from '../connect.js';
 import { createLiveBlock } from '../progress.js';
 import { interruptSignal } from '../signals.js';
@@ -20,7 +21,7 @@ attribute (on AWS read the CloudWatch metric ApproximateAgeOfOldestMessage), so 
 
   --watch               refresh until Ctrl-C (in place on a terminal, one line per refresh otherwise)
   --json                one JSON object (with --watch: one per refresh, one per line)
-  --interval-ms N       refresh interval with --watch (default 2000, at least 200)
+  --interval-ms N       refresh interval with --watch (default ${DEFAULTS.statsIntervalMs}, at least 200)
 ${CONNECTION_HELP}`;
 
 /** Attribute some servers may report for the oldest message's age, in seconds; AWS does not. */
@@ -126,13 +127,7 @@ export async function statsCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`, STATS_USAGE);
-  let intervalMs = 2_000;
-  if (values['interval-ms'] !== undefined) {
-    intervalMs = Number(values['interval-ms']);
-    if (!Number.isInteger(intervalMs) || intervalMs < 200) {
-      throw new UsageError(`--interval-ms: expected an integer ≥ 200, got ${JSON.stringify(values['interval-ms'])}`, STATS_USAGE);
-    }
-  }
+  const { intervalMs } = asUsage(STATS_USAGE, () => loadStatsSettings({ statsIntervalMs: values['interval-ms'] }));
   const config = loadConfig(process.env, connectionFlags(values));
   if (config.embedded)
     throw new ConfigError('--embedded', 'stats reads a server shared with the workers; set AWS_ENDPOINT_URL_SQS instead');

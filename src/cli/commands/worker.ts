@@ -1,22 +1,23 @@
 import type { Logger } from 'pino';
 import { loadConfig, type CalsyncConfig } from '../../config/config.js';
+import { DEFAULTS } from '../../config/settings.js';
 import { createLogger } from '../../runtime/logger.js';
-import { createWorker, type Worker } from '../../runtime/worker.js';
+import { createWorker, type Worker } from '../../telemetry/instrumented.js';
 import type { JobDefinition } from '../../machines/define-job.js';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connectionFlags, parse } from '../args.js';
 import { connect, type Connection } from '../connect.js';
 import { closeJobs, loadJobs } from '../load-jobs.js';
-import { startOtel } from '../otel.js';
+import { startOtel } from '../../telemetry/sdk.js';
 import { onShutdownSignals } from '../signals.js';
 
 export const WORKER_USAGE = `Usage: calsync-jobs worker [--jobs <module>] [--concurrency N] [--embedded] [--metrics-port N]
 
-Runs jobs from the queue until SIGTERM or SIGINT, then drains (CALSYNC_SHUTDOWN_GRACE_MS, default 25 s).
+Runs jobs from the queue until SIGTERM or SIGINT, then drains (CALSYNC_SHUTDOWN_GRACE_MS, default ${DEFAULTS.shutdownGraceMs / 1000} s).
 
   --jobs <module>       a module whose default export is an array of defineJob() results
                         (default: this project's src/jobs)
-  --concurrency N       CALSYNC_CONCURRENCY: handlers at once (default 10)
-  --metrics-port N      CALSYNC_METRICS_PORT: serve /metrics, /healthz, /readyz on 127.0.0.1:N
+  --concurrency N       CALSYNC_CONCURRENCY: handlers at once (default ${DEFAULTS.concurrency})
+  --metrics-port N      CALSYNC_METRICS_PORT: serve /metrics, /healthz, /readyz on ${DEFAULTS.metricsHost}:N
   --shutdown-grace-ms N CALSYNC_SHUTDOWN_GRACE_MS
 ${CONNECTION_HELP}`;
 

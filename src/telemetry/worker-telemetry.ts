@@ -1,11 +1,13 @@
 /**
- * Spans and metrics for the worker: one CONSUMER `process <job type>` span per attempt, parented on
- * the trace context carried by the message, and the job counters / histograms / queue-depth gauge.
- * Uses only `@opentelemetry/api`; the SDK (if any) is registered by the CLI.
+ * Spans and metrics for the worker, the OpenTelemetry implementation of the runtime's
+ * `WorkerTelemetry` port (src/runtime/attempt-telemetry.ts): one CONSUMER `process <job type>` span
+ * per attempt, parented on the trace context carried by the message, PRODUCER spans around the
+ * worker's own sends, and the job counters / histograms / queue-depth gauge. Uses only
+ * `@opentelemetry/api`; the SDK (if any) is registered by the CLI (`startOtel`, sdk.ts).
  */
 import {
   type Attributes,
-  type Context,
+  context,
   metrics,
   type Meter,
   type ObservableGauge,
@@ -14,11 +16,11 @@ import {
   trace,
   type Tracer,
 } from '@opentelemetry/api';
-import { type Clock, systemClock } from '../../shared/clock.js';
-import { errorType, extractContext, MESSAGING_SYSTEM, recordSpanError, TRACER_NAME } from '../../queue/tracing.js';
-import type { QueueDepth } from '../../queue/transport.js';
+import type { AttemptInfo, AttemptResult, AttemptTelemetry, WorkerTelemetry } from '../runtime/attempt-telemetry.js';
+import { type Clock, systemClock } from '../shared/clock.js';
 import { createJobInstruments, INSTRUMENT_NAMES } from './instruments.js';
-import { type QueueDepthOptions, type QueueRole, startQueueDepthPoller } from './queue-depth.js';
+import { startQueueDepthPoller } from './queue-depth.js';
+import { errorType, extractContext, MESSAGING_SYSTEM, recordSpanError, TRACER_NAME, withProducerSpan } from './tracing.js';
 
 export interface WorkerTelemetryOptions {
   /** @defaultValue `trace.getTracer('calsync-jobs')` */
@@ -31,58 +33,6 @@ export interface WorkerTelemetryOptions {
   dlqName: string;
   /** Times durations, queue lag and the queue-depth refresh. @defaultValue `systemClock` */
   clock?: Clock;
-}
-
-export interface AttemptInfo {
-  jobType: string;
-  jobId: string;
-  attempt: number;
-  /** SQS MessageId of the message being processed. */
-  messageId: string;
-  /** The message's String MessageAttributes (`traceparent`, `tracestate`, ...). */
-  attributes: Record<string, string>;
-  /** Epoch ms the job was enqueued (SentTimestamp of the first message, or the envelope's createdAt). */
-  enqueuedAtMs?: number;
-}
-
-/**
- * How an attempt ended: `succeeded` (acked), `retrying` (re-sent with a delay), `dead` (to the DLQ),
- * `released` (given back on shutdown as a fresh copy), `abandoned` (the lease was lost before the
- * settle was confirmed: the message comes back and the job goes on from there), `deferred` (an early arrival re-sent until
- * `notBefore`), `checkpointed` (progress saved, re-sent with the checkpoint).
- */
-export type AttemptOutcome = 'succeeded' | 'retrying' | 'dead' | 'released' | 'deferred' | 'checkpointed' | 'abandoned';
-
-export interface AttemptResult {
-  outcome: AttemptOutcome;
-  /** The attempt's error, if it failed (retrying, dead). */
-  error?: Error;
-  /** Why the job is dead; a short, low-cardinality code (`attempts_exhausted`, `non_retryable`, ...). */
-  reason?: string;
-  /** Delay before the next attempt when retrying. */
-  retryDelayMs?: number;
-}
-
-export interface AttemptTelemetry {
-  /** Context holding the process span: run the handler and the retry / DLQ sends inside `context.with(this.context, ...)`. */
-  readonly context: Context;
-  /** Hex trace id for logs (`trace_id`); all zeros when no SDK is registered. */
-  readonly traceId: string;
-  /** Hex span id for logs (`span_id`); all zeros when no SDK is registered. */
-  readonly spanId: string;
-  /** Ends the span and records the metrics; later calls do nothing. */
-  end(result: AttemptResult): void;
-}
-
-export interface WorkerTelemetry {
-  startAttempt(info: AttemptInfo): AttemptTelemetry;
-  /** Counts a message dead-lettered before any machine ran (invalid envelope, bad signature). */
-  recordInvalid(reason: string, jobType?: string): void;
-  /**
-   * Reports the queue-depth gauge from a background refresh of `read` (at most once per interval and
-   * queue; default 15 s, minimum 5 s). One at a time: `stop()` the previous one before calling again.
-   */
-  observeQueueDepth(read: (queue: QueueRole) => Promise<QueueDepth>, options?: QueueDepthOptions): { stop(): void };
 }
 
 /** Label value used when a job type is not known (a message that failed to parse). */
@@ -118,11 +68,12 @@ export function createWorkerTelemetry(options: WorkerTelemetryOptions): WorkerTe
       instruments.queueLag.record(lagSeconds, { job_type: info.jobType });
     }
 
+    const attemptContext = trace.setSpan(parent, span);
     let ended = false;
     return {
-      context: trace.setSpan(parent, span),
       traceId: spanContext.traceId,
       spanId: spanContext.spanId,
+      run: (fn) => context.with(attemptContext, fn),
       end(result: AttemptResult): void {
         if (ended) return;
         ended = true;
@@ -172,5 +123,6 @@ export function createWorkerTelemetry(options: WorkerTelemetryOptions): WorkerTe
         },
       };
     },
+    traceSend: withProducerSpan,
   };
 }

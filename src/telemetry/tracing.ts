@@ -1,12 +1,13 @@
 /**
- * Trace context on the SQS wire. The producer side ({@link withProducerSpan}) opens a PRODUCER span
+ * Trace context on the SQS wire. The producer side ({@link withProducerSpan}, the OpenTelemetry
+ * implementation of the queue's `SendTracer` port, src/queue/send-tracing.ts) opens a PRODUCER span
  * around every SendMessage of a job envelope and writes W3C `traceparent` / `tracestate` into the
  * carrier that becomes the message's MessageAttributes; the consumer side ({@link extractContext})
  * reads them back, so one job and all its attempts, retries and dead-lettering form one trace.
  *
  * Only `@opentelemetry/api` is used: with no SDK registered every call here is a cheap no-op.
  * Injection and extraction go through the globally registered propagator (`propagation`), which
- * `src/cli/otel.ts` sets to W3C trace-context + baggage.
+ * `startOtel` (src/telemetry/sdk.ts) sets to W3C trace-context + baggage.
  */
 import {
   type Attributes,
@@ -20,6 +21,7 @@ import {
   trace,
   type Tracer,
 } from '@opentelemetry/api';
+import type { SendSpanInfo } from '../queue/send-tracing.js';
 
 /** Instrumentation scope of every span and metric calsync-jobs emits. */
 export const TRACER_NAME = 'calsync-jobs';
@@ -27,19 +29,7 @@ export const TRACER_NAME = 'calsync-jobs';
 /** `messaging.system` for SQS, per the OpenTelemetry messaging conventions. */
 export const MESSAGING_SYSTEM = 'aws_sqs';
 
-/** What a producer send is for; becomes the `job.operation` attribute. */
-export type ProducerOperation = 'send' | 'retry' | 'dead_letter' | 'checkpoint' | 'defer' | 'release' | 'redrive';
-
-export interface ProducerSpanInfo {
-  /** Queue name (not URL); the span is named `send <destination>`. */
-  destination: string;
-  jobId: string;
-  jobType: string;
-  /** Attempt number carried by the envelope being sent (1 for a new job). */
-  attempt: number;
-  operation: ProducerOperation;
-  /** Extra span attributes (e.g. `job.delay_ms`); they may override none of the standard ones. */
-  attributes?: Record<string, string | number | boolean>;
+export interface ProducerSpanInfo extends SendSpanInfo {
   /** Tracer to use instead of `trace.getTracer('calsync-jobs')` (tests, custom providers). */
   tracer?: Tracer;
 }

@@ -1,6 +1,7 @@
 /**
- * The OpenTelemetry SDK for the CLI's worker process. The library never starts an SDK; this does,
- * from the standard `OTEL_*` variables, with one deliberate difference from NodeSDK's defaults:
+ * The OpenTelemetry SDK for the CLI's processes (worker, api, enqueue, dlq redrive). The library never
+ * starts an SDK; this does, from the standard `OTEL_*` variables (read by `resolveOtelConfig`,
+ * otel-config.ts), with one deliberate difference from NodeSDK's defaults:
  * with nothing configured nothing is exported (NodeSDK would export traces, metrics and logs over
  * OTLP to localhost:4318). OTLP is enabled by an endpoint variable or an explicit `OTEL_*_EXPORTER`.
  *
@@ -23,27 +24,8 @@ import { defaultResource, hostDetector, processDetector, resourceFromAttributes 
 import { ConsoleMetricExporter, type IMetricReader, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { ConfigError } from '../shared/errors.js';
-import { type MetricsServer, startMetricsServer } from '../runtime/telemetry/metrics-server.js';
-
-export type OtlpProtocol = 'http/protobuf' | 'http/json';
-export type SignalExporter = 'otlp' | 'console';
-
-export interface OtlpTarget {
-  /** Full signal URL, e.g. `http://collector:4318/v1/traces`. */
-  url: string;
-  protocol: OtlpProtocol;
-  headers: Record<string, string>;
-}
-
-/** What {@link startOtel} will do, resolved from the environment without side effects. */
-export interface ResolvedOtelConfig {
-  disabled: boolean;
-  serviceName: string;
-  resourceAttributes: Record<string, string>;
-  traces: { exporters: SignalExporter[]; otlp?: OtlpTarget };
-  metrics: { exporters: SignalExporter[]; otlp?: OtlpTarget; exportIntervalMs: number; exportTimeoutMs: number };
-}
+import { type MetricsServer, startMetricsServer } from './metrics-server.js';
+import { type OtlpTarget, type ResolvedOtelConfig, resolveOtelConfig } from './otel-config.js';
 
 export interface StartOtelOptions {
   /** Used when OTEL_SERVICE_NAME is unset. @defaultValue 'calsync-worker' */
@@ -67,150 +49,6 @@ export interface OtelHandle {
   metricsServer?: MetricsServer;
   /** Flushes and stops exporters, closes the metrics server, unregisters the globals. Idempotent. */
   shutdown(): Promise<void>;
-}
-
-export const OTEL_DEFAULTS = {
-  serviceName: 'calsync-worker',
-  otlpEndpoint: 'http://localhost:4318',
-  protocol: 'http/protobuf',
-  metricExportIntervalMs: 60_000,
-  metricExportTimeoutMs: 30_000,
-} as const;
-
-function value(env: NodeJS.ProcessEnv, name: string): string | undefined {
-  const raw = env[name]?.trim();
-  return raw ? raw : undefined;
-}
-
-function parseBoolean(env: NodeJS.ProcessEnv, name: string): boolean {
-  const raw = value(env, name)?.toLowerCase();
-  if (raw === undefined || raw === 'false') return false;
-  if (raw === 'true') return true;
-  throw new ConfigError(name, `expected "true" or "false", got "${env[name]}"`);
-}
-
-function parsePositiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = value(env, name);
-  if (raw === undefined) return fallback;
-  const parsed = Number(raw);
-  if (!Number.isInteger(parsed) || parsed <= 0) throw new ConfigError(name, `expected a positive integer (milliseconds), got "${raw}"`);
-  return parsed;
-}
-
-/** `key1=value1,key2=value2`, percent-decoded (W3C baggage-like, as OTEL_*_HEADERS and OTEL_RESOURCE_ATTRIBUTES). */
-function parseKeyValues(env: NodeJS.ProcessEnv, name: string): Record<string, string> {
-  const raw = value(env, name);
-  const out: Record<string, string> = {};
-  if (raw === undefined) return out;
-  for (const part of raw.split(',')) {
-    if (!part.trim()) continue;
-    const eq = part.indexOf('=');
-    if (eq <= 0) throw new ConfigError(name, `expected comma-separated key=value pairs, got "${part.trim()}"`);
-    try {
-      out[decodeURIComponent(part.slice(0, eq).trim())] = decodeURIComponent(part.slice(eq + 1).trim());
-    } catch {
-      throw new ConfigError(name, `bad percent-encoding in "${part.trim()}"`);
-    }
-  }
-  return out;
-}
-
-function parseExporters(
-  env: NodeJS.ProcessEnv,
-  name: 'OTEL_TRACES_EXPORTER' | 'OTEL_METRICS_EXPORTER',
-  signal: 'TRACES' | 'METRICS',
-): SignalExporter[] {
-  const raw = value(env, name);
-  if (raw === undefined) {
-    // The deliberate difference from the spec default (`otlp`): only an endpoint turns OTLP on.
-    const endpointSet = value(env, 'OTEL_EXPORTER_OTLP_ENDPOINT') ?? value(env, `OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`);
-    return endpointSet === undefined ? [] : ['otlp'];
-  }
-  const names = [
-    ...new Set(
-      raw
-        .split(',')
-        .map((item) => item.trim().toLowerCase())
-        .filter(Boolean),
-    ),
-  ];
-  if (names.includes('none')) return [];
-  for (const item of names) {
-    if (item === 'prometheus' && name === 'OTEL_METRICS_EXPORTER') {
-      throw new ConfigError(
-        name,
-        'Prometheus is served by the worker\'s metrics port (startOtel({ metricsPort })); use "otlp", "console" or "none" here',
-      );
-    }
-    if (item !== 'otlp' && item !== 'console') {
-      throw new ConfigError(name, `unsupported exporter "${item}"; supported: otlp, console, none`);
-    }
-  }
-  return names as SignalExporter[];
-}
-
-function resolveOtlp(env: NodeJS.ProcessEnv, signal: 'TRACES' | 'METRICS'): OtlpTarget {
-  const path = signal === 'TRACES' ? 'v1/traces' : 'v1/metrics';
-  const signalProtocolVar = `OTEL_EXPORTER_OTLP_${signal}_PROTOCOL`;
-  const protocolVar = value(env, signalProtocolVar) !== undefined ? signalProtocolVar : 'OTEL_EXPORTER_OTLP_PROTOCOL';
-  const protocol = value(env, protocolVar) ?? OTEL_DEFAULTS.protocol;
-  if (protocol === 'grpc') {
-    throw new ConfigError(protocolVar, 'OTLP over gRPC is not supported by calsync-jobs; use "http/protobuf" (port 4318) or "http/json"');
-  }
-  if (protocol !== 'http/protobuf' && protocol !== 'http/json') {
-    throw new ConfigError(protocolVar, `unsupported protocol "${protocol}"; supported: http/protobuf, http/json`);
-  }
-
-  const signalEndpointVar = `OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`;
-  const signalEndpoint = value(env, signalEndpointVar);
-  const baseEndpoint = value(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
-  let url: string;
-  let urlVar: string;
-  if (signalEndpoint !== undefined) {
-    // Signal-specific endpoints are used as given (spec).
-    url = signalEndpoint;
-    urlVar = signalEndpointVar;
-  } else {
-    const base = baseEndpoint ?? OTEL_DEFAULTS.otlpEndpoint;
-    url = `${base.endsWith('/') ? base : `${base}/`}${path}`;
-    urlVar = 'OTEL_EXPORTER_OTLP_ENDPOINT';
-  }
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new ConfigError(urlVar, `not a URL: "${url}"`);
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new ConfigError(urlVar, `expected an http(s) URL, got "${url}"`);
-  }
-
-  const headers = {
-    ...parseKeyValues(env, 'OTEL_EXPORTER_OTLP_HEADERS'),
-    ...parseKeyValues(env, `OTEL_EXPORTER_OTLP_${signal}_HEADERS`),
-  };
-  return { url, protocol, headers };
-}
-
-/** Reads the `OTEL_*` variables into a {@link ResolvedOtelConfig}; throws `ConfigError` naming the variable. */
-export function resolveOtelConfig(env: NodeJS.ProcessEnv = process.env, serviceName?: string): ResolvedOtelConfig {
-  const disabled = parseBoolean(env, 'OTEL_SDK_DISABLED');
-  const traceExporters = parseExporters(env, 'OTEL_TRACES_EXPORTER', 'TRACES');
-  const metricExporters = parseExporters(env, 'OTEL_METRICS_EXPORTER', 'METRICS');
-  const config: ResolvedOtelConfig = {
-    disabled,
-    serviceName: value(env, 'OTEL_SERVICE_NAME') ?? serviceName ?? OTEL_DEFAULTS.serviceName,
-    resourceAttributes: parseKeyValues(env, 'OTEL_RESOURCE_ATTRIBUTES'),
-    traces: { exporters: disabled ? [] : traceExporters },
-    metrics: {
-      exporters: disabled ? [] : metricExporters,
-      exportIntervalMs: parsePositiveInt(env, 'OTEL_METRIC_EXPORT_INTERVAL', OTEL_DEFAULTS.metricExportIntervalMs),
-      exportTimeoutMs: parsePositiveInt(env, 'OTEL_METRIC_EXPORT_TIMEOUT', OTEL_DEFAULTS.metricExportTimeoutMs),
-    },
-  };
-  if (config.traces.exporters.includes('otlp')) config.traces.otlp = resolveOtlp(env, 'TRACES');
-  if (config.metrics.exporters.includes('otlp')) config.metrics.otlp = resolveOtlp(env, 'METRICS');
-  return config;
 }
 
 function spanProcessors(config: ResolvedOtelConfig): SpanProcessor[] {

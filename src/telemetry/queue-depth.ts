@@ -4,19 +4,9 @@
  * clock polls each queue at most once per interval.
  */
 import { diag, type ObservableGauge, type ObservableResult } from '@opentelemetry/api';
-import type { Clock } from '../../shared/clock.js';
-import type { QueueDepth } from '../../queue/transport.js';
-
-/** Which of the worker's two queues; the gauge's `queue` label. */
-export type QueueRole = 'main' | 'dlq';
-
-export interface QueueDepthOptions {
-  /**
-   * How often each queue is polled. Values below 5000 are raised to 5000.
-   * @defaultValue 15000
-   */
-  intervalMs?: number;
-}
+import type { QueueDepth } from '../queue/transport.js';
+import type { QueueDepthOptions, QueueRole } from '../runtime/attempt-telemetry.js';
+import type { Clock } from '../shared/clock.js';
 
 export const QUEUE_DEPTH_DEFAULTS = {
   intervalMs: 15_000,

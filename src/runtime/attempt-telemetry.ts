@@ -1,0 +1,96 @@
+/**
+ * The runtime's telemetry port: what the worker calls per attempt, per invalid message, for the
+ * queue-depth gauge and around its own sends, and a no-op implementation. The runtime may not import
+ * telemetry/ (docs/architecture.md, "Layers"), so a bare runtime `Worker` defaults to
+ * {@link noopWorkerTelemetry}; `createWorkerTelemetry` (src/telemetry/worker-telemetry.ts) is the
+ * OpenTelemetry implementation, and the package's `createWorker` / `processJobs` plug it in by default.
+ */
+import type { Clock } from '../shared/clock.js';
+import { type SendTracer, untracedSend } from '../queue/send-tracing.js';
+import type { QueueDepth } from '../queue/transport.js';
+
+export interface AttemptInfo {
+  jobType: string;
+  jobId: string;
+  attempt: number;
+  /** SQS MessageId of the message being processed. */
+  messageId: string;
+  /** The message's String MessageAttributes (`traceparent`, `tracestate`, ...). */
+  attributes: Record<string, string>;
+  /** Epoch ms the job was enqueued (SentTimestamp of the first message, or the envelope's createdAt). */
+  enqueuedAtMs?: number;
+}
+
+/**
+ * How an attempt ended: `succeeded` (acked), `retrying` (re-sent with a delay), `dead` (to the DLQ),
+ * `released` (given back on shutdown as a fresh copy), `abandoned` (the lease was lost before the
+ * settle was confirmed: the message comes back and the job goes on from there), `deferred` (an early arrival re-sent until
+ * `notBefore`), `checkpointed` (progress saved, re-sent with the checkpoint).
+ */
+export type AttemptOutcome = 'succeeded' | 'retrying' | 'dead' | 'released' | 'deferred' | 'checkpointed' | 'abandoned';
+
+export interface AttemptResult {
+  outcome: AttemptOutcome;
+  /** The attempt's error, if it failed (retrying, dead). */
+  error?: Error;
+  /** Why the job is dead; a short, low-cardinality code (`attempts_exhausted`, `non_retryable`, ...). */
+  reason?: string;
+  /** Delay before the next attempt when retrying. */
+  retryDelayMs?: number;
+}
+
+export interface AttemptTelemetry {
+  /** Hex trace id for logs (`trace_id`); all zeros when nothing is traced. */
+  readonly traceId: string;
+  /** Hex span id for logs (`span_id`); all zeros when nothing is traced. */
+  readonly spanId: string;
+  /** Runs `fn` inside the attempt's trace context: the handler, and the settle's sends (their spans are the attempt's children). */
+  run<T>(fn: () => T): T;
+  /** Ends the attempt's span and records the metrics; later calls do nothing. */
+  end(result: AttemptResult): void;
+}
+
+/** Which of the worker's two queues; the queue-depth gauge's `queue` label. */
+export type QueueRole = 'main' | 'dlq';
+
+export interface QueueDepthOptions {
+  /**
+   * How often each queue is polled. Values below 5000 are raised to 5000.
+   * @defaultValue 15000
+   */
+  intervalMs?: number;
+}
+
+export interface WorkerTelemetry {
+  startAttempt(info: AttemptInfo): AttemptTelemetry;
+  /** Counts a message dead-lettered before any machine ran (invalid envelope, bad signature). */
+  recordInvalid(reason: string, jobType?: string): void;
+  /**
+   * Reports the queue-depth gauge from a background refresh of `read` (at most once per interval and
+   * queue; default 15 s, minimum 5 s). One at a time: `stop()` the previous one before calling again.
+   */
+  observeQueueDepth(read: (queue: QueueRole) => Promise<QueueDepth>, options?: QueueDepthOptions): { stop(): void };
+  /** Wraps every send the worker makes (retry, dead letter, checkpoint, defer, release): the PRODUCER span hook. */
+  traceSend: SendTracer;
+}
+
+/** Builds a worker's default telemetry once its options are resolved. `createWorkerTelemetry` fits. */
+export type WorkerTelemetryFactory = (scope: { queueName: string; dlqName: string; clock: Clock }) => WorkerTelemetry;
+
+const NO_TRACE_ID = '0'.repeat(32);
+const NO_SPAN_ID = '0'.repeat(16);
+
+const noopAttempt: AttemptTelemetry = {
+  traceId: NO_TRACE_ID,
+  spanId: NO_SPAN_ID,
+  run: (fn) => fn(),
+  end: () => undefined,
+};
+
+/** Telemetry that records nothing: ids are all zeros, queue depth is never read, sends are untraced. */
+export const noopWorkerTelemetry: WorkerTelemetry = {
+  startAttempt: () => noopAttempt,
+  recordInvalid: () => undefined,
+  observeQueueDepth: () => ({ stop: () => undefined }),
+  traceSend: untracedSend,
+};
