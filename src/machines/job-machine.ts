@@ -16,7 +16,7 @@
  *      ├──INVALID──▶ dead                                          (deadLetter invalid_payload)
  *      └──WORKER_LOST──▶ backoff (retry) | dead                    (the message came back unsettled)
  */
-import { setup, assign } from 'xstate';
+import { setup, assign, type StateMachine } from 'xstate';
 import type { HistoryEntry } from '../queue/envelope.js';
 import { computeDelay, type ResolvedRetryPolicy } from './retry-policy.js';
 
@@ -178,16 +178,23 @@ export function restoreJob(machine: JobMachine, input: JobMachineInput) {
   return machine.resolveState({ value: 'pending', context: initialContext(input) });
 }
 
-/** Parameters of the actions the runtime executes. */
+/** Parameters of the actions the runtime executes (declared on `jobMachineSetup`'s actions; see {@link JobAction}). */
 export interface RetryParams {
   delayMs: number;
   nextAttempt: number;
   history: HistoryEntry[];
   checkpoint: unknown;
 }
+export interface DeferParams {
+  delayMs: number;
+}
 export interface DeadLetterParams {
   reason: DeadReason;
   error: JobError | undefined;
+  history: HistoryEntry[];
+}
+export interface CheckpointParams {
+  state: unknown;
   history: HistoryEntry[];
 }
 
@@ -198,13 +205,13 @@ export const jobMachineSetup = setup({
     input: {} as JobMachineInput,
   },
   actions: {
-    ack: () => {},
+    ack: (_, _params: undefined) => {},
     retry: (_, _params: RetryParams) => {},
-    defer: (_, _params: { delayMs: number }) => {},
+    defer: (_, _params: DeferParams) => {},
     deadLetter: (_, _params: DeadLetterParams) => {},
-    extendLease: () => {},
-    checkpoint: (_, _params: { state: unknown; history: HistoryEntry[] }) => {},
-    release: () => {},
+    extendLease: (_, _params: undefined) => {},
+    checkpoint: (_, _params: CheckpointParams) => {},
+    release: (_, _params: undefined) => {},
   },
   guards: {
     tooEarly: ({ context, event }) => event.type === 'START' && context.notBeforeMs !== undefined && context.notBeforeMs > event.now,
@@ -339,3 +346,12 @@ function lostEntry(context: JobMachineContext, now: number): HistoryEntry {
 }
 
 export type JobMachine = typeof jobMachine;
+
+/**
+ * One action the machine asks the runtime to execute, as `{ type, params }`: a discriminated union
+ * derived from the machine's own type (the actions declared in `jobMachineSetup` above, each with its
+ * params type), so switching on `type` gives the params that action's definition declares. XState's
+ * `transition()` returns actions with `params: unknown`; the stepper (job-stepper.ts) returns these.
+ */
+export type JobAction =
+  JobMachine extends StateMachine<any, any, any, any, infer Action, any, any, any, any, any, any, any, any, any, any> ? Action : never;

@@ -11,7 +11,9 @@
  * | `extendLease` | ChangeMessageVisibility                                                     |
  * | `release`     | SendMessage of the same envelope (no delay), then delete: visible at once   |
  *
- * Sends go through a {@link SendBatcher} (SendMessageBatch within 5 ms), deletes through a DeleteBatcher.
+ * Each action comes typed from the stepper ({@link JobAction}: `type` and the params its definition
+ * in job-machine.ts declares), so each case gets its params with no cast. Sends go through a
+ * {@link SendBatcher} (SendMessageBatch within 5 ms), deletes through a DeleteBatcher.
  *
  * Always send before delete: a crash in between can duplicate a job, never lose one. The message's
  * {@link Lease} is kept until the delete is confirmed; once it is known lost no successor is sent (the
@@ -21,13 +23,13 @@
  * lost attempt. Events and metrics are decided once the settle is known.
  */
 import type { Logger } from 'pino';
-import type { SnapshotFrom, transition } from 'xstate';
-import type { DeadLetterParams, JobMachine, RetryParams } from '../machines/job-machine.js';
+import type { SnapshotFrom } from 'xstate';
+import type { CheckpointParams, DeadLetterParams, DeferParams, JobAction, JobMachine, RetryParams } from '../machines/job-machine.js';
 import { jobAttributes } from '../queue/attributes.js';
 import { deadLetterBody, invalidMessageBody, type DeadLetterRecord } from '../queue/dead-letter.js';
 import { delaySecondsFor, notBeforeFor } from '../queue/delay.js';
 import { ATTRIBUTE_ROOM_BYTES, bodyBytes, fitEnvelope } from '../queue/envelope-fit.js';
-import { encodeEnvelope, type Envelope, type HistoryEntry } from '../queue/envelope.js';
+import { encodeEnvelope, type Envelope } from '../queue/envelope.js';
 import { TransportError } from '../shared/errors.js';
 import type { ProducerOperation } from '../queue/send-tracing.js';
 import type { ReceivedMessage } from '../queue/transport.js';
@@ -37,8 +39,6 @@ import type { SendBatcher } from '../queue/send-batcher.js';
 import type { WorkerEvents } from './events.js';
 import type { AttemptTelemetry, WorkerTelemetry } from './attempt-telemetry.js';
 import type { ResolvedWorkerOptions } from './worker-options.js';
-
-type Actions = ReturnType<typeof transition<JobMachine>>[1];
 
 export interface ExecutionScope {
   message: ReceivedMessage;
@@ -77,7 +77,7 @@ export class ActionExecutor {
   }
 
   /** Executes the actions in order; resolves to what they did (`checkpoint` true when one was sent). */
-  async execute(actions: Actions, scope: ExecutionScope): Promise<{ checkpointed: boolean }> {
+  async execute(actions: readonly JobAction[], scope: ExecutionScope): Promise<{ checkpointed: boolean }> {
     let checkpointed = false;
     for (const action of actions) {
       switch (action.type) {
@@ -85,16 +85,16 @@ export class ActionExecutor {
           await this.#ack(scope);
           break;
         case 'retry':
-          await this.#retry(scope, action.params as RetryParams);
+          await this.#retry(scope, action.params);
           break;
         case 'defer':
-          await this.#defer(scope, (action.params as { delayMs: number }).delayMs);
+          await this.#defer(scope, action.params);
           break;
         case 'deadLetter':
-          await this.#deadLetter(scope, action.params as DeadLetterParams);
+          await this.#deadLetter(scope, action.params);
           break;
         case 'checkpoint':
-          checkpointed = await this.#checkpoint(scope, action.params as { state: unknown; history: HistoryEntry[] });
+          checkpointed = await this.#checkpoint(scope, action.params);
           break;
         case 'extendLease':
           await scope.lease.extend();
@@ -103,7 +103,8 @@ export class ActionExecutor {
           await this.#release(scope);
           break;
         default:
-          break; // assign and other built-ins are already applied by the stepper
+          // Every action the machine declares has a case above: a new one fails to compile here.
+          action satisfies never;
       }
     }
     return { checkpointed };
@@ -160,14 +161,14 @@ export class ActionExecutor {
     this.#events.emit('job:retrying', { ...this.#base(scope), durationMs: scope.durationMs, delayMs: params.delayMs, error });
   }
 
-  async #defer(scope: ExecutionScope, delayMs: number): Promise<void> {
+  async #defer(scope: ExecutionScope, { delayMs }: DeferParams): Promise<void> {
     const settled = await this.#sendThenDelete(scope, 'defer', scope.envelope, delaySecondsFor(delayMs), {});
     if (settled === 'abandoned' || settled === 'dead_instead') return;
     scope.telemetry.end({ outcome: 'deferred' });
     this.#events.emit('job:deferred', { ...this.#base(scope), delayMs });
   }
 
-  async #checkpoint(scope: ExecutionScope, params: { state: unknown; history: HistoryEntry[] }): Promise<boolean> {
+  async #checkpoint(scope: ExecutionScope, params: CheckpointParams): Promise<boolean> {
     const { notBefore: _old, ...rest } = scope.envelope;
     const next: Envelope = { ...rest, attempt: 1, history: params.history, checkpoint: params.state };
     const settled = await this.#sendThenDelete(scope, 'checkpoint', next, 0, {});

@@ -1,13 +1,15 @@
 /**
  * The runtime's telemetry port: what the worker calls per attempt, per invalid message, for the
- * queue-depth gauge and around its own sends, and a no-op implementation. The runtime may not import
- * telemetry/ (docs/architecture.md, "Layers"), so a bare runtime `Worker` defaults to
- * {@link noopWorkerTelemetry}; `createWorkerTelemetry` (src/telemetry/worker-telemetry.ts) is the
- * OpenTelemetry implementation, and the package's `createWorker` / `processJobs` plug it in by default.
+ * queue-depth gauge and around its own sends, a no-op implementation, and {@link attemptInfo} (what
+ * an attempt's start reports). The runtime may not import telemetry/ (docs/architecture.md,
+ * "Layers"), so a bare runtime `Worker` defaults to {@link noopWorkerTelemetry};
+ * `createWorkerTelemetry` (src/telemetry/worker-telemetry.ts) is the OpenTelemetry implementation,
+ * and the package's `createWorker` / `processJobs` plug it in by default.
  */
 import type { Clock } from '../shared/clock.js';
 import { type SendTracer, untracedSend } from '../queue/send-tracing.js';
-import type { QueueDepth } from '../queue/transport.js';
+import type { Envelope } from '../queue/envelope.js';
+import type { QueueDepth, ReceivedMessage } from '../queue/transport.js';
 
 export interface AttemptInfo {
   jobType: string;
@@ -19,6 +21,18 @@ export interface AttemptInfo {
   attributes: Record<string, string>;
   /** Epoch ms the job was enqueued (SentTimestamp of the first message, or the envelope's createdAt). */
   enqueuedAtMs?: number;
+}
+
+/** What the port is told when an attempt of `envelope`'s job starts on `message`. */
+export function attemptInfo(message: ReceivedMessage, envelope: Envelope, attempt: number): AttemptInfo {
+  return {
+    jobType: envelope.type,
+    jobId: envelope.id,
+    attempt,
+    messageId: message.messageId,
+    attributes: message.attributes,
+    ...(attempt === 1 && envelope.checkpoint === undefined ? { enqueuedAtMs: message.sentTimestamp } : {}),
+  };
 }
 
 /**
