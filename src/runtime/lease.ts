@@ -90,13 +90,26 @@ export class Lease {
     // Never ask past SQS's 12-hour cap: it refuses the whole request (InvalidParameterValue).
     const seconds = Math.min(visibilityTimeoutSeconds, Math.floor((receivedAt + TOTAL_LEASE_MS - requestedAt) / 1000));
     if (seconds <= 0) return false;
+    // An extension must land while the lease is held: one answered later proves nothing (the message
+    // may have been received again meanwhile, and a lenient server such as fauxqs still accepts the
+    // old handle), so the request is aborted at the lease's end and a late answer counts as lost.
+    const deadline = new AbortController();
+    const timer = clock.setTimeout(() => deadline.abort(), Math.max(0, this.#expiresAt - requestedAt));
     try {
-      await transport.changeVisibility(queueUrl, receiptHandle, seconds);
+      await transport.changeVisibility(queueUrl, receiptHandle, seconds, deadline.signal);
+      if (clock.now() >= this.#expiresAt) {
+        this.#markLost('an extension was confirmed only after the lease had run out');
+        return false;
+      }
       // Counted from when the request left: SQS applied it no earlier.
       this.#expiresAt = Math.max(this.#expiresAt, requestedAt + seconds * 1000);
       this.#failures = 0;
       return true;
     } catch (error) {
+      if (deadline.signal.aborted || clock.now() >= this.#expiresAt) {
+        this.#markLost('no extension was confirmed before the lease ran out');
+        return false;
+      }
       if (TransportError.is(error) && STALE_HANDLE_CODES.has(error.code)) {
         this.#markLost(`the receipt handle no longer holds the message (${error.code})`);
         return false;
@@ -104,6 +117,8 @@ export class Lease {
       this.#failures += 1;
       this.#options.onError(toError(error), `ChangeMessageVisibility(${seconds}) of ${this.#options.messageId}`);
       return false;
+    } finally {
+      clock.clearTimeout(timer);
     }
   }
 

@@ -38,8 +38,12 @@ export class FaultyTransport implements JobTransport {
   readonly kind: string;
   readonly receiveAbortLosesNothing: boolean | undefined;
   readonly calls: FaultCall[] = [];
-  /** Runs before each call; throw to fail it, await to delay it. */
-  before: ((call: FaultCall) => void | Promise<void>) | undefined;
+  /**
+   * Runs before each call; throw to fail it, await to delay it. Resolving to `'answer-ok'` answers a
+   * visibility change or delete with success without forwarding it (a lenient server that accepts a
+   * stale receipt handle, as fauxqs does).
+   */
+  before: ((call: FaultCall) => void | 'answer-ok' | Promise<void | 'answer-ok'>) | undefined;
   /** Rewrites the reply of a sendBatch or deleteBatch. */
   afterBatch: ((call: FaultCall, result: BatchResult) => BatchResult) | undefined;
   readonly #counts = new Map<FaultyMethod, number>();
@@ -49,13 +53,13 @@ export class FaultyTransport implements JobTransport {
     this.receiveAbortLosesNothing = inner.receiveAbortLosesNothing;
   }
 
-  async #gate(method: FaultyMethod, queueUrl: string, items: string[], signal?: AbortSignal): Promise<FaultCall> {
+  async #gate(method: FaultyMethod, queueUrl: string, items: string[], signal?: AbortSignal): Promise<FaultCall & { answered: boolean }> {
     const n = (this.#counts.get(method) ?? 0) + 1;
     this.#counts.set(method, n);
     const call = { method, queueUrl, n, items, signal };
     this.calls.push(call);
-    await this.before?.(call);
-    return call;
+    const verdict = await this.before?.(call);
+    return { ...call, answered: verdict === 'answer-ok' };
   }
 
   count(method: FaultyMethod): number {
@@ -105,7 +109,7 @@ export class FaultyTransport implements JobTransport {
     return this.afterBatch ? this.afterBatch(call, result) : result;
   }
   async changeVisibility(queueUrl: string, receiptHandle: string, seconds: number, signal?: AbortSignal): Promise<void> {
-    await this.#gate('changeVisibility', queueUrl, [receiptHandle]);
+    if ((await this.#gate('changeVisibility', queueUrl, [receiptHandle], signal)).answered) return;
     await this.inner.changeVisibility(queueUrl, receiptHandle, seconds, signal);
   }
   depth(queueUrl: string, signal?: AbortSignal): Promise<QueueDepth> {

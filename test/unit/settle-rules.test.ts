@@ -267,6 +267,38 @@ describe('a successor is sent while the lease is held, or not at all', () => {
   });
 });
 
+describe('an extension counts only if it lands while the lease is held', () => {
+  it('a lenient server answering an extension after the lease ran out does not extend it (found by the chaos suite)', async () => {
+    const r = await rig();
+    const job = defineJob({
+      type: 'late',
+      schema: z.object({}),
+      retry: { initialIntervalMs: 1_000, maximumAttempts: 5 },
+      handler: async (_payload, ctx) => {
+        if (ctx.attempt === 1 && r.clock.now() < 1_700_000_000_000 + 5_000) {
+          await new Promise<void>((resolve) => r.clock.setTimeout(resolve, 12_500));
+          throw new RetryableError('fails after the lease ran out');
+        }
+      },
+    });
+    // The first extension (asked at 5 s of a 10 s lease) is answered "ok" at 12 s, after the lease ran
+    // out and the second slot received the message again, as fauxqs answers a stale handle.
+    r.transport.before = async (call) => {
+      if (call.method !== 'changeVisibility' || call.n !== 1) return undefined;
+      await new Promise<void>((resolve) => r.clock.setTimeout(resolve, 1_700_000_000_000 + 12_000 - r.clock.now()));
+      return 'answer-ok';
+    };
+    await r.enqueue('late', {});
+    const worker = r.worker([job], { concurrency: 2 }).start();
+    await driveUntil(r.clock, 'the job to succeed', () => count(r.events, 'job:succeeded') > 0);
+    await driveUntil(r.clock, 'any duplicate to show', () => r.clock.now() > 1_700_000_000_000 + 90_000);
+    await worker.stop();
+    expect(count(r.events, 'job:succeeded')).toBe(1);
+    expect(count(r.events, 'job:retrying')).toBe(1);
+    expect(r.outcomes).toContain('abandoned');
+  });
+});
+
 describe('stop() settles everything and always stops', () => {
   it('defect 3: one failed release does not skip the delete flush or leave the worker draining', async () => {
     const r = await rig();
