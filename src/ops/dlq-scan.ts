@@ -15,15 +15,9 @@ import type { HistoryEntry } from '../queue/envelope.js';
 import type { JobTransport, ReceivedMessage } from '../queue/transport.js';
 import { TransportError } from '../shared/errors.js';
 
-/** One DLQ message as received, decoded. */
-export interface DlqMessage {
-  messageId: string;
-  /** The latest receipt handle (the one that can release or delete it). */
-  receiptHandle: string;
-  body: string;
-  attributes: Record<string, string>;
-  receiveCount: number;
-  sentTimestamp: number;
+/** One DLQ message as received (its receipt handle is the latest, the one that can release or delete it), decoded. */
+export interface DlqMessage
+  extends Pick<ReceivedMessage, 'messageId' | 'receiptHandle' | 'body' | 'attributes' | 'receiveCount' | 'sentTimestamp'> {
   decoded: DecodedDeadLetter;
 }
 
