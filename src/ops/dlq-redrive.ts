@@ -13,9 +13,10 @@
 import { ATTRIBUTES, jobAttributes } from '../queue/attributes.js';
 import type { Envelope } from '../queue/envelope.js';
 import { encodeEnvelope } from '../queue/envelope.js';
+import { SendBatcher, SETTLE_SEND_RETRY } from '../queue/send-batcher.js';
 import type { SigningHooks } from '../queue/signing-hooks.js';
 import { extractContext, withProducerSpan } from '../telemetry/tracing.js';
-import { MESSAGE_MOVE_ENDED, type JobTransport, type MessageMoveStatus, type MessageMoveTask } from '../queue/transport.js';
+import { MESSAGE_MOVE_ENDED, SQS_LIMITS, type JobTransport, type MessageMoveStatus, type MessageMoveTask } from '../queue/transport.js';
 import { sleep, systemClock, type Clock } from '../shared/clock.js';
 import { TransportError } from '../shared/errors.js';
 import { releaseMessages, selects, summarize, toDlqMessage, type DlqMessage, type Selection } from './dlq-scan.js';
@@ -229,7 +230,7 @@ function reasonWarnings(reasons: Map<string, number>, resetAttempts: boolean, wo
   return warnings;
 }
 
-async function sendBack(queues: RedriveQueues, message: DlqMessage, envelope: Envelope): Promise<void> {
+async function sendBack(queues: RedriveQueues, sender: SendBatcher, message: DlqMessage, envelope: Envelope): Promise<void> {
   const body = encodeEnvelope(envelope);
   await withProducerSpan(
     { destination: queues.queueName, jobId: envelope.id, jobType: envelope.type, attempt: envelope.attempt, operation: 'redrive' },
@@ -241,7 +242,7 @@ async function sendBack(queues: RedriveQueues, message: DlqMessage, envelope: En
             Object.entries(message.attributes).filter(([key]) => key === ATTRIBUTES.traceparent || key === ATTRIBUTES.tracestate),
           );
       const attributes = jobAttributes(body, envelope.type, queues.signMessage, trace);
-      return queues.transport.send(queues.queueUrl, { body, attributes });
+      return await sender.send(queues.queueUrl, { body, attributes });
     },
     extractContext(message.attributes),
   );
@@ -250,6 +251,13 @@ async function sendBack(queues: RedriveQueues, message: DlqMessage, envelope: En
 /** Receive → send → delete, or with `dryRun` receive → release. */
 async function redriveByHand(queues: RedriveQueues, options: RedriveOptions, listed: DlqMessage[]): Promise<RedriveResult> {
   const { transport, dlqUrl } = queues;
+  // The one send path: each receive's messages go out as one batch (flushed below), with the settles' retry policy.
+  const sender = new SendBatcher({
+    transport,
+    clock: options.clock ?? systemClock,
+    maxMessageBytes: SQS_LIMITS.maxMessageBytes,
+    retry: SETTLE_SEND_RETRY,
+  });
   const warn = options.warn ?? (() => undefined);
   const total = Number((await transport.getQueueAttributes(dlqUrl, ['ApproximateNumberOfMessages'])).ApproximateNumberOfMessages ?? 0);
   const progress = options.progress?.(options.dryRun ? 'scanning' : 'redriving', total) ?? NO_PROGRESS;
@@ -305,7 +313,9 @@ async function redriveByHand(queues: RedriveQueues, options: RedriveOptions, lis
         }
         toSend.push({ message, envelope: redrivenEnvelope(envelope, options.resetAttempts) });
       }
-      const sent = await Promise.allSettled(toSend.map(({ message, envelope }) => sendBack(queues, message, envelope)));
+      const sending = toSend.map(({ message, envelope }) => sendBack(queues, sender, message, envelope));
+      sender.flush(queues.queueUrl);
+      const sent = await Promise.allSettled(sending);
       const toDelete = [...deleteOnly];
       sent.forEach((outcome, index) => {
         const { message } = toSend[index]!;
