@@ -48,7 +48,8 @@ export interface JobInstruments {
 export function createJobInstruments(meter: Meter): JobInstruments {
   return {
     processed: meter.createCounter(INSTRUMENT_NAMES.processed, {
-      description: 'Job attempts finished, by job type and outcome (succeeded, retrying, dead, released, deferred, checkpointed, abandoned).',
+      description:
+        'Job attempts finished, by job type and outcome (succeeded, retrying, dead, released, deferred, checkpointed, abandoned).',
       unit: '{attempt}',
     }),
     failed: meter.createCounter(INSTRUMENT_NAMES.failed, {

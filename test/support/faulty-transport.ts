@@ -43,7 +43,7 @@ export class FaultyTransport implements JobTransport {
    * visibility change or delete with success without forwarding it (a lenient server that accepts a
    * stale receipt handle, as fauxqs does).
    */
-  before: ((call: FaultCall) => void | 'answer-ok' | Promise<void | 'answer-ok'>) | undefined;
+  before: ((call: FaultCall) => unknown) | undefined;
   /** Rewrites the reply of a sendBatch or deleteBatch. */
   afterBatch: ((call: FaultCall, result: BatchResult) => BatchResult) | undefined;
   readonly #counts = new Map<FaultyMethod, number>();
