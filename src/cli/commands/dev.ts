@@ -41,6 +41,9 @@ export async function devCommand(argv: string[]): Promise<number> {
     running = await startWorkerProcess({ ...config, visibilityTimeoutSeconds: Math.min(config.visibilityTimeoutSeconds, 4) }, jobs, {
       logger,
       serviceName: 'calsync-dev',
+      // stop() lets an in-flight long poll finish (its messages are given back uncharged): a 2 s
+      // poll keeps the demo's exit quick; the in-process server costs nothing per empty receive.
+      waitTimeSeconds: 2,
     });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {

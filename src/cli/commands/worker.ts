@@ -38,7 +38,7 @@ export interface RunningWorker {
 export async function startWorkerProcess(
   config: CalsyncConfig,
   jobs: readonly JobDefinition<any, any>[],
-  options: { logger?: Logger; serviceName?: string } = {},
+  options: { logger?: Logger; serviceName?: string; waitTimeSeconds?: number } = {},
 ): Promise<RunningWorker> {
   const logger = options.logger ?? createLogger({ level: config.logLevel, redact: config.logRedact });
   let worker: Worker | undefined;
@@ -62,6 +62,7 @@ export async function startWorkerProcess(
     concurrency: config.concurrency,
     visibilityTimeoutSeconds: config.visibilityTimeoutSeconds,
     shutdownGraceMs: config.shutdownGraceMs,
+    ...(options.waitTimeSeconds === undefined ? {} : { waitTimeSeconds: options.waitTimeSeconds }),
     maxMessageBytes: config.maxMessageBytes,
     logPayloads: config.logPayloads,
     logger,
