@@ -1,0 +1,109 @@
+/**
+ * What the PostgreSQL store's statements share: the row a JobRecord is read from and how it maps
+ * (times as epoch milliseconds, NULL as undefined), how a NewJob travels in a statement's JSON batch,
+ * and the rounds a batch gets when its rows race with a concurrent insert.
+ */
+import type { JobRecord, JobState, NewJob } from './job-store.js';
+
+/** Rounds of a batch whose rows raced with a concurrent insert; a second one has always been enough. */
+const MAX_ROUNDS = 4;
+
+/**
+ * Runs `round` until it leaves nothing pending. A row inserted by another transaction after a
+ * statement's snapshot is invisible to that statement (its ON CONFLICT skips the row, its lock cannot
+ * see it); a round answers what it could and gives back the rest, which the next statement, with a
+ * newer snapshot, sees.
+ */
+export async function inRounds<T>(what: string, pending: T[], round: (batch: T[]) => Promise<T[]>): Promise<void> {
+  for (let n = 1; pending.length > 0; n++) {
+    if (n > MAX_ROUNDS) throw new Error(`${what}: ${pending.length} jobs kept racing with concurrent inserts`);
+    pending = await round(pending);
+  }
+}
+
+/** A timestamptz column as epoch milliseconds (float8, so pg gives a JS number). */
+export const ms = (column: string): string => `round(extract(epoch FROM ${column}) * 1000)::float8`;
+/** Epoch milliseconds (a float8 expression) as timestamptz. */
+export const ts = (value: string): string => `to_timestamp(${value} / 1000.0)`;
+export const CLEAR_CLAIM = 'claim_message_id = NULL, claim_attempt = NULL, claim_worker = NULL, claim_expires_at = NULL';
+
+/** The columns of a JobRecord, from a row aliased `j`. */
+export const RECORD_COLUMNS = [
+  'j.id',
+  'j.type',
+  'j.state',
+  'j.attempt',
+  'j.idempotency_key',
+  `${ms('j.created_at')} AS created_at`,
+  `${ms('j.scheduled_at')} AS scheduled_at`,
+  `${ms('j.started_at')} AS started_at`,
+  `${ms('j.settled_at')} AS settled_at`,
+  `${ms('j.updated_at')} AS updated_at`,
+  'j.last_error',
+  'j.history',
+  'j.trace_id',
+  'j.dead_letter_reason',
+  'j.payload',
+  '(j.payload IS NULL) AS payload_absent',
+  'j.payload_omitted',
+  'j.retries',
+].join(', ');
+
+export interface RecordRow {
+  id: string;
+  type: string;
+  state: JobState;
+  attempt: number;
+  idempotency_key: string | null;
+  created_at: number;
+  scheduled_at: number | null;
+  started_at: number | null;
+  settled_at: number | null;
+  updated_at: number;
+  last_error: JobRecord['lastError'] | null;
+  history: JobRecord['history'];
+  trace_id: string | null;
+  dead_letter_reason: string | null;
+  payload: unknown;
+  payload_absent: boolean;
+  payload_omitted: JobRecord['payloadOmitted'] | null;
+  retries: number;
+}
+
+export function toRecord(row: RecordRow): JobRecord {
+  return {
+    id: row.id,
+    type: row.type,
+    state: row.state,
+    attempt: row.attempt,
+    idempotencyKey: row.idempotency_key ?? undefined,
+    createdAt: row.created_at,
+    scheduledAt: row.scheduled_at ?? undefined,
+    startedAt: row.started_at ?? undefined,
+    settledAt: row.settled_at ?? undefined,
+    updatedAt: row.updated_at,
+    lastError: row.last_error ?? undefined,
+    history: row.history,
+    traceId: row.trace_id ?? undefined,
+    deadLetterReason: row.dead_letter_reason ?? undefined,
+    // pg reads SQL NULL and JSON null alike as null: the flag tells a stored null from no payload.
+    payload: row.payload_absent ? undefined : row.payload,
+    payloadOmitted: row.payload_omitted ?? undefined,
+    retries: row.retries,
+  };
+}
+
+/** NewJob as a JSON object for jsonb_to_recordset; the payload is boxed so a JSON null survives (a bare null reads as SQL NULL). */
+export function newJobFields(job: NewJob) {
+  return {
+    idempotency_key: job.idempotencyKey ?? null,
+    created_at: job.createdAt,
+    scheduled_at: job.scheduledAt ?? null,
+    payload_box: job.payload === undefined ? null : { v: job.payload },
+    payload_omitted: job.payloadOmitted ?? null,
+    trace_id: job.traceId ?? null,
+  };
+}
+
+export const NEW_JOB_COLUMNS =
+  'idempotency_key text, created_at float8, scheduled_at float8, payload_box jsonb, payload_omitted text, trace_id text';

@@ -1,0 +1,190 @@
+/**
+ * One conformance suite (conformance.cases.ts), three stores: MemoryJobStore, PostgresJobStore on
+ * PGlite embedded (startEmbeddedStore), and PostgresJobStore on a real PostgreSQL 15 (a private
+ * cluster from test/support/postgres.ts). Each block gets its own database; what only a server can
+ * show (connections racing, a failed statement) follows the shared cases.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { startEmbeddedStore, type EmbeddedStore } from '../../src/store/embedded.js';
+import type { JobStore } from '../../src/store/job-store.js';
+import { MemoryJobStore } from '../../src/store/memory-store.js';
+import { PostgresJobStore } from '../../src/store/postgres-store.js';
+import { startPostgres, testPool, type PostgresDatabase } from '../support/postgres.js';
+import { storeCases, type StoreHarness } from './conformance.cases.js';
+
+function conformance(
+  name: string,
+  start: () => Promise<{ harness: StoreHarness; stop(): Promise<void> }>,
+  extra?: (h: () => StoreHarness) => void,
+) {
+  describe(name, () => {
+    let running: { harness: StoreHarness; stop(): Promise<void> } | undefined;
+    beforeAll(async () => {
+      running = await start();
+    });
+    afterAll(async () => {
+      await running?.stop();
+    });
+    const harness = (): StoreHarness => {
+      if (!running) throw new Error(`${name} did not start`);
+      return running.harness;
+    };
+    storeCases(harness);
+    extra?.(harness);
+  });
+}
+
+/** A schema of its own on the same database: `fresh()` for the server-backed stores. */
+const freshSchema = () => `store_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+
+/** What only a database shows: a statement that fails leaves the store usable (pg-pool replaces the connection). */
+function afterAFailedStatement(harness: () => StoreHarness): void {
+  test('a statement the database rejects fails alone; the next call works', async () => {
+    const { store } = harness();
+    const job = { id: randomUUID(), type: 'conformance.bad', createdAt: Date.now() };
+    // attempt 0 breaks the table's CHECK (attempt >= 1).
+    const bad = { jobId: job.id, type: job.type, attempt: 0, messageId: 'm', leaseMs: 1_000, worker: 'w', row: job };
+    await expect(store.claim([bad])).rejects.toThrow(/check constraint/);
+    await store.ping();
+    expect(await store.claim([{ ...bad, attempt: 1 }])).toEqual([{ kind: 'claimed', lost: false, created: true }]);
+  });
+}
+
+conformance('MemoryJobStore', async () => {
+  const store = new MemoryJobStore();
+  return { harness: { name: 'memory', store, fresh: async () => new MemoryJobStore() }, stop: () => store.close() };
+});
+
+conformance(
+  'PostgresJobStore on PGlite (embedded)',
+  async () => {
+    const embedded: EmbeddedStore = await startEmbeddedStore();
+    const fresh = async (): Promise<JobStore> => {
+      // A second connection, used only while the shared one idles: the cases that need it run alone.
+      const pool = testPool(embedded.url, { max: 1 });
+      const store = new PostgresJobStore({ pool, schema: freshSchema(), closePool: true });
+      await store.migrate();
+      return store;
+    };
+    return { harness: { name: 'pglite', store: embedded.store, fresh }, stop: () => embedded.close() };
+  },
+  afterAFailedStatement,
+);
+
+let database: PostgresDatabase | undefined;
+
+conformance(
+  'PostgresJobStore on PostgreSQL 15',
+  async () => {
+    database = await startPostgres();
+    const url = database.connectionString;
+    const store = await PostgresJobStore.connect(url, { max: 10 });
+    const fresh = () => PostgresJobStore.connect(url, { max: 2, schema: freshSchema() });
+    return {
+      harness: { name: 'postgres', store, fresh },
+      async stop() {
+        await store.close();
+        await database?.stop();
+      },
+    };
+  },
+  (harness) => {
+    afterAFailedStatement(harness);
+
+    test('50 concurrent createJobs with one key, over 10 connections, make exactly one job', async () => {
+      const { store } = harness();
+      const type = `conformance.${randomUUID().slice(0, 8)}`;
+      const results = (
+        await Promise.all(
+          Array.from({ length: 50 }, () => store.createJobs([{ id: randomUUID(), type, idempotencyKey: 'k', createdAt: Date.now() }])),
+        )
+      ).flat();
+      const created = results.filter((r) => r.created);
+      expect(created).toHaveLength(1);
+      expect(new Set(results.map((r) => r.id))).toEqual(new Set([created[0]!.id]));
+      expect((await store.listJobs({ type })).jobs.map((j) => j.id)).toEqual([created[0]!.id]);
+    });
+
+    test('two stores on their own pools claiming one attempt: exactly one claims', async () => {
+      const { store } = harness();
+      const other = await PostgresJobStore.connect(database!.connectionString, { max: 4 });
+      try {
+        const job = { id: randomUUID(), type: 'conformance.race', createdAt: Date.now() };
+        await store.createJobs([job]);
+        const request = (messageId: string) => ({
+          jobId: job.id,
+          type: job.type,
+          attempt: 1,
+          messageId,
+          leaseMs: 60_000,
+          worker: 'w',
+          row: job,
+        });
+        const results = (
+          await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? store : other).claim([request(`m${i}`)])))
+        ).flat();
+        expect(results.filter((r) => r.kind === 'claimed')).toHaveLength(1);
+      } finally {
+        await other.close();
+      }
+    });
+
+    test('a row another transaction inserts mid-statement is found by a second round', async () => {
+      const { store } = harness();
+      const pool = testPool(database!.connectionString, { max: 1 });
+      const client = await pool.connect();
+      try {
+        const type = `conformance.${randomUUID().slice(0, 8)}`;
+        const theirs = randomUUID();
+        const claimedId = randomUUID();
+        await client.query('BEGIN');
+        await client.query(
+          `INSERT INTO calsync_jobs.jobs (id, type, state, attempt, idempotency_key, created_at, claim_message_id, claim_attempt, claim_expires_at)
+           VALUES ($1, $2, 'pending', 1, 'k', now(), NULL, NULL, NULL), ($3, $2, 'running', 1, NULL, now(), 'theirs', 1, now() + interval '1 minute')`,
+          [theirs, type, claimedId],
+        );
+        // Both statements start while the rows are uncommitted: their inserts wait on the unique index.
+        const created = store.createJobs([{ id: randomUUID(), type, idempotencyKey: 'k', createdAt: Date.now() }]);
+        const row = { id: claimedId, type, createdAt: Date.now() };
+        const claim = store.claim([{ jobId: claimedId, type, attempt: 1, messageId: 'mine', leaseMs: 60_000, worker: 'w', row }]);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        await client.query('COMMIT');
+        expect(await created).toEqual([{ id: theirs, created: false }]);
+        expect(await claim).toEqual([{ kind: 'drop', reason: 'claim_held', state: 'running', sameMessage: false }]);
+      } finally {
+        client.release();
+        await pool.end();
+      }
+    });
+
+    test('the tables live in the calsync_jobs schema, with their indexes', async () => {
+      const pool = testPool(database!.connectionString, { max: 1 });
+      try {
+        const { rows } = await pool.query<{ indexname: string }>(
+          "SELECT indexname FROM pg_indexes WHERE schemaname = 'calsync_jobs' AND tablename = 'jobs' ORDER BY indexname",
+        );
+        expect(rows.map((r) => r.indexname)).toEqual([
+          'jobs_created',
+          'jobs_idempotency_key',
+          'jobs_pkey',
+          'jobs_settled',
+          'jobs_state_created',
+          'jobs_type_idempotency_key',
+        ]);
+        const tables = await pool.query<{ table_name: string }>(
+          "SELECT table_name FROM information_schema.tables WHERE table_schema = 'calsync_jobs' ORDER BY table_name",
+        );
+        expect(tables.rows.map((r) => r.table_name)).toEqual(['jobs', 'schema_migrations']);
+        // A handful of rows is cheaper to scan whole; with scans off the plan shows what a large table gets.
+        await pool.query('SET enable_seqscan = off');
+        const plan = await pool.query<{ 'QUERY PLAN': string }>(
+          `EXPLAIN DELETE FROM calsync_jobs.jobs WHERE ctid = ANY (ARRAY(SELECT ctid FROM calsync_jobs.jobs WHERE settled_at < now() LIMIT 10))`,
+        );
+        expect(plan.rows.map((r) => r['QUERY PLAN']).join('\n')).toContain('Tid Scan');
+      } finally {
+        await pool.end();
+      }
+    });
+  },
+);
