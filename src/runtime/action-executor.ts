@@ -39,6 +39,8 @@ import type { SendBatcher } from '../queue/send-batcher.js';
 import type { WorkerEvents } from './events.js';
 import type { AttemptTelemetry, WorkerTelemetry } from './attempt-telemetry.js';
 import type { ResolvedWorkerOptions } from './worker-options.js';
+import type { SettleOutcome } from '../store/job-store.js';
+import type { StoreLink } from './store-link.js';
 
 export interface ExecutionScope {
   message: ReceivedMessage;
@@ -48,7 +50,23 @@ export interface ExecutionScope {
   durationMs: number;
   /** The message's lease, kept by the runner until the settle is confirmed. */
   lease: Lease;
+  /** With a job store: the attempt this message claimed, which every settle is compared against. */
+  claim?: ClaimRef | undefined;
 }
+
+/** The claim a settle's compare-and-set matches: the job, the claimed attempt, the claiming message. */
+export interface ClaimRef {
+  jobId: string;
+  attempt: number;
+  messageId: string;
+}
+
+/**
+ * What the job store said to a settle: write the queue side (`go`), or the job was cancelled or taken
+ * over meanwhile (delete this message, nothing else), or the write could not be made while the lease
+ * was held (`failed`: leave the message to come back).
+ */
+type StoreVerdict = 'go' | 'cancelled' | 'superseded' | 'failed';
 
 /** Codes by which a server refuses a message for what it holds: retrying the same body cannot help. */
 const CONTENT_REFUSED = new Set(['InvalidMessageContents', 'MessageTooLong', 'InvalidParameterValue', 'BatchRequestTooLong']);
@@ -63,12 +81,21 @@ export class ActionExecutor {
   readonly #events: WorkerEvents;
   readonly #telemetry: WorkerTelemetry;
   readonly #logger: Logger;
+  readonly #store: StoreLink | undefined;
 
   constructor(
     options: ResolvedWorkerOptions,
-    deps: { deleter: DeleteBatcher; sender: SendBatcher; events: WorkerEvents; telemetry: WorkerTelemetry; logger: Logger },
+    deps: {
+      deleter: DeleteBatcher;
+      sender: SendBatcher;
+      events: WorkerEvents;
+      telemetry: WorkerTelemetry;
+      logger: Logger;
+      store?: StoreLink | undefined;
+    },
   ) {
     this.#options = options;
+    this.#store = deps.store;
     this.#deleter = deps.deleter;
     this.#sender = deps.sender;
     this.#events = deps.events;
@@ -128,6 +155,10 @@ export class ActionExecutor {
     // Deleted while the lease was held, or not at all: a delete confirmed after the lease ran out may
     // have raced a redelivery that another worker is already running, so the job is not reported as
     // succeeded, and telemetry says the same.
+    // With a store the outcome is written first (once, compare-and-set): a crash before the delete
+    // leaves a message whose job is already over, which the next claim drops.
+    const verdict = await this.#settleInStore(scope, { kind: 'succeeded' });
+    if (verdict !== 'go') return await this.#notOurs(scope, verdict, 'success');
     const deleted = await this.#deleter.delete(scope.message.receiptHandle, scope.lease);
     if (deleted) {
       scope.telemetry.end({ outcome: 'succeeded' });
@@ -152,16 +183,34 @@ export class ActionExecutor {
       ...(params.checkpoint === undefined ? {} : { checkpoint: params.checkpoint }),
       ...(notBefore ? { notBefore: notBefore.toISOString() } : {}),
     };
-    const settled = await this.#sendThenDelete(scope, 'retry', next, delaySecondsFor(params.delayMs), {
-      'job.retry_delay_ms': params.delayMs,
-    });
-    if (settled === 'abandoned' || settled === 'dead_instead') return;
     const error = scope.snapshot.context.lastError ?? { name: 'Error', message: 'unknown' };
+    // The store's attempt advances only once the successor is confirmed sent: a message of an older
+    // attempt is dropped, and it must never be the only copy.
+    const afterSend = (): Promise<StoreVerdict> =>
+      this.#settleInStore(scope, {
+        kind: 'backoff',
+        nextAttempt: params.nextAttempt,
+        scheduledAt: now + params.delayMs,
+        error,
+        history: params.history,
+      });
+    const settled = await this.#sendThenDelete(
+      scope,
+      'retry',
+      next,
+      delaySecondsFor(params.delayMs),
+      { 'job.retry_delay_ms': params.delayMs },
+      afterSend,
+    );
+    if (settled !== 'settled' && settled !== 'undeleted') return;
     scope.telemetry.end({ outcome: 'retrying', error: asError(error), retryDelayMs: params.delayMs });
     this.#events.emit('job:retrying', { ...this.#base(scope), durationMs: scope.durationMs, delayMs: params.delayMs, error });
   }
 
   async #defer(scope: ExecutionScope, { delayMs }: DeferParams): Promise<void> {
+    const now = this.#options.clock.now();
+    const verdict = await this.#settleInStore(scope, { kind: 'pending', attempt: scope.envelope.attempt, scheduledAt: now + delayMs });
+    if (verdict !== 'go') return void (await this.#notOurs(scope, verdict, 'defer'));
     const settled = await this.#sendThenDelete(scope, 'defer', scope.envelope, delaySecondsFor(delayMs), {});
     if (settled === 'abandoned' || settled === 'dead_instead') return;
     scope.telemetry.end({ outcome: 'deferred' });
@@ -171,6 +220,11 @@ export class ActionExecutor {
   async #checkpoint(scope: ExecutionScope, params: CheckpointParams): Promise<boolean> {
     const { notBefore: _old, ...rest } = scope.envelope;
     const next: Envelope = { ...rest, attempt: 1, history: params.history, checkpoint: params.state };
+    const verdict = await this.#settleInStore(scope, { kind: 'pending', attempt: 1, history: params.history });
+    if (verdict !== 'go') {
+      await this.#notOurs(scope, verdict, 'checkpoint');
+      return false;
+    }
     const settled = await this.#sendThenDelete(scope, 'checkpoint', next, 0, {});
     if (settled === 'abandoned' || settled === 'dead_instead') return false;
     scope.telemetry.end({ outcome: 'checkpointed' });
@@ -192,6 +246,16 @@ export class ActionExecutor {
       receiveCount: scope.message.receiveCount,
     };
     const envelope: Envelope = { ...scope.envelope, attempt: scope.snapshot.context.attempt, history: params.history };
+    // Written before the dead letter is sent: a crash in between leaves a message whose job is dead in
+    // the store, and the claim of that copy completes the dead letter (deadLetterFromStore) instead of
+    // running the job again — so it can never end both dead and succeeded.
+    const verdict = await this.#settleInStore(scope, {
+      kind: 'dead',
+      reason: params.reason,
+      error: params.error ? clipError(params.error) : undefined,
+      history: params.history,
+    });
+    if (verdict !== 'go') return void (await this.#notOurs(scope, verdict, 'dead letter'));
     await this.#sendDeadLetter(scope.message, scope.lease, envelope, record, scope.telemetry, params.reason);
     const deleted = await this.#deleter.delete(scope.message.receiptHandle, scope.lease);
     if (!deleted) this.#undeleted(scope, 'dead-lettered');
@@ -205,6 +269,10 @@ export class ActionExecutor {
    * deploy would burn attempts; a fresh copy of the same envelope starts at receive count 1.
    */
   async #release(scope: ExecutionScope): Promise<void> {
+    // The claim is given back before the copy is sent: the copy carries the same attempt, and a claim
+    // still held would make the next worker drop it as a second copy.
+    const verdict = await this.#settleInStore(scope, { kind: 'pending', attempt: scope.envelope.attempt });
+    if (verdict !== 'go') return void (await this.#notOurs(scope, verdict, 'release'));
     const settled = await this.#sendThenDelete(scope, 'release', scope.envelope, 0, {});
     if (settled === 'abandoned' || settled === 'dead_instead') return;
     scope.telemetry.end({ outcome: 'released' });
@@ -348,6 +416,8 @@ export class ActionExecutor {
     next: Envelope,
     delaySeconds: number,
     attributes: Record<string, number>,
+    /** Runs between the confirmed send and the delete (the store's write of a retry). */
+    afterSend?: () => Promise<StoreVerdict>,
   ): Promise<Settled> {
     if (!scope.lease.held) {
       this.#abandon(
@@ -387,6 +457,12 @@ export class ActionExecutor {
         `the ${operation} of job ${next.id} was refused: ${(error as Error).message}`,
       );
     }
+    const verdict = afterSend ? await afterSend() : 'go';
+    if (verdict !== 'go') {
+      // Cancelled or taken over meanwhile: the successor just sent is dropped by its claim.
+      await this.#notOurs(scope, verdict, operation);
+      return 'abandoned';
+    }
     const deleted = await this.#deleter.delete(scope.message.receiptHandle, scope.lease);
     if (!deleted) {
       this.#undeleted(scope, operation);
@@ -407,12 +483,96 @@ export class ActionExecutor {
       sourceMessageId: scope.message.messageId,
       receiveCount: scope.message.receiveCount,
     };
+    const verdict = await this.#settleInStore(scope, {
+      kind: 'dead',
+      reason,
+      error: record.error,
+      history: next.history ?? [],
+    });
+    if (verdict !== 'go') {
+      await this.#notOurs(scope, verdict, 'dead letter');
+      return 'dead_instead';
+    }
     await this.#sendDeadLetter(scope.message, scope.lease, next, record, scope.telemetry, reason);
     const deleted = await this.#deleter.delete(scope.message.receiptHandle, scope.lease);
     if (!deleted) this.#undeleted(scope, 'dead-lettered');
     scope.telemetry.end({ outcome: 'dead', reason, error: asError(record.error ?? error) });
     this.#events.emit('job:dead', { ...this.#base(scope), reason, error: record.error ?? error });
     return 'dead_instead';
+  }
+
+  /** Writes the attempt's outcome to the job store (batched; nothing to do without one). */
+  async #settleInStore(scope: ExecutionScope, outcome: SettleOutcome): Promise<StoreVerdict> {
+    if (!this.#store || !scope.claim) return 'go';
+    const { jobId, attempt, messageId } = scope.claim;
+    const result = await this.#store.settle({ jobId, attempt, messageId, outcome }, scope.lease);
+    if (result === undefined) return 'failed';
+    return result.kind === 'settled' ? 'go' : result.kind;
+  }
+
+  /**
+   * The store says the job is no longer this attempt's: cancelled meanwhile, or taken over by another
+   * copy after this claim expired. Nothing more is sent; this message is deleted. A write that could
+   * not be made (`failed`) leaves the message to come back.
+   */
+  async #notOurs(scope: ExecutionScope, verdict: Exclude<StoreVerdict, 'go'>, what: string): Promise<void> {
+    if (verdict === 'failed') {
+      return this.#abandon(scope, what, `job ${scope.envelope.id}: the job store could not record its ${what} while the lease was held`);
+    }
+    if (verdict === 'cancelled') return await this.settleCancelled(scope);
+    this.#logger.warn(
+      { jobId: scope.envelope.id, attempt: scope.claim?.attempt, messageId: scope.message.messageId },
+      `the job store gave this attempt to another copy before its ${what} was recorded; this copy is deleted`,
+    );
+    await this.#deleter.delete(scope.message.receiptHandle, scope.lease);
+    scope.telemetry.end({ outcome: 'abandoned' });
+  }
+
+  /** The job was cancelled in the store while this attempt held it: delete the message, nothing else. */
+  async settleCancelled(scope: ExecutionScope): Promise<void> {
+    const deleted = await this.#deleter.delete(scope.message.receiptHandle, scope.lease);
+    if (!deleted) this.#undeleted(scope, 'cancel');
+    scope.telemetry.end({ outcome: 'cancelled' });
+    this.#logger.info({ jobId: scope.envelope.id, type: scope.envelope.type, attempt: scope.claim?.attempt }, 'job cancelled');
+    this.#events.emit('job:cancelled', this.#base(scope));
+  }
+
+  /** A message the store said must not run: delete it unrun, and count it. */
+  async dropDuplicate(message: ReceivedMessage, lease: Lease, envelope: Envelope, reason: string): Promise<void> {
+    const deleted = await this.#deleter.delete(message.receiptHandle, lease);
+    this.#telemetry.recordDuplicate(reason, envelope.type);
+    this.#logger.info(
+      { jobId: envelope.id, type: envelope.type, attempt: envelope.attempt, messageId: message.messageId, reason, deleted },
+      `duplicate dropped (${reason}): the job store says this message must not run`,
+    );
+    this.#events.emit('job:duplicate', {
+      jobId: envelope.id,
+      type: envelope.type,
+      attempt: envelope.attempt,
+      messageId: message.messageId,
+      reason,
+    });
+  }
+
+  /**
+   * A copy of a job the store already has dead: its dead letter may not have been sent (the store is
+   * written first), so send it now, then delete. At worst the DLQ holds two records of one dead job.
+   */
+  async deadLetterFromStore(message: ReceivedMessage, lease: Lease, envelope: Envelope, reason: string): Promise<void> {
+    if (!lease.held) return;
+    const record: DeadLetterRecord = {
+      reason,
+      at: new Date(this.#options.clock.now()).toISOString(),
+      sourceMessageId: message.messageId,
+      receiveCount: message.receiveCount,
+    };
+    await this.#sendDeadLetter(message, lease, envelope, record, undefined, reason);
+    const deleted = await this.#deleter.delete(message.receiptHandle, lease);
+    this.#telemetry.recordDuplicate('terminal', envelope.type);
+    this.#logger.warn(
+      { jobId: envelope.id, type: envelope.type, messageId: message.messageId, reason, deleted },
+      'a copy of a job already dead in the job store came back: its dead letter is sent (again), it does not run',
+    );
   }
 
   /** The successor exists but the message could not be deleted while leased: it comes back. */

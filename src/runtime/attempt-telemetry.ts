@@ -41,7 +41,16 @@ export function attemptInfo(message: ReceivedMessage, envelope: Envelope, attemp
  * settle was confirmed: the message comes back and the job goes on from there), `deferred` (an early arrival re-sent until
  * `notBefore`), `checkpointed` (progress saved, re-sent with the checkpoint).
  */
-export type AttemptOutcome = 'succeeded' | 'retrying' | 'dead' | 'released' | 'deferred' | 'checkpointed' | 'abandoned';
+export type AttemptOutcome =
+  | 'succeeded'
+  | 'retrying'
+  | 'dead'
+  | 'released'
+  | 'deferred'
+  | 'checkpointed'
+  | 'abandoned'
+  /** The job was cancelled in the job store while this attempt held it. */
+  | 'cancelled';
 
 export interface AttemptResult {
   outcome: AttemptOutcome;
@@ -79,6 +88,8 @@ export interface WorkerTelemetry {
   startAttempt(info: AttemptInfo): AttemptTelemetry;
   /** Counts a message dead-lettered before any machine ran (invalid envelope, bad signature). */
   recordInvalid(reason: string, jobType?: string): void;
+  /** Counts a message the job store said must not run, deleted unrun (`calsync_jobs_duplicates_dropped_total{reason}`). */
+  recordDuplicate(reason: string, jobType: string): void;
   /**
    * Reports the queue-depth gauge from a background refresh of `read` (at most once per interval and
    * queue; default 15 s, minimum 5 s). One at a time: `stop()` the previous one before calling again.
@@ -105,6 +116,7 @@ const noopAttempt: AttemptTelemetry = {
 export const noopWorkerTelemetry: WorkerTelemetry = {
   startAttempt: () => noopAttempt,
   recordInvalid: () => undefined,
+  recordDuplicate: () => undefined,
   observeQueueDepth: () => ({ stop: () => undefined }),
   traceSend: untracedSend,
 };

@@ -19,22 +19,34 @@ import { attemptInfo, type AttemptTelemetry, type WorkerTelemetry } from './atte
 import type { WorkerEvents } from './events.js';
 import { attemptTimeoutMs, runHandler } from './handler-run.js';
 import { AttemptAbort, createJobContext, lazyLogger } from './job-context.js';
-import { CheckpointSavedError, classifyFailure, WorkerStoppingError } from './job-error.js';
+import { CheckpointSavedError, classifyFailure, JobCancelledError, WorkerStoppingError } from './job-error.js';
 import type { Lease } from './lease.js';
 import { wasAttemptLost } from './lost-attempt.js';
-import { jobInput, takeIn, type IntakeRules } from './message-intake.js';
+import { jobInput, takeIn, type Intake, type IntakeRules } from './message-intake.js';
 import type { ResolvedWorkerOptions } from './worker-options.js';
+import type { ClaimResult } from '../store/job-store.js';
+import type { ClaimRef } from './action-executor.js';
+import type { HeldClaim, StoreLink } from './store-link.js';
 
 type Snapshot = SnapshotFrom<JobMachine>;
 
 /** What every attempt needs, handed over by the runner once. */
 export interface AttemptDeps {
-  options: Pick<ResolvedWorkerOptions, 'clock' | 'random' | 'visibilityTimeoutSeconds' | 'logPayloads'>;
+  options: Pick<ResolvedWorkerOptions, 'clock' | 'random' | 'visibilityTimeoutSeconds' | 'logPayloads' | 'transport' | 'queueUrl'>;
   intake: IntakeRules;
   executor: ActionExecutor;
   events: WorkerEvents;
   telemetry: WorkerTelemetry;
   logger: Logger;
+  /** The job store's side of the worker, when there is a store. */
+  store?: StoreLink | undefined;
+}
+
+/** What the runner already knows of the message: its intake, and (with a store) its batch's claim. */
+export interface AttemptStart {
+  intake: Intake;
+  /** Resolves to this message's claim, or `undefined` when the store could not be asked. */
+  claim?: Promise<ClaimResult | undefined> | undefined;
 }
 
 export class Attempt {
@@ -48,13 +60,21 @@ export class Attempt {
   #telemetry: AttemptTelemetry | undefined;
   #settle: (() => void) | undefined;
   #released = false;
+  #claim: ClaimRef | undefined;
+  #held: HeldClaim | undefined;
+  /** Cancelled in the store while running: the handler's outcome is not the job's. */
+  #cancelled = false;
+  /** The attempt ended outside the machine (cancelled): no further event is fed to it. */
+  #over = false;
+  readonly #start: AttemptStart | undefined;
   /** Serialises transitions: a heartbeat's extension must not interleave with a settle's actions. */
   #chain: Promise<unknown> = Promise.resolve();
 
-  constructor(deps: AttemptDeps, message: ReceivedMessage, lease: Lease) {
+  constructor(deps: AttemptDeps, message: ReceivedMessage, lease: Lease, start?: AttemptStart) {
     this.#deps = deps;
     this.#message = message;
     this.#lease = lease;
+    this.#start = start;
   }
 
   /** Processes the message; the lease is kept until whatever settles it is confirmed (or fails). */
@@ -64,15 +84,33 @@ export class Attempt {
       await this.#process();
     } finally {
       this.#lease.stop();
+      if (this.#held) this.#deps.store?.release(this.#held);
     }
   }
 
   async #process(): Promise<void> {
     const { options, executor, logger } = this.#deps;
     const message = this.#message;
-    const intake = takeIn(message, this.#deps.intake);
+    const intake = this.#start?.intake ?? takeIn(message, this.#deps.intake);
     if (!intake.ok) return await executor.deadLetterInvalid(message, this.#lease, intake.reason, intake.text, intake.envelope);
     const { envelope, job, payload } = intake;
+    let lostByClaim: boolean | undefined;
+    if (this.#start?.claim) {
+      const claim = await this.#start.claim;
+      if (claim === undefined) return await this.#giveBackUnclaimed(envelope);
+      if (claim.kind === 'drop') {
+        // The earlier receive of this very message still holds the attempt (its worker may be running
+        // it): leave the message alone; it comes back once that claim has expired.
+        if (claim.sameMessage) return;
+        if (claim.reason === 'terminal' && claim.state === 'dead')
+          return await executor.deadLetterFromStore(message, this.#lease, envelope, claim.deadLetterReason ?? 'dead');
+        return await executor.dropDuplicate(message, this.#lease, envelope, claim.reason);
+      }
+      this.#claim = { jobId: envelope.id, attempt: envelope.attempt, messageId: message.messageId };
+      this.#held = { ...this.#claim, lease: this.#lease, onCancelled: () => this.#cancel() };
+      this.#deps.store?.hold(this.#held);
+      lostByClaim = claim.lost;
+    }
     const { definition, stepper } = job;
     this.#envelope = envelope;
     this.#stepper = stepper;
@@ -81,7 +119,11 @@ export class Attempt {
     let snapshot: Snapshot = restoreJob(job.machine, input);
     this.#snapshot = snapshot;
     const events: JobMachineEvent[] = [payload.valid ? { type: 'START', now: clock.now() } : { type: 'INVALID', message: payload.message }];
-    if (wasAttemptLost(message, input.notBeforeMs, payload.valid, clock.now())) {
+    // With a store, an attempt was lost only if a claim for it existed and expired; a message merely
+    // swallowed by an aborted long poll (received twice, never claimed) is charged nothing.
+    const lost =
+      lostByClaim === undefined ? wasAttemptLost(message, input.notBeforeMs, payload.valid, clock.now()) : lostByClaim && payload.valid;
+    if (lost) {
       events.unshift({ type: 'WORKER_LOST', now: clock.now(), random: options.random() });
       logger.warn(
         { jobId: envelope.id, type: envelope.type, attempt: envelope.attempt, receiveCount: message.receiveCount },
@@ -144,6 +186,10 @@ export class Attempt {
     });
     const durationMs = clock.now() - startedAt;
 
+    if (this.#cancelled && this.#isRunning()) {
+      await this.#endCancelled();
+      return;
+    }
     if (outcome.kind === 'released' || !this.#isRunning()) {
       if (outcome.kind === 'error' && !this.#released && !CheckpointSavedError.is(outcome.error)) {
         logger().debug({ err: outcome.error }, 'the handler threw after it saved a checkpoint; the job continues from the checkpoint');
@@ -160,7 +206,39 @@ export class Attempt {
   }
 
   #isRunning(): boolean {
-    return this.#snapshot?.value === 'running' && this.#snapshot.status === 'active';
+    return !this.#over && this.#snapshot?.value === 'running' && this.#snapshot.status === 'active';
+  }
+
+  /** A renewal found the job cancelled: abort the handler; its outcome is then not written. */
+  #cancel(): void {
+    if (!this.#isRunning()) return;
+    this.#cancelled = true;
+    this.#abort.abort(new JobCancelledError());
+    this.#deps.logger.info(
+      { jobId: this.#envelope?.id, attempt: this.#claim?.attempt },
+      'job cancelled in the store: aborting its handler',
+    );
+  }
+
+  /** Ends a cancelled attempt (after its handler returned): the message is deleted, the machine fed nothing more. */
+  #endCancelled(): Promise<void> {
+    const step = this.#chain.then(async () => {
+      if (!this.#isRunning()) return;
+      this.#over = true;
+      await this.#deps.executor.settleCancelled(this.#scope(0));
+    });
+    this.#chain = step.catch(() => undefined);
+    return step;
+  }
+
+  /** The store could not be asked: run nothing; make the message visible again so it is claimed once the store answers. */
+  async #giveBackUnclaimed(envelope: Envelope): Promise<void> {
+    const { transport, queueUrl } = this.#deps.options;
+    this.#deps.logger.warn(
+      { jobId: envelope.id, messageId: this.#message.messageId },
+      'not run: the job store could not claim it; it comes back',
+    );
+    await transport.changeVisibility(queueUrl, this.#message.receiptHandle, 0).catch(() => undefined);
   }
 
   /** Feeds one event to the machine and executes the actions, one at a time; an event after the end does nothing. */
@@ -176,14 +254,19 @@ export class Attempt {
   }
 
   async #execute(actions: readonly JobAction[], durationMs: number): Promise<{ checkpointed: boolean }> {
-    return await this.#deps.executor.execute(actions, {
+    return await this.#deps.executor.execute(actions, this.#scope(durationMs));
+  }
+
+  #scope(durationMs: number): Parameters<ActionExecutor['execute']>[1] {
+    return {
       message: this.#message,
       envelope: this.#envelope!,
       snapshot: this.#snapshot!,
       telemetry: this.#telemetry!,
       durationMs,
       lease: this.#lease,
-    });
+      claim: this.#claim,
+    };
   }
 
   /** Forced stop: abort the handler, give the message back at once. */

@@ -17,6 +17,13 @@ export interface WorkerEventMap {
   'job:deferred': JobEventBase & { delayMs: number };
   'job:checkpointed': JobEventBase;
   'job:released': JobEventBase;
+  /** Cancelled in the job store: the attempt was aborted (or had just ended) and its message deleted. */
+  'job:cancelled': JobEventBase;
+  /**
+   * A message the job store says must not run (a second copy of a running attempt, an older attempt,
+   * a job already over) was deleted unrun.
+   */
+  'job:duplicate': { jobId: string; type: string; attempt: number; messageId: string; reason: string };
   /** A message that never became a job (bad JSON, unknown type, bad signature) went to the DLQ. */
   'message:invalid': { messageId: string; reason: string; message: string };
   'worker:error': { error: Error; during: string };

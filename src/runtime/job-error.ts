@@ -39,6 +39,15 @@ export class WorkerStoppingError extends BrandedError {
   }
 }
 
+/** The job was cancelled in the job store (`calsync-jobs jobs cancel`): this attempt ends with no outcome of its own. */
+export class JobCancelledError extends BrandedError {
+  static override readonly brand: string = 'JobCancelledError';
+  override readonly name = 'JobCancelled';
+  constructor() {
+    super('the job was cancelled; this attempt stops and the job does not run again');
+  }
+}
+
 /** How a thrown value steers the machine: retryable or not, an override delay, a reason. */
 export function classifyFailure(thrown: unknown): Pick<FailedEvent, 'error' | 'retryable' | 'nextRetryDelayMs' | 'timedOut'> {
   const error = toError(thrown);

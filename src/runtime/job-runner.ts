@@ -5,14 +5,20 @@
  * attempt the same dependencies.
  */
 import type { Logger } from 'pino';
+import { hostname } from 'node:os';
+import type { Envelope } from '../queue/envelope.js';
 import type { ReceivedMessage } from '../queue/transport.js';
 import { toError } from '../shared/errors.js';
+import type { ClaimRequest, ClaimResult } from '../store/job-store.js';
+import { storedPayload } from '../store/payload-policy.js';
 import type { ActionExecutor } from './action-executor.js';
 import { Attempt, type AttemptDeps } from './attempt.js';
 import type { WorkerTelemetry } from './attempt-telemetry.js';
 import type { WorkerEvents } from './events.js';
 import { Lease } from './lease.js';
-import { knownJobs } from './message-intake.js';
+import { knownJobs, takeIn, type Intake } from './message-intake.js';
+import { DEFAULT_REDACT_PATHS } from './logger.js';
+import type { StoreLink } from './store-link.js';
 import type { ResolvedWorkerOptions } from './worker-options.js';
 
 /** One message being processed; the worker keeps these to release them on a forced stop. */
@@ -30,12 +36,15 @@ export class JobRunner {
   readonly #executor: ActionExecutor;
   readonly #events: WorkerEvents;
   readonly #logger: Logger;
+  readonly #store: StoreLink | undefined;
+  readonly #worker = `${hostname()}:${process.pid}`;
 
   constructor(
     options: ResolvedWorkerOptions,
-    deps: { executor: ActionExecutor; events: WorkerEvents; telemetry: WorkerTelemetry; logger: Logger },
+    deps: { executor: ActionExecutor; events: WorkerEvents; telemetry: WorkerTelemetry; logger: Logger; store?: StoreLink | undefined },
   ) {
     this.#options = options;
+    this.#store = deps.store;
     this.#executor = deps.executor;
     this.#events = deps.events;
     this.#logger = deps.logger;
@@ -47,7 +56,58 @@ export class JobRunner {
    * started the message's visibility timeout (a conservative estimate, epoch ms).
    */
   start(message: ReceivedMessage, receivedAt: number): InFlightJob {
-    const attempt = new Attempt(this.#attemptDeps, message, this.#lease(message, receivedAt));
+    return this.#begin(new Attempt(this.#attemptDeps, message, this.#lease(message, receivedAt)), message);
+  }
+
+  /**
+   * Starts a receive batch. With a store, every message that is a job is claimed first, the whole
+   * batch in one round trip; each attempt waits for its own answer before anything runs.
+   */
+  startBatch(messages: readonly ReceivedMessage[], receivedAt: number): InFlightJob[] {
+    const store = this.#store;
+    if (!store) return messages.map((message) => this.start(message, receivedAt));
+    const leases = messages.map((message) => this.#lease(message, receivedAt));
+    const intakes = messages.map((message) => takeIn(message, this.#attemptDeps.intake));
+    const requests: ClaimRequest[] = [];
+    const slot = new Map<number, number>();
+    intakes.forEach((intake, index) => {
+      if (!intake.ok) return;
+      slot.set(index, requests.length);
+      requests.push(this.#claimRequest(messages[index]!, intake.envelope, leases[index]!.expiresAt));
+    });
+    const claims: Promise<ClaimResult[] | undefined> =
+      requests.length === 0 ? Promise.resolve([]) : store.claim(requests).catch(() => undefined);
+    return messages.map((message, index) => {
+      const at = slot.get(index);
+      const claim = at === undefined ? undefined : claims.then((results) => results?.[at]);
+      return this.#begin(new Attempt(this.#attemptDeps, message, leases[index]!, { intake: intakes[index] as Intake, claim }), message);
+    });
+  }
+
+  #claimRequest(message: ReceivedMessage, envelope: Envelope, leaseEnds: number): ClaimRequest {
+    const policy = this.#options.storePayloads ?? { enabled: true, redactPaths: DEFAULT_REDACT_PATHS };
+    const traceparent = message.attributes.traceparent;
+    const traceId = traceparent?.split('-')[1];
+    return {
+      jobId: envelope.id,
+      type: envelope.type,
+      attempt: envelope.attempt,
+      messageId: message.messageId,
+      leaseMs: Math.max(1, leaseEnds - this.#options.clock.now()),
+      worker: this.#worker,
+      row: {
+        id: envelope.id,
+        type: envelope.type,
+        idempotencyKey: envelope.idempotencyKey,
+        createdAt: Date.parse(envelope.createdAt),
+        scheduledAt: envelope.notBefore === undefined ? undefined : Date.parse(envelope.notBefore),
+        ...storedPayload(envelope.payload, policy),
+        ...(traceId && /^[0-9a-f]{32}$/.test(traceId) ? { traceId } : {}),
+      },
+    };
+  }
+
+  #begin(attempt: Attempt, message: ReceivedMessage): InFlightJob {
     const done = attempt.run().catch((error: unknown) => {
       this.#events.emit('worker:error', { error: toError(error), during: `processing message ${message.messageId}` });
       this.#logger.error({ err: error, messageId: message.messageId }, 'processing a message failed; it will be redelivered');

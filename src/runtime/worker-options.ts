@@ -4,6 +4,8 @@ import { checkOption, integerFrom } from '../shared/check-option.js';
 import { systemClock, systemRandom, type Clock, type Random } from '../shared/clock.js';
 import { ConfigError } from '../shared/errors.js';
 import { SQS_LIMITS, type JobTransport } from '../queue/transport.js';
+import type { JobStore } from '../store/job-store.js';
+import type { PayloadPolicy } from '../store/payload-policy.js';
 import type { WorkerTelemetry } from './attempt-telemetry.js';
 
 /** Options of {@link createWorker}. Everything but the transport, the queues and the jobs is optional. */
@@ -41,6 +43,14 @@ export interface WorkerOptions {
   /** Log job payloads in the per-attempt logger (off by default: payloads may hold personal data). */
   logPayloads?: boolean;
   telemetry?: WorkerTelemetry;
+  /**
+   * The job store (docs/store.md): each attempt is claimed before it runs and its settle written once,
+   * so a duplicated message never runs twice at once nor ends a job twice. Without it the worker runs
+   * on SQS alone (at least once).
+   */
+  store?: JobStore;
+  /** What of a payload the worker records when it creates a job's row (a producer without the store). @defaultValue stored, default redaction */
+  storePayloads?: PayloadPolicy;
   clock?: Clock;
   random?: Random;
 }
@@ -67,8 +77,8 @@ export const WORKER_LIMITS = {
   maxMessageBytes: { min: 1_024, max: SQS_LIMITS.maxMessageBytes },
 } as const;
 
-export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, 'verifyMessage' | 'signMessage' | 'logger' | 'telemetry'>> &
-  Pick<WorkerOptions, 'verifyMessage' | 'signMessage' | 'logger' | 'telemetry'>;
+type OptionalOption = 'verifyMessage' | 'signMessage' | 'logger' | 'telemetry' | 'store' | 'storePayloads';
+export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, OptionalOption>> & Pick<WorkerOptions, OptionalOption>;
 
 /** The option `field` (or its default), checked against its range in {@link WORKER_LIMITS}. */
 function integer(field: keyof typeof WORKER_LIMITS, value: number, max: number = WORKER_LIMITS[field].max): number {

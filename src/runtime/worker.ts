@@ -20,6 +20,7 @@ import { WorkerEvents, type WorkerEventName, type WorkerListener, type WorkerSta
 import { JobRunner, type InFlightJob } from './job-runner.js';
 import { createLogger } from './logger.js';
 import { noopWorkerTelemetry, type WorkerTelemetry, type WorkerTelemetryFactory } from './attempt-telemetry.js';
+import { StoreLink } from './store-link.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './worker-options.js';
 
 /** How long past the grace period `stop()` may wait for settles and the last deletes before it returns. */
@@ -60,6 +61,7 @@ export class Worker {
   #received = 0;
   #ready = false;
   #depthObserver: { stop(): void } | undefined;
+  #store: StoreLink | undefined;
 
   constructor(options: WorkerOptions & { queueDepthIntervalMs?: number }, defaultTelemetry?: WorkerTelemetryFactory) {
     this.options = resolveWorkerOptions(options);
@@ -77,7 +79,13 @@ export class Worker {
   }
 
   get stats(): WorkerStats {
-    return { state: this.#state, inFlight: this.#inFlight.size, received: this.#received, ready: this.#ready && this.#state === 'running' };
+    const storeReady = this.#store?.healthy ?? true;
+    return {
+      state: this.#state,
+      inFlight: this.#inFlight.size,
+      received: this.#received,
+      ready: this.#ready && storeReady && this.#state === 'running',
+    };
   }
 
   on<K extends WorkerEventName>(event: K, listener: WorkerListener<K>): () => void {
@@ -109,9 +117,23 @@ export class Worker {
       maxMessageBytes: options.maxMessageBytes,
       retry: SETTLE_SEND_RETRY,
     });
-    const deps = { deleter: this.#deleter, sender, events: this.#events, telemetry: this.#telemetry, logger: this.#logger };
+    if (options.store) {
+      this.#store = new StoreLink({
+        store: options.store,
+        clock: options.clock,
+        flushMs: options.deleteFlushMs,
+        // A third of the visibility timeout: a claim renewed just before its lease was extended is
+        // renewed again well before it runs out, and a cancel reaches a running job within one lease.
+        renewEveryMs: (options.visibilityTimeoutSeconds * 1000) / 3,
+        logger: this.#logger,
+        onError: (error, during) => this.#events.emit('worker:error', { error, during }),
+      });
+      this.#store.start();
+    }
+    const store = this.#store;
+    const deps = { deleter: this.#deleter, sender, events: this.#events, telemetry: this.#telemetry, logger: this.#logger, store };
     const executor = new ActionExecutor(options, deps);
-    this.#runner = new JobRunner(options, { executor, events: this.#events, telemetry: this.#telemetry, logger: this.#logger });
+    this.#runner = new JobRunner(options, { executor, events: this.#events, telemetry: this.#telemetry, logger: this.#logger, store });
     this.#setState('running');
     for (let i = 0; i < options.pollers; i++) this.#pollers.push(this.#poll());
     if (this.#queueDepthIntervalMs !== undefined && this.#queueDepthIntervalMs > 0) {
@@ -199,6 +221,9 @@ export class Worker {
           'stop: jobs still settling at the hard limit; their messages come back after their visibility timeout',
         );
       }
+      if (this.#store && !(await within(this.#store.stop(), hardEnds))) {
+        this.#logger.warn('stop: job store writes still pending at the hard limit; their messages come back');
+      }
       if (this.#deleter && !(await within(this.#deleter.flush(), hardEnds))) {
         this.#logger.warn('stop: deletes still pending at the hard limit; their messages come back and are counted once as lost');
       }
@@ -262,6 +287,7 @@ export class Worker {
     const options = this.options;
     let failures = 0;
     while (this.#state === 'running') {
+      if (this.#store && !this.#store.healthy && !(await this.#awaitStore())) break;
       const slots = await this.#acquire();
       if (slots === 0) break;
       let messages: ReceivedMessage[] = [];
@@ -297,9 +323,26 @@ export class Worker {
         for (const message of messages) this.#track(this.#runner!.giveBack(message, receivedAt));
         break;
       }
-      for (const message of messages) this.#startJob(message, receivedAt);
+      for (const job of this.#runner!.startBatch(messages, receivedAt)) this.#trackJob(job);
       if (messages.length < slots) this.#wakeOne();
     }
+  }
+
+  /**
+   * The store failed a claim: receive nothing (a job never runs unclaimed, and every receive would
+   * raise the messages' receive counts toward the queue's redrive limit) until it answers a ping,
+   * backing off as the receive loop does. False when the worker stopped meanwhile.
+   */
+  async #awaitStore(): Promise<boolean> {
+    const store = this.#store!;
+    const { clock, random } = this.options;
+    while (this.#state === 'running' && !store.healthy) {
+      const delayMs = backoffDelay(Math.max(1, store.claimFailures), RECEIVE_BACKOFF, random);
+      await sleep(delayMs, clock, this.#pollAbort.signal).catch(() => undefined);
+      if (this.#state !== 'running') return false;
+      if (await store.probe()) return true;
+    }
+    return this.#state === 'running';
   }
 
   /** Keeps a give-back among the in-flight work that stop() awaits. */
@@ -309,8 +352,7 @@ export class Worker {
     void work.finally(() => this.#inFlight.delete(job));
   }
 
-  #startJob(message: ReceivedMessage, receivedAt: number): void {
-    const job = this.#runner!.start(message, receivedAt);
+  #trackJob(job: InFlightJob): void {
     this.#inFlight.add(job);
     void job.done.finally(() => {
       this.#inFlight.delete(job);

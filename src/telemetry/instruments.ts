@@ -15,6 +15,7 @@ export const INSTRUMENT_NAMES = {
   duration: 'calsync_jobs_duration_seconds',
   queueLag: 'calsync_jobs_queue_lag_seconds',
   queueDepth: 'calsync_jobs_queue_depth',
+  duplicatesDropped: 'calsync_jobs_duplicates_dropped',
 } as const;
 
 /** The names as a Prometheus scrape of the worker's `/metrics` shows them. */
@@ -26,6 +27,7 @@ export const PROMETHEUS_NAMES = {
   duration: 'calsync_jobs_duration_seconds',
   queueLag: 'calsync_jobs_queue_lag_seconds',
   queueDepth: 'calsync_jobs_queue_depth',
+  duplicatesDropped: 'calsync_jobs_duplicates_dropped_total',
 } as const;
 
 /** Attempt durations: 5 ms … 15 min (the longest sensible attempt timeout). */
@@ -43,13 +45,14 @@ export interface JobInstruments {
   deadLettered: Counter;
   duration: Histogram;
   queueLag: Histogram;
+  duplicatesDropped: Counter;
 }
 
 export function createJobInstruments(meter: Meter): JobInstruments {
   return {
     processed: meter.createCounter(INSTRUMENT_NAMES.processed, {
       description:
-        'Job attempts finished, by job type and outcome (succeeded, retrying, dead, released, deferred, checkpointed, abandoned).',
+        'Job attempts finished, by job type and outcome (succeeded, retrying, dead, released, deferred, checkpointed, abandoned, cancelled).',
       unit: '{attempt}',
     }),
     failed: meter.createCounter(INSTRUMENT_NAMES.failed, {
@@ -73,6 +76,11 @@ export function createJobInstruments(meter: Meter): JobInstruments {
       description: 'Time from enqueue to the start of an attempt, by job type.',
       unit: 's',
       advice: { explicitBucketBoundaries: [...QUEUE_LAG_BUCKETS_SECONDS] },
+    }),
+    duplicatesDropped: meter.createCounter(INSTRUMENT_NAMES.duplicatesDropped, {
+      description:
+        'Messages the job store said must not run, deleted unrun, by job type and reason (terminal, cancelled, older_attempt, claim_held).',
+      unit: '{message}',
     }),
   };
 }

@@ -108,6 +108,9 @@ export function createWorkerTelemetry(options: WorkerTelemetryOptions): WorkerTe
     recordInvalid(reason: string, jobType?: string): void {
       instruments.deadLettered.add(1, { job_type: jobType ?? UNKNOWN_JOB_TYPE, reason });
     },
+    recordDuplicate(reason: string, jobType: string): void {
+      instruments.duplicatesDropped.add(1, { job_type: jobType, reason });
+    },
     observeQueueDepth(read, depthOptions) {
       if (depthPoller) throw new Error('observeQueueDepth is already running: stop() it before starting another');
       depthGauge ??= meter.createObservableGauge(INSTRUMENT_NAMES.queueDepth, {
