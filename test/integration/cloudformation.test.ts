@@ -60,7 +60,7 @@ function lint(file: string): { status: number | null; findings: Finding[]; outpu
 
 type Template = {
   Parameters: Record<string, Record<string, Json>>;
-  Resources: Record<string, { Type: string; Properties: Record<string, Json> }>;
+  Resources: Record<string, { Type: string; Condition?: string; Properties: Record<string, Json> }>;
   Outputs: Record<string, Record<string, Json>>;
   Conditions: Record<string, Json>;
 };
@@ -132,6 +132,19 @@ describe('cfn-lint', () => {
     expect(findings.map((f) => f.Rule.Id)).toContain('W3037');
   });
 
+  it('catches a store output that outlives its condition (no store, no policy)', () => {
+    const { status, findings } = lintEdited(
+      'store-condition.yaml',
+      '  WorkerStoreSecretPolicyArn:\n    Condition: HasStore\n',
+      '  WorkerStoreSecretPolicyArn:\n',
+    );
+    expect(status).not.toBe(0);
+    expect(findings.map((f) => [f.Rule.Id, f.Location.Path.join('/')])).toContainEqual([
+      'W1001',
+      'Outputs/WorkerStoreSecretPolicyArn/Value',
+    ]);
+  });
+
   it('proves why the DLQ builds the main queue ARN with !Sub: !GetAtt would be circular', () => {
     const { status, findings } = lintEdited(
       'circular.yaml',
@@ -152,7 +165,50 @@ describe('template structure', () => {
       VisibilityTimeoutSeconds: 30,
       AlarmTopicArn: '',
       OldestMessageAgeAlarmSeconds: 900,
+      StoreSecretArn: '',
     });
+  });
+
+  it('takes the job store secret as an optional full Secrets Manager ARN', () => {
+    const parameter = template.Parameters.StoreSecretArn!;
+    expect(parameter.Type).toBe('String');
+    const pattern = new RegExp(parameter.AllowedPattern as string);
+    const accepted = [
+      '',
+      'arn:aws:secretsmanager:eu-west-1:123456789012:secret:calsync/store-url-AbC123',
+      'arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:calsync_store.url@prod-a1B2c3',
+    ];
+    const refused = [
+      'arn:aws:secretsmanager:eu-west-1:123456789012:secret:calsync/store-url', // partial: no suffix
+      'arn:aws:secretsmanager:eu-west-1:123456789012:secret:*',
+      'arn:aws:secretsmanager:eu-west-1:123456789012:secret:calsync-*-AbC123',
+      'arn:aws:ssm:eu-west-1:123456789012:parameter/calsync/store-url',
+      'postgres://calsync:secret@db:5432/calsync',
+    ];
+    for (const arn of accepted) expect(pattern.test(arn), arn).toBe(true);
+    for (const arn of refused) expect(pattern.test(arn), arn).toBe(false);
+    // Empty means no store: the condition that gates the policy and the outputs.
+    expect(template.Conditions.HasStore).toEqual({ 'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'StoreSecretArn' }, ''] }] });
+  });
+
+  it('lets only the worker execution policy read the store secret: one action on exactly that ARN', () => {
+    const policy = template.Resources.WorkerStoreSecretPolicy!;
+    expect(policy.Type).toBe('AWS::IAM::ManagedPolicy');
+    expect(policy.Condition).toBe('HasStore');
+    expect(policy.Properties.ManagedPolicyName).toEqual({ 'Fn::Sub': '${QueueNamePrefix}-worker-store-secret-${AWS::Region}' });
+    const [statement, ...more] = statements('WorkerStoreSecretPolicy');
+    expect(more).toEqual([]);
+    expect(statement!.Effect).toBe('Allow');
+    expect(actionsOf(statement!)).toEqual(['secretsmanager:GetSecretValue']);
+    expect(statement!.Resource).toEqual({ Ref: 'StoreSecretArn' });
+    // No other policy of the stack touches Secrets Manager or KMS (the default aws/secretsmanager key
+    // needs no kms:Decrypt), and nothing else depends on the secret.
+    for (const [name, resource] of Object.entries(template.Resources)) {
+      if (resource.Type !== 'AWS::IAM::ManagedPolicy' || name === 'WorkerStoreSecretPolicy') continue;
+      expect(allActions(name).join(' '), name).not.toMatch(/secretsmanager|kms/);
+      expect(JSON.stringify(resource), name).not.toContain('StoreSecretArn');
+    }
+    expect(allActions('WorkerStoreSecretPolicy').join(' ')).not.toMatch(/kms|\*/);
   });
 
   it('encrypts both queues with SSE-SQS', () => {
@@ -260,6 +316,12 @@ describe('template structure', () => {
     for (const name of names) {
       expect(template.Outputs[name]?.Export, name).toEqual({ Name: { 'Fn::Sub': `\${AWS::StackName}-${name}` } });
     }
+    for (const name of ['StoreSecretArn', 'WorkerStoreSecretPolicyArn']) {
+      expect(template.Outputs[name]?.Condition, name).toBe('HasStore');
+      expect(template.Outputs[name]?.Export, name).toEqual({ Name: { 'Fn::Sub': `\${AWS::StackName}-${name}` } });
+    }
+    expect(template.Outputs.StoreSecretArn!.Value).toEqual({ Ref: 'StoreSecretArn' });
+    expect(template.Outputs.WorkerStoreSecretPolicyArn!.Value).toEqual({ Ref: 'WorkerStoreSecretPolicy' });
     expect(template.Outputs.QueueUrl!.Value).toEqual({ Ref: 'MainQueue' });
     expect(template.Outputs.DeadLetterQueueUrl!.Value).toEqual({ Ref: 'DeadLetterQueue' });
   });

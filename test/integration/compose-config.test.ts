@@ -23,6 +23,7 @@ interface ComposeService {
   volumes?: { type: string; source: string; target: string; read_only?: boolean }[];
   profiles?: string[];
   depends_on?: Record<string, { condition: string }>;
+  healthcheck?: { test?: string[] };
 }
 
 interface ComposeProject {
@@ -81,12 +82,32 @@ describe('docker-compose.yml', () => {
       OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector:4318',
       OTEL_SERVICE_NAME: 'calsync-worker',
       CALSYNC_DATABASE_URL: 'postgres://calsync:calsync@postgres:5432/calsync',
+      CALSYNC_STORE_URL: 'postgres://calsync:calsync@postgres:5432/calsync',
     });
     expect(JSON.parse(env.CALSYNC_ACCOUNTS ?? 'null')).toEqual({
       demo: { serverUrl: 'http://radicale:5232', username: 'demo', password: 'demo' },
     });
     expect(worker.ports).toContainEqual(expect.objectContaining({ target: 9464, published: '9464' }));
     expect(Object.keys(worker.depends_on ?? {}).sort()).toEqual(['elasticmq', 'otel-collector', 'postgres', 'radicale']);
+  });
+
+  it('wires every calsync-jobs process (worker, and an api when there is one) to the job store on PostgreSQL', async () => {
+    const project = await load(COMPOSE_FILE);
+    const postgres = project.services.postgres!;
+    expect(postgres.image).toBe('postgres:15');
+    expect(postgres.healthcheck?.test).toEqual(['CMD-SHELL', 'pg_isready -U calsync -d calsync']);
+    const pg = postgres.environment ?? {};
+    const expected = `postgres://${pg.POSTGRES_USER}:${pg.POSTGRES_PASSWORD}@postgres:5432/${pg.POSTGRES_DB}`;
+    // Services that run this repository's image: the worker today, the api (or any other command) later.
+    const ours = Object.entries(project.services).filter(
+      ([, s]) => s.build?.dockerfile === 'Dockerfile' || s.image?.startsWith('calsync-jobs:'),
+    );
+    expect(ours.map(([name]) => name)).toContain('worker');
+    for (const [name, service] of ours) {
+      expect(service.environment?.CALSYNC_STORE_URL, name).toBe(expected);
+      // The worker migrates the store at start-up: PostgreSQL must accept connections first.
+      expect(service.depends_on?.postgres, name).toEqual(expect.objectContaining({ condition: 'service_healthy' }));
+    }
   });
 
   it('mounts configs that exist in the repository', async () => {
