@@ -31,7 +31,15 @@ export {
 } from './machines/job-machine.js';
 
 // Enqueueing
-export { validateJob, type JobQueueOptions, type JobRequest, type JobSchemaEntry } from './queue/job-queue.js';
+export {
+  validateJob,
+  type EnqueueResult,
+  type JobQueueOptions,
+  type JobRecorder,
+  type JobRequest,
+  type JobSchemaEntry,
+  type RecordedJob,
+} from './queue/job-queue.js';
 export { JobQueue } from './telemetry/instrumented.js';
 export { createJobQueueFromEnv, enqueueJob, enqueueJobs } from './ops/default-queue.js';
 export { loadConfig, type CalsyncConfig } from './config/config.js';
@@ -81,7 +89,23 @@ export type { HandlerMap } from './runtime/process-jobs.js';
 export { resolveWorkerOptions, WORKER_DEFAULTS, type WorkerOptions, type ResolvedWorkerOptions } from './runtime/worker-options.js';
 export type { WorkerEventMap, WorkerEventName, WorkerState } from './runtime/events.js';
 export { createLogger, DEFAULT_REDACT_PATHS, type LoggerSettings } from './runtime/logger.js';
-export { AttemptTimeoutError } from './runtime/job-error.js';
+export { AttemptTimeoutError, JobCancelledError } from './runtime/job-error.js';
+
+// The job store (docs/store.md)
+export {
+  JOB_STATES,
+  type CancelResult,
+  type JobFilter,
+  type JobPage,
+  type JobRecord,
+  type JobState,
+  type JobStore,
+} from './store/job-store.js';
+export { PostgresJobStore } from './store/postgres-store.js';
+export { MemoryJobStore } from './store/memory-store.js';
+export { startEmbeddedStore, type EmbeddedStore } from './store/embedded.js';
+export { storeRecorder } from './ops/job-recorder.js';
+export type { PayloadPolicy } from './store/payload-policy.js';
 
 // Telemetry (the worker and the producer above emit spans and metrics by default; see docs/metrics.md)
 export type { AttemptTelemetry, WorkerTelemetry } from './runtime/attempt-telemetry.js';

@@ -1,28 +1,39 @@
 /**
- * The calendar product's HTTP API: validates requests with the jobs' own schemas and enqueues jobs.
+ * The calendar product's HTTP API: validates requests with the jobs' own schemas and enqueues jobs,
+ * and looks jobs up in the job store (src/api/jobs-routes.ts: `GET /jobs/:id`, `GET /jobs`,
+ * `POST /jobs/:id/cancel`).
  *
  * - `POST /accounts/:id/calendars/:calendar/sync` → `calendar.sync`
  * - `POST /accounts/:id/calendars/:calendar/events` with `{ op, event }` → `calendar.write`
  *
- * Answers 202 `{ jobId }`; 400 `{ error, field }` naming the bad field (`event.end`); 404, 405 (with
- * `Allow`), 413 past `maxBodyBytes`. An `Idempotency-Key` header is passed to the queue.
+ * Answers 202 `{ id, jobId }` for a new job (`jobId`, the same id, for clients of before the store) and
+ * 200 `{ id, jobId, deduplicated: true }` when the `Idempotency-Key` header matched a job of that type
+ * (nothing was sent); 400 `{ error, field }` naming the bad field (`event.end`); 404, 405 (with
+ * `Allow`), 413 past `maxBodyBytes`; 501 for routes this server was built without (no `enqueue`, no `store`).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
+import type { EnqueueResult } from '../queue/job-queue.js';
+import type { JobStore } from '../store/job-store.js';
+import { allow, decodeSegment, HttpProblem, send } from './http.js';
+import { handleJobsRoute } from './jobs-routes.js';
 import { CALENDAR_SYNC_TYPE } from '../jobs/calendar/calendar-sync.js';
 import { CALENDAR_WRITE_TYPE } from '../jobs/calendar/calendar-write.js';
 import { calendarSyncPayloadSchema, calendarWritePayloadSchema, firstIssueField } from '../jobs/calendar/schemas.js';
 
-/** What the API needs from the queue: `enqueueJob` from `src/queue`. Resolves to the job id. */
-export type EnqueueFn = (job: { type: string; payload: unknown; idempotencyKey?: string; delayMs?: number }) => Promise<string>;
+/** What the API needs from the queue: `JobQueue.enqueue` from `src/queue`. Resolves to the job id and whether it was a duplicate. */
+export type EnqueueFn = (job: { type: string; payload: unknown; idempotencyKey?: string; delayMs?: number }) => Promise<EnqueueResult>;
 
 export interface ApiServerOptions {
-  enqueue: EnqueueFn;
+  /** Serves the enqueue routes. @defaultValue none: they answer 501 (`dev` serves only the job lookup) */
+  enqueue?: EnqueueFn;
+  /** Serves `/jobs`. @defaultValue none: those routes answer 501 */
+  store?: JobStore;
   /** @defaultValue 262144 (256 KiB) */
   maxBodyBytes?: number;
-  /** Errors of `enqueue` are logged here. */
+  /** Errors of `enqueue` and of the store are logged here. */
   logger?: Logger;
 }
 
@@ -38,22 +49,6 @@ export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
 
 const ROUTE = /^\/accounts\/([^/]+)\/calendars\/([^/]+)\/(sync|events)\/?$/;
 const MAX_IDEMPOTENCY_KEY = 256;
-
-class HttpProblem extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly field?: string,
-  ) {
-    super(message);
-  }
-}
-
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
-  res.end(text);
-}
 
 /** Reads the body up to `limit` bytes; past it, rejects with 413 and drains the rest without keeping it. */
 async function readBody(req: IncomingMessage, limit: number): Promise<string> {
@@ -100,14 +95,6 @@ function validate<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
   return result.data;
 }
 
-function decodeSegment(segment: string, field: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    throw new HttpProblem(400, `${field}: bad percent-encoding`, field);
-  }
-}
-
 function idempotencyKey(req: IncomingMessage): string | undefined {
   const value = req.headers['idempotency-key'];
   if (value === undefined) return undefined;
@@ -123,13 +110,14 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (await handleJobsRoute(req, res, url, options.store, options.logger)) return;
+    const path = url.pathname;
     const match = ROUTE.exec(path);
     if (match === null) throw new HttpProblem(404, `no route for ${path}`);
-    if (req.method !== 'POST') {
-      res.setHeader('allow', 'POST');
-      throw new HttpProblem(405, `${req.method ?? '?'} not allowed on ${path}: use POST`);
-    }
+    allow(req.method, 'POST', path, res);
+    const enqueue = options.enqueue;
+    if (enqueue === undefined) throw new HttpProblem(501, 'this server does not enqueue jobs: run "calsync-jobs api" for that');
     const accountId = decodeSegment(match[1] as string, 'accountId');
     const calendar = decodeSegment(match[2] as string, 'calendar');
     const key = idempotencyKey(req);
@@ -143,14 +131,15 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       const { op, event } = body as { op?: unknown; event?: unknown };
       job = { type: CALENDAR_WRITE_TYPE, payload: validate(calendarWritePayloadSchema, { accountId, calendar, op, event }) };
     }
-    let jobId: string;
+    let result: EnqueueResult;
     try {
-      jobId = await options.enqueue({ ...job, ...(key === undefined ? {} : { idempotencyKey: key }) });
+      result = await enqueue({ ...job, ...(key === undefined ? {} : { idempotencyKey: key }) });
     } catch (error) {
       options.logger?.error({ err: error, type: job.type }, 'enqueue failed');
       throw new HttpProblem(503, 'could not enqueue the job; try again');
     }
-    send(res, 202, { jobId });
+    if (result.deduplicated) send(res, 200, { id: result.id, jobId: result.id, deduplicated: true });
+    else send(res, 202, { id: result.id, jobId: result.id });
   }
 
   const server = createServer((req, res) => {
@@ -165,7 +154,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       send(
         res,
         problem.status,
-        problem.field === undefined ? { error: problem.message } : { error: problem.message, field: problem.field },
+        { error: problem.message, ...(problem.field === undefined ? {} : { field: problem.field }), ...problem.extra },
         extra,
       );
       if (problem.status === 413) req.resume();

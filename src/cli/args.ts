@@ -61,6 +61,7 @@ export const CONNECTION_OPTIONS = {
   'dlq-url': { type: 'string' },
   'create-queues': { type: 'boolean' },
   'log-level': { type: 'string' },
+  store: { type: 'string' },
 } as const satisfies Options;
 
 const DEFAULT_NAMES = queueNames();
@@ -75,7 +76,9 @@ export const CONNECTION_HELP = `Connection (flags override the environment):
   --queue-url URL       CALSYNC_QUEUE_URL (skips the name lookup)
   --dlq-url URL         CALSYNC_DLQ_URL
   --create-queues       CALSYNC_CREATE_QUEUES: create the queues if missing
-  --log-level L         CALSYNC_LOG_LEVEL: fatal|error|warn|info|debug|trace|silent`;
+  --log-level L         CALSYNC_LOG_LEVEL: fatal|error|warn|info|debug|trace|silent
+  --store S             CALSYNC_STORE_URL: the job store, postgres://…, embedded (PGlite in this
+                        process; CALSYNC_STORE_DIR keeps it on disk) or none (default ${DEFAULTS.store})`;
 
 /** Maps parsed connection flags onto `loadConfig` flags. */
 export function connectionFlags(values: Record<string, string | boolean | (string | boolean)[] | undefined>) {
@@ -94,5 +97,6 @@ export function connectionFlags(values: Record<string, string | boolean | (strin
     dlqUrl: one('dlq-url'),
     createQueues: one('create-queues'),
     logLevel: one('log-level'),
+    store: one('store'),
   };
 }

@@ -1,6 +1,7 @@
 /**
  * The CLI's connection: the queues as src/ops/open-queues.ts opens them from the configuration (the
- * embedded server when asked, the queues created when asked), plus signing hooks when keys are set.
+ * embedded server when asked, the queues created when asked), plus signing hooks when keys are set;
+ * and the job store, when one is configured (src/store/open-store.ts).
  */
 import type { Logger } from 'pino';
 import { loadConfig, type CalsyncConfig } from '../config/config.js';
@@ -10,6 +11,7 @@ import { signingHooks, type SigningHooks } from '../queue/signing-hooks.js';
 import type { JobTransport } from '../queue/transport.js';
 import { createLogger } from '../runtime/logger.js';
 import { ConfigError } from '../shared/errors.js';
+import { openStore, type OpenedStore } from '../store/open-store.js';
 import { connectionFlags } from './args.js';
 
 export interface Connection {
@@ -36,4 +38,17 @@ export async function connectForDlq(values: Record<string, string | boolean | un
   if (config.embedded)
     throw new ConfigError('--embedded', 'dlq commands read a server shared with the workers; set AWS_ENDPOINT_URL_SQS instead');
   return connect(config, createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel }));
+}
+
+/** Opens the configured store (PGlite started, PostgreSQL reached and migrated); undefined with `none`. Unreachable: a `ConfigError` naming the setting. */
+export function openConfiguredStore(config: CalsyncConfig): Promise<OpenedStore | undefined> {
+  return openStore(config.store, config.storeSetting);
+}
+
+/** For the `jobs` commands, which have nothing to read without a store: `none` is a configuration error. */
+export async function requireStore(config: CalsyncConfig): Promise<OpenedStore> {
+  const opened = await openConfiguredStore(config);
+  if (opened === undefined)
+    throw new ConfigError(config.storeSetting, 'no job store is configured: set CALSYNC_STORE_URL or --store (postgres://… or embedded)');
+  return opened;
 }

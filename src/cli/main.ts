@@ -7,6 +7,7 @@ import { apiCommand } from './commands/api.js';
 import { devCommand } from './commands/dev.js';
 import { dlqCommand } from './commands/dlq.js';
 import { enqueueCommand } from './commands/enqueue.js';
+import { jobsCommand } from './commands/jobs.js';
 import { machinesCommand } from './commands/machines.js';
 import { queuesCommand } from './commands/queues.js';
 import { statsCommand } from './commands/stats.js';
@@ -19,6 +20,7 @@ Commands:
   api             the calendar HTTP API: validates and enqueues calendar jobs
   dev             embedded SQS + worker + demo jobs (what npm start runs)
   enqueue         send one job
+  jobs            jobs in the job store: list, show <id>, cancel <id>, retry <id>, prune
   queues create   create the main queue and its dead-letter queue
   stats           queue depths of the main queue and the DLQ (--watch, --json)
   dlq             dead jobs: list, show <id>, redrive, purge --yes
@@ -33,6 +35,7 @@ const COMMANDS: Record<string, Command> = {
   api: apiCommand,
   dev: devCommand,
   enqueue: enqueueCommand,
+  jobs: jobsCommand,
   queues: queuesCommand,
   stats: statsCommand,
   dlq: dlqCommand,

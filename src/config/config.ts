@@ -7,6 +7,7 @@
 import { queueNames } from '../queue/queue-names.js';
 import { parseSigningKeys, type SigningKeys } from '../queue/signing.js';
 import { checkOption } from '../shared/check-option.js';
+import { parseStoreUrl, type StoreSpec } from '../store/open-store.js';
 import { ConfigError } from '../shared/errors.js';
 import { DEFAULTS, type FlagKey, type LogLevel, SETTINGS, type SettingKey, type SettingValue } from './settings.js';
 
@@ -42,6 +43,20 @@ export interface CalsyncConfig {
   queueDepthIntervalMs: number;
   signingKeys: SigningKeys | undefined;
   requireSignature: boolean;
+  /** The job store (`CALSYNC_STORE_URL` / `--store`); `embedded` carries `CALSYNC_STORE_DIR` when set. */
+  store: StoreSpec;
+  /** The setting to blame for the store: the flag or variable it came from (`CALSYNC_STORE_URL` when defaulted). */
+  storeSetting: string;
+  /** Settled jobs are pruned after this. @defaultValue 7 days */
+  storeRetentionMs: number;
+  /** Keep job payloads in the store (redacted, capped). @defaultValue true */
+  storePayloads: boolean;
+}
+
+/** Defaults a command sets for itself: `dev` takes the store `embedded`. */
+export interface CommandDefaults {
+  /** The store's text when neither `--store` nor `CALSYNC_STORE_URL` is set. @defaultValue `none` */
+  store?: string;
 }
 
 /** Flags as the CLI parsed them (strings as typed, `true` for a boolean flag), by setting. */
@@ -54,7 +69,7 @@ class Reader {
   ) {}
 
   /** The raw value and the name to blame: the flag if given, else the first environment variable set. */
-  private raw(key: SettingKey): { value: string | boolean; setting: string } | undefined {
+  raw(key: SettingKey): { value: string | boolean; setting: string } | undefined {
     const setting = SETTINGS[key];
     const fromFlag = 'flag' in setting ? this.flags[key as FlagKey] : undefined;
     if (fromFlag !== undefined && 'flag' in setting) return { value: fromFlag, setting: setting.flag };
@@ -72,8 +87,18 @@ class Reader {
   }
 }
 
+/** The store as configured: `parseStoreUrl` blames the flag or variable that was used. */
+function readStore(read: Reader, defaults: CommandDefaults): { store: StoreSpec; storeSetting: string } {
+  const found = read.raw('store');
+  const setting = found?.setting ?? SETTINGS.store.env[0];
+  const text = found === undefined ? (defaults.store ?? DEFAULTS.store) : checkOption(setting, found.value, SETTINGS.store.rule);
+  const spec = parseStoreUrl(text, setting);
+  const dir = read.value('storeDir');
+  return { store: spec.kind === 'embedded' && spec.dir === undefined && dir ? { ...spec, dir } : spec, storeSetting: setting };
+}
+
 /** Reads and checks the whole configuration at once; the first bad setting throws. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigFlags = {}): CalsyncConfig {
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigFlags = {}, defaults: CommandDefaults = {}): CalsyncConfig {
   const read = new Reader(env, flags);
   const region = read.value('region') ?? DEFAULTS.region;
   const prefix = read.value('queuePrefix');
@@ -110,6 +135,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigFl
     queueDepthIntervalMs: read.value('queueDepthIntervalMs') ?? DEFAULTS.queueDepthIntervalMs,
     signingKeys,
     requireSignature,
+    ...readStore(read, defaults),
+    storeRetentionMs: read.value('storeRetentionMs') ?? DEFAULTS.storeRetentionMs,
+    storePayloads: read.value('storePayloads') ?? DEFAULTS.storePayloads,
   };
 }
 
@@ -122,6 +150,17 @@ export function loadApiSettings(env: NodeJS.ProcessEnv = process.env, flags: Con
 /** `calsync-jobs dlq list --limit N`. */
 export function loadDlqListSettings(flags: ConfigFlags = {}): { limit: number } {
   return { limit: new Reader({}, flags).value('dlqListLimit') ?? DEFAULTS.dlqListLimit };
+}
+
+/** `calsync-jobs jobs list --since D --limit N`: `sinceMs` undefined means no lower bound. */
+export function loadJobsListSettings(flags: ConfigFlags = {}): { sinceMs: number | undefined; limit: number } {
+  const read = new Reader({}, flags);
+  return { sinceMs: read.value('jobsSinceMs'), limit: read.value('jobsListLimit') ?? DEFAULTS.jobsListLimit };
+}
+
+/** `calsync-jobs jobs prune --older-than D`, else the store's retention. */
+export function loadPruneSettings(config: Pick<CalsyncConfig, 'storeRetentionMs'>, flags: ConfigFlags = {}): { olderThanMs: number } {
+  return { olderThanMs: new Reader({}, flags).value('pruneOlderThanMs') ?? config.storeRetentionMs };
 }
 
 /** `calsync-jobs stats --interval-ms N`. */

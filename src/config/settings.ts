@@ -11,6 +11,7 @@ import { SQS_LIMITS } from '../queue/transport.js';
 import { QUEUE_DEPTH_DEFAULTS } from '../telemetry/queue-depth.js';
 import { WORKER_DEFAULTS, WORKER_LIMITS } from '../runtime/worker-options.js';
 import type { Rule } from '../shared/check-option.js';
+import { DURATION_EXPECTED, durationMs } from '../shared/duration.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -38,6 +39,14 @@ export const DEFAULTS = {
   statsIntervalMs: 2_000,
   /** `calsync-jobs dev` (`npm start`) serves metrics unless told otherwise. */
   devMetricsPort: 9464,
+  /** `CALSYNC_STORE_URL` for every command but `dev`, whose default is `embedded`. */
+  store: 'none',
+  devStore: 'embedded',
+  /** Settled jobs are pruned this long after they settled (7 days). */
+  storeRetentionMs: 7 * 86_400_000,
+  storePayloads: true,
+  /** `calsync-jobs jobs list` */
+  jobsListLimit: 50,
 } as const;
 
 // Each kind of setting is a zod schema over the text as typed (a boolean flag arrives as `true`).
@@ -84,6 +93,17 @@ const regionText: Rule<string> = {
 const logLevelText: Rule<LogLevel> = {
   schema: z.string().trim().pipe(z.enum(LOG_LEVELS)),
   expected: `one of ${LOG_LEVELS.join(', ')}`,
+};
+const durationText: Rule<number> = {
+  schema: z.string().transform((value, context) => {
+    const ms = durationMs(value);
+    if (ms === undefined || ms <= 0) {
+      context.addIssue({ code: 'custom', message: DURATION_EXPECTED });
+      return z.NEVER;
+    }
+    return ms;
+  }),
+  expected: DURATION_EXPECTED,
 };
 const listText: Rule<string[]> = {
   schema: z
@@ -136,6 +156,18 @@ export const SETTINGS = {
   apiHost: { env: [], flag: '--host', rule: text },
   dlqListLimit: { env: [], flag: '--limit', rule: integerAtLeast(1) },
   statsIntervalMs: { env: [], flag: '--interval-ms', rule: integerAtLeast(200) },
+  /** `postgres://…`, `embedded` or `none`; parsed by `parseStoreUrl` (src/store/open-store.ts), whose messages mask a password. */
+  store: { env: ['CALSYNC_STORE_URL'], flag: '--store', rule: text },
+  /** With `embedded`: the PGlite data folder (persisted); unset, the store lives in memory. */
+  storeDir: { env: ['CALSYNC_STORE_DIR'], rule: text },
+  storeRetentionMs: { env: ['CALSYNC_STORE_RETENTION'], rule: durationText },
+  /** Store job payloads in the rows (redacted with the log paths, capped). */
+  storePayloads: { env: ['CALSYNC_STORE_PAYLOADS'], rule: booleanText },
+  /** `calsync-jobs jobs list --since 1h`: created in the last hour. */
+  jobsSinceMs: { env: [], flag: '--since', rule: durationText },
+  jobsListLimit: { env: [], flag: '--limit', rule: integerText(1, 1_000) },
+  /** `calsync-jobs jobs prune --older-than 7d`; unset, the retention. */
+  pruneOlderThanMs: { env: [], flag: '--older-than', rule: durationText },
 } as const satisfies Record<string, Setting<unknown>>;
 
 export type SettingKey = keyof typeof SETTINGS;

@@ -9,6 +9,10 @@
  * `resetAttempts`, it moves by hand: receive from the DLQ, send the envelope (without its `deadLetter`
  * record) to the main queue, and only then delete the DLQ copy, so a crash in between can duplicate a
  * job but never lose one. A message received twice in one run is sent once (dedupe by MessageId).
+ *
+ * With a `beforeSend` hook (the CLI's, when a job store is configured: it reopens each job's row at the
+ * attempt its message carries, or the worker would drop the message as already terminal), the hook runs
+ * for each batch before it is sent, and `all` moves by hand too, since a server-side move cannot call it.
  */
 import { ATTRIBUTES, jobAttributes } from '../queue/attributes.js';
 import type { Envelope } from '../queue/envelope.js';
@@ -173,6 +177,11 @@ export interface RedriveOptions {
   warn?: (line: string) => void;
   /** A progress display for `label` (`moving`, `redriving`, `scanning`). */
   progress?: (label: string, total?: number) => RedriveProgress;
+  /**
+   * Runs before each batch of jobs is sent back, with the attempt each message carries (after
+   * `resetAttempts`). When it throws, that batch is not sent (counted as failed, left in the DLQ).
+   */
+  beforeSend?: (jobs: ReadonlyArray<{ jobId: string; attempt: number }>) => Promise<void>;
 }
 
 export interface RedriveOutcome {
@@ -192,7 +201,9 @@ export async function redriveDlq(queues: RedriveQueues, options: RedriveOptions)
   const note = options.note ?? (() => undefined);
   const { transport } = queues;
   let fallback: RedriveFallback | undefined;
-  if (options.all && !options.resetAttempts && !options.dryRun && transport.startMessageMove && transport.messageMoveStatus) {
+  const native = options.all && !options.resetAttempts && !options.dryRun;
+  if (native && options.beforeSend) note(`the job store reopens each job before it is sent back: moving by ${MANUAL_METHOD}`);
+  else if (native && transport.startMessageMove && transport.messageMoveStatus) {
     const native = await redriveNatively(
       queues,
       { ...options, note },
@@ -312,6 +323,19 @@ async function redriveByHand(queues: RedriveQueues, options: RedriveOptions, lis
           continue;
         }
         toSend.push({ message, envelope: redrivenEnvelope(envelope, options.resetAttempts) });
+      }
+      if (toSend.length > 0 && options.beforeSend) {
+        const reopened = await options.beforeSend(toSend.map(({ envelope }) => ({ jobId: envelope.id, attempt: envelope.attempt }))).then(
+          () => true,
+          (error: unknown) => {
+            warn(`could not reopen ${toSend.length} job(s) in the store, left in the DLQ: ${(error as Error)?.message ?? String(error)}`);
+            return false;
+          },
+        );
+        if (!reopened) {
+          failed += toSend.length;
+          for (const { message } of toSend.splice(0)) left.set(message.messageId, message);
+        }
       }
       const sending = toSend.map(({ message, envelope }) => sendBack(queues, sender, message, envelope));
       sender.flush(queues.queueUrl);

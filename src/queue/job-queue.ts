@@ -1,12 +1,19 @@
 /**
- * The producer side: `enqueueJob` / `enqueueJobs`. Used by the API process and by the worker (retries go
- * through the runtime, but any process that enqueues uses this module), so both share one wire format;
- * its sends and the runtime's go through the same {@link SendBatcher}.
+ * The producer side: `enqueue` / `enqueueMany` (with whether each job was a duplicate) and the id-only
+ * `enqueueJob` / `enqueueJobs`. Used by the API process and by the worker (retries go through the
+ * runtime, but any process that enqueues uses this module), so both share one wire format; its sends
+ * and the runtime's go through the same {@link SendBatcher}.
+ *
+ * With a {@link JobRecorder} (the job store behind a port: this layer may not import the store), every
+ * job is recorded before it is sent: a job whose idempotency key (per type) is already recorded is not
+ * sent, and the first job's id is returned for it. A recorded job whose send then fails is forgotten, so
+ * a later retry with the same key sends it.
  */
 import type { ZodType } from 'zod';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { delaySecondsFor, notBeforeFor } from './delay.js';
 import { encodeEnvelope, formatIssues, newEnvelope, type Envelope } from './envelope.js';
+import { ATTRIBUTE_ROOM_BYTES, fitEnvelope } from './envelope-fit.js';
 import { InvalidJobError, TransportError } from '../shared/errors.js';
 import { jobAttributes, type AttributeHook } from './attributes.js';
 import { messageBytes } from './limits.js';
@@ -22,6 +29,36 @@ export interface JobRequest<Payload = unknown> {
   idempotencyKey?: string;
   /** Wait before the first attempt; over 900 s the message hops (`notBefore`). */
   delayMs?: number;
+}
+
+/** What {@link JobQueue.enqueue} resolves to: the job's id, and whether a job with its idempotency key already existed. */
+export interface EnqueueResult {
+  id: string;
+  /** True when nothing was sent: `id` is the existing job's (only with a {@link JobRecorder}). */
+  deduplicated: boolean;
+}
+
+/** A job as the producer records it before sending. Times are epoch milliseconds. */
+export interface RecordedJob {
+  id: string;
+  type: string;
+  idempotencyKey?: string | undefined;
+  createdAt: number;
+  /** Not before this time (a delayed enqueue). */
+  scheduledAt?: number | undefined;
+  /** As enqueued; the recorder applies its own payload policy (redaction, size cap). */
+  payload: unknown;
+}
+
+/**
+ * Where the producer records jobs before sending them (src/ops/job-recorder.ts adapts a `JobStore`).
+ * `record` is one round trip for a whole call, one result per job in order: `created: false` means the
+ * job's type and idempotency key (or its id) were recorded already, and `id` is that job's.
+ */
+export interface JobRecorder {
+  record(jobs: readonly RecordedJob[]): Promise<Array<{ id: string; created: boolean }>>;
+  /** Removes recorded jobs that could not be sent (best effort: the producer rethrows the send's error). */
+  forget(ids: readonly string[]): Promise<void>;
 }
 
 /** The minimum a registered job type offers for validation (a `JobDefinition` fits). */
@@ -47,6 +84,8 @@ export interface JobQueueOptions {
    * (src/telemetry/instrumented.ts) defaults to OpenTelemetry's `withProducerSpan`.
    */
   traceSend?: SendTracer;
+  /** Records each job before it is sent, and dedups by idempotency key. @defaultValue none: every job is sent */
+  recorder?: JobRecorder;
 }
 
 /** The producer's sends: 3 tries, retried at once (the caller is waiting; the SDK has already backed off). */
@@ -57,6 +96,8 @@ export interface PreparedJob {
   body: string;
   delaySeconds: number;
   attributes: Record<string, string>;
+  /** What a {@link JobRecorder} records of it. */
+  record: RecordedJob;
 }
 
 /** Sends jobs to one queue. Construct once per process; it holds no connections of its own. */
@@ -69,6 +110,7 @@ export class JobQueue {
   readonly #clock: Clock;
   readonly #attributes: AttributeHook | undefined;
   readonly #traceSend: SendTracer;
+  readonly #recorder: JobRecorder | undefined;
 
   constructor(options: JobQueueOptions) {
     this.#transport = options.transport;
@@ -79,23 +121,63 @@ export class JobQueue {
     this.#clock = options.clock ?? systemClock;
     this.#attributes = options.attributes;
     this.#traceSend = options.traceSend ?? untracedSend;
+    this.#recorder = options.recorder;
   }
 
   /** Validates and sends one job; resolves to its id. Bad input throws `InvalidJobError` before any request. */
   async enqueueJob<Payload>(job: JobRequest<Payload>, signal?: AbortSignal): Promise<string> {
-    const [id] = await this.enqueueJobs([job], signal);
-    return id!;
+    return (await this.enqueue(job, signal)).id;
+  }
+
+  /** Like {@link enqueueMany}; resolves to the ids in order. */
+  async enqueueJobs(jobs: ReadonlyArray<JobRequest>, signal?: AbortSignal): Promise<string[]> {
+    return (await this.enqueueMany(jobs, signal)).map((result) => result.id);
+  }
+
+  /** Validates and sends one job (unless it is a duplicate); resolves to its id and whether it was a duplicate. */
+  async enqueue<Payload>(job: JobRequest<Payload>, signal?: AbortSignal): Promise<EnqueueResult> {
+    const [result] = await this.enqueueMany([job], signal);
+    return result!;
   }
 
   /**
-   * Validates every job first (nothing is sent if one is bad), then sends them through a
-   * {@link SendBatcher}: SendMessageBatch of up to 10, each under the batch byte limit, one request
-   * at a time. Resolves to the ids in order. Entries that fail transiently are retried; if any job
-   * still fails, throws one `TransportError` with the first failure's code (retryable only when every
-   * failure was).
+   * Validates every job first (nothing is recorded or sent if one is bad); with a recorder, records
+   * them all (one call) and keeps only the new ones; then sends them through a {@link SendBatcher}:
+   * SendMessageBatch of up to 10, each under the batch byte limit, one request at a time. Resolves to
+   * one result per job, in order. Entries that fail transiently are retried; if any job still fails,
+   * its record is forgotten and one `TransportError` is thrown with the first failure's code
+   * (retryable only when every failure was).
    */
-  async enqueueJobs(jobs: ReadonlyArray<JobRequest>, signal?: AbortSignal): Promise<string[]> {
+  async enqueueMany(jobs: ReadonlyArray<JobRequest>, signal?: AbortSignal): Promise<EnqueueResult[]> {
     const prepared = jobs.map((job, index) => this.prepare(job, jobs.length > 1 ? `jobs[${index}].` : ''));
+    const recorded = this.#recorder ? await this.#recorder.record(prepared.map((job) => job.record)) : undefined;
+    const results = prepared.map((job, index): EnqueueResult => {
+      const record = recorded?.[index];
+      return record === undefined ? { id: job.envelope.id, deduplicated: false } : { id: record.id, deduplicated: !record.created };
+    });
+    const toSend = prepared.filter((_, index) => !results[index]!.deduplicated);
+    const failed = await this.#send(toSend, signal);
+    if (failed.length > 0) {
+      if (this.#recorder) await this.#recorder.forget(failed.map((f) => f.job.envelope.id)).catch(() => undefined);
+      throw enqueueError(failed.map((f) => f.error));
+    }
+    return results;
+  }
+
+  /**
+   * Sends an envelope built elsewhere (`jobs retry`: the job's own id and history), its history trimmed
+   * to fit as a retry's is, with the same attributes, size check and send path as an enqueue; nothing
+   * is recorded. Resolves when SQS has it.
+   */
+  async sendEnvelope(envelope: Envelope, signal?: AbortSignal): Promise<void> {
+    const fitted = fitEnvelope(envelope, this.#maxBytes - ATTRIBUTE_ROOM_BYTES)?.envelope ?? envelope;
+    const failed = await this.#send([this.#finish(fitted, 0, '')], signal);
+    if (failed.length > 0) throw enqueueError(failed.map((f) => f.error));
+  }
+
+  /** Sends prepared jobs through one batcher; resolves to the ones that failed. */
+  async #send(prepared: readonly PreparedJob[], signal: AbortSignal | undefined): Promise<Array<{ job: PreparedJob; error: unknown }>> {
+    if (prepared.length === 0) return [];
     const sender = new SendBatcher({
       transport: this.#transport,
       clock: this.#clock,
@@ -107,16 +189,21 @@ export class JobQueue {
     });
     const sends = prepared.map((job) =>
       this.#traceSend(
-        { destination: this.queueName, jobId: job.envelope.id, jobType: job.envelope.type, attempt: 1, operation: 'send' },
+        {
+          destination: this.queueName,
+          jobId: job.envelope.id,
+          jobType: job.envelope.type,
+          attempt: job.envelope.attempt,
+          operation: 'send',
+        },
         // Called at once: every job is queued before the flush below.
         (carrier) =>
           sender.send(this.queueUrl, { body: job.body, delaySeconds: job.delaySeconds, attributes: { ...carrier, ...job.attributes } }),
       ),
     );
     sender.flush(this.queueUrl);
-    const failed = (await Promise.allSettled(sends)).flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
-    if (failed.length > 0) throw enqueueError(failed);
-    return prepared.map((p) => p.envelope.id);
+    const settled = await Promise.allSettled(sends);
+    return settled.flatMap((r, index) => (r.status === 'rejected' ? [{ job: prepared[index]!, error: r.reason as unknown }] : []));
   }
 
   /** Builds the envelope, body and attributes for a job, or throws `InvalidJobError` naming the field. */
@@ -152,10 +239,10 @@ export class JobQueue {
       notBefore: notBeforeFor(delayMs, now),
       now,
     });
-    return this.#finish(envelope, delaySecondsFor(delayMs), prefix);
+    return this.#finish(envelope, delaySecondsFor(delayMs), prefix, delayMs > 0 ? now + delayMs : undefined);
   }
 
-  #finish(envelope: Envelope, delaySeconds: number, prefix: string): PreparedJob {
+  #finish(envelope: Envelope, delaySeconds: number, prefix: string, scheduledAt?: number): PreparedJob {
     const body = encodeEnvelope(envelope);
     const attributes = jobAttributes(body, envelope.type, this.#attributes);
     // Room for traceparent/tracestate added at send time.
@@ -167,7 +254,15 @@ export class JobQueue {
         `${prefix}payload: the message would be ${bytes} bytes, over the ${this.#maxBytes}-byte limit`,
       );
     }
-    return { envelope, body, delaySeconds, attributes };
+    const record: RecordedJob = {
+      id: envelope.id,
+      type: envelope.type,
+      idempotencyKey: envelope.idempotencyKey,
+      createdAt: Date.parse(envelope.createdAt),
+      scheduledAt,
+      payload: envelope.payload,
+    };
+    return { envelope, body, delaySeconds, attributes, record };
   }
 }
 

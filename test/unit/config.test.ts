@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { type ConfigFlags, loadApiSettings, loadConfig, loadDlqListSettings, loadStatsSettings } from '../../src/config/config.js';
+import {
+  type ConfigFlags,
+  loadApiSettings,
+  loadConfig,
+  loadDlqListSettings,
+  loadJobsListSettings,
+  loadPruneSettings,
+  loadStatsSettings,
+} from '../../src/config/config.js';
 import { DEFAULTS, SETTINGS } from '../../src/config/settings.js';
 import { WORKER_DEFAULTS } from '../../src/runtime/worker-options.js';
 import { ConfigError } from '../../src/shared/errors.js';
@@ -126,5 +134,92 @@ describe('the api, dlq list and stats settings', () => {
     const error = errorOf(env, flags, load);
     expect(error.message).toBe(message);
     expect(error.message).not.toContain('\n');
+  });
+});
+
+describe('the job store settings', () => {
+  const DAY = 86_400_000;
+
+  it('default to no store, 7 days of retention and payloads stored; dev defaults to embedded', () => {
+    expect(loadConfig({})).toMatchObject({
+      store: { kind: 'none' },
+      storeSetting: 'CALSYNC_STORE_URL',
+      storeRetentionMs: 7 * DAY,
+      storePayloads: true,
+    });
+    expect(loadConfig({}, {}, { store: DEFAULTS.devStore }).store).toEqual({ kind: 'embedded' });
+    // A set variable wins over the command's default.
+    expect(loadConfig({ CALSYNC_STORE_URL: 'none' }, {}, { store: 'embedded' }).store).toEqual({ kind: 'none' });
+  });
+
+  it('reads CALSYNC_STORE_URL, with --store winning and named as the setting', () => {
+    const url = 'postgres://calsync:secret@db.internal:5432/calsync';
+    expect(loadConfig({ CALSYNC_STORE_URL: url })).toMatchObject({
+      store: { kind: 'postgres', url },
+      storeSetting: 'CALSYNC_STORE_URL',
+    });
+    expect(loadConfig({ CALSYNC_STORE_URL: url }, { store: 'embedded' })).toMatchObject({
+      store: { kind: 'embedded' },
+      storeSetting: '--store',
+    });
+  });
+
+  it('gives the embedded store CALSYNC_STORE_DIR; other stores ignore it', () => {
+    expect(loadConfig({ CALSYNC_STORE_URL: 'embedded', CALSYNC_STORE_DIR: '/var/lib/calsync' }).store).toEqual({
+      kind: 'embedded',
+      dir: '/var/lib/calsync',
+    });
+    expect(loadConfig({ CALSYNC_STORE_DIR: '/var/lib/calsync' }).store).toEqual({ kind: 'none' });
+  });
+
+  it('blames the flag or the variable that was used for a bad store, in one line, without the password', () => {
+    for (const [env, flags, setting] of [
+      [{ CALSYNC_STORE_URL: 'mysql://u:hunter2@host/db' }, {}, 'CALSYNC_STORE_URL'],
+      [{ CALSYNC_STORE_URL: 'embedded' }, { store: 'mysql://u:hunter2@host/db' }, '--store'],
+    ] as const) {
+      const error = errorOf(env, flags);
+      expect(error.setting).toBe(setting);
+      expect(error.message.startsWith(`${setting}: `)).toBe(true);
+      expect(error.message).not.toContain('\n');
+      expect(error.message).not.toContain('hunter2');
+    }
+  });
+
+  it.each([
+    ['500ms', 500],
+    ['30s', 30_000],
+    ['15m', 900_000],
+    ['12h', 12 * 3_600_000],
+    ['7d', 7 * DAY],
+    ['1.5h', 5_400_000],
+    [' 2D ', 2 * DAY],
+  ])('reads CALSYNC_STORE_RETENTION=%j as %d ms', (text, ms) => {
+    expect(loadConfig({ CALSYNC_STORE_RETENTION: text }).storeRetentionMs).toBe(ms);
+  });
+
+  it.each(['7', 'seven days', '-1d', '0s', '3w', 'd'])('rejects CALSYNC_STORE_RETENTION=%j naming the setting', (text) => {
+    expect(errorOf({ CALSYNC_STORE_RETENTION: text }).message).toBe(
+      `CALSYNC_STORE_RETENTION: expected a duration like 500ms, 30s, 15m, 12h or 7d, got ${JSON.stringify(text)}`,
+    );
+  });
+
+  it('reads CALSYNC_STORE_PAYLOADS as a boolean', () => {
+    expect(loadConfig({ CALSYNC_STORE_PAYLOADS: 'false' }).storePayloads).toBe(false);
+    expect(errorOf({ CALSYNC_STORE_PAYLOADS: 'sometimes' }).message).toBe(
+      'CALSYNC_STORE_PAYLOADS: expected true or false, got "sometimes"',
+    );
+  });
+
+  it('reads jobs list --since/--limit and jobs prune --older-than (default: the retention)', () => {
+    expect(loadJobsListSettings()).toEqual({ sinceMs: undefined, limit: 50 });
+    expect(loadJobsListSettings({ jobsSinceMs: '1h', jobsListLimit: '1000' })).toEqual({ sinceMs: 3_600_000, limit: 1_000 });
+    expect(errorOf({}, { jobsListLimit: '1001' }, (_, flags) => loadJobsListSettings(flags)).message).toBe(
+      '--limit: expected an integer from 1 to 1000, got "1001"',
+    );
+    expect(errorOf({}, { jobsSinceMs: 'yesterday' }, (_, flags) => loadJobsListSettings(flags)).setting).toBe('--since');
+    const config = loadConfig({ CALSYNC_STORE_RETENTION: '12h' });
+    expect(loadPruneSettings(config)).toEqual({ olderThanMs: 12 * 3_600_000 });
+    expect(loadPruneSettings(config, { pruneOlderThanMs: '30m' })).toEqual({ olderThanMs: 1_800_000 });
+    expect(errorOf({}, { pruneOlderThanMs: '30' }, (_, flags) => loadPruneSettings(config, flags)).setting).toBe('--older-than');
   });
 });

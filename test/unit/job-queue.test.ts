@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { decodeEnvelope } from '../../src/queue/envelope.js';
+import { decodeEnvelope, newEnvelope } from '../../src/queue/envelope.js';
 import { InvalidJobError, TransportError } from '../../src/shared/errors.js';
-import { JobQueue } from '../../src/queue/job-queue.js';
+import { JobQueue, type JobRecorder } from '../../src/queue/job-queue.js';
+import { storeRecorder } from '../../src/ops/job-recorder.js';
+import { MemoryJobStore } from '../../src/store/memory-store.js';
 import { messageBytes } from '../../src/queue/limits.js';
 import { ManualClock } from '../support/manual-clock.js';
 import { MemoryTransport } from '../../src/queue/memory/memory-transport.js';
@@ -200,3 +202,127 @@ function batchesOf(transport: RecordingTransport): Array<Array<{ body: string; a
   }
   return out;
 }
+
+describe('JobQueue with a recorder (the job store)', () => {
+  async function withStore(options: { failSends?: boolean } = {}) {
+    const { clock, memory, queueUrl } = await setup();
+    const store = new MemoryJobStore({ now: () => clock.now() });
+    const calls: string[] = [];
+    const recorder = storeRecorder(store, { enabled: true, redactPaths: ['payload.secret'] });
+    const counting: JobRecorder = {
+      record: (jobs) => {
+        calls.push(`record ${jobs.length}`);
+        return recorder.record(jobs);
+      },
+      forget: (ids) => {
+        calls.push(`forget ${ids.length}`);
+        return recorder.forget(ids);
+      },
+    };
+    const broken = Object.create(memory) as MemoryTransport;
+    broken.sendBatch = async (_url: string, entries: readonly OutgoingBatchEntry[]): Promise<BatchResult> => ({
+      successful: [],
+      failed: entries.map((e) => ({ id: e.id, code: 'InvalidMessageContents', message: 'bad', senderFault: true })),
+    });
+    const transport = new RecordingTransport(options.failSends ? broken : memory);
+    const queue = new JobQueue({ transport, queueUrl, jobs, clock, recorder: counting });
+    return { clock, memory, queueUrl, store, calls, transport, queue };
+  }
+
+  it('records the row (pending, payload redacted) before sending, and says it was new', async () => {
+    const { queue, store, memory, queueUrl, calls, clock } = await withStore();
+    const result = await queue.enqueue({ type: 'demo.hello', payload: { name: 'Ada' }, idempotencyKey: 'k-1', delayMs: 5_000 });
+    expect(result).toEqual({ id: expect.any(String), deduplicated: false });
+    expect(calls).toEqual(['record 1']);
+    const row = await store.getJob(result.id);
+    expect(row).toMatchObject({
+      state: 'pending',
+      type: 'demo.hello',
+      idempotencyKey: 'k-1',
+      attempt: 1,
+      createdAt: clock.now(),
+      scheduledAt: clock.now() + 5_000,
+      payload: { name: 'Ada' },
+    });
+    clock.advance(5_000);
+    const [message] = await memory.receive(queueUrl, { waitTimeSeconds: 0 });
+    expect(decodeEnvelope(message!.body)).toMatchObject({ ok: true, envelope: { id: result.id } });
+  });
+
+  it('applies the payload policy: the recorder redacts the stored copy, the message keeps the payload', async () => {
+    const { queue, store, memory, queueUrl } = await withStore();
+    const id = await queue.enqueueJob({ type: 'calendar.sync', payload: { calendarId: 'c', blob: 'b', secret: 's' } as never });
+    expect((await store.getJob(id))?.payload).toEqual({ calendarId: 'c', blob: 'b', secret: '[redacted]' });
+    const [message] = await memory.receive(queueUrl, { waitTimeSeconds: 0 });
+    expect(decodeEnvelope(message!.body)).toMatchObject({ ok: true, envelope: { payload: { calendarId: 'c', secret: 's' } } });
+  });
+
+  it('a second enqueue with the same key and type sends nothing and returns the first id', async () => {
+    const { queue, memory, queueUrl, transport } = await withStore();
+    const first = await queue.enqueue({ type: 'demo.hello', payload: { name: 'a' }, idempotencyKey: 'same' });
+    const second = await queue.enqueue({ type: 'demo.hello', payload: { name: 'b' }, idempotencyKey: 'same' });
+    const otherType = await queue.enqueue({ type: 'calendar.sync', payload: { calendarId: 'c' }, idempotencyKey: 'same' });
+    expect(second).toEqual({ id: first.id, deduplicated: true });
+    expect(otherType.deduplicated).toBe(false);
+    expect(transport.requests).toEqual({ sendBatch: 2 });
+    expect((await memory.depth(queueUrl)).visible).toBe(2);
+    expect(await queue.enqueueJob({ type: 'demo.hello', payload: { name: 'c' }, idempotencyKey: 'same' })).toBe(first.id);
+  });
+
+  it('enqueueMany records once and sends only the new jobs, duplicates within the call included', async () => {
+    const { queue, memory, queueUrl, calls } = await withStore();
+    const earlier = await queue.enqueue({ type: 'demo.hello', payload: { name: 'x' }, idempotencyKey: 'k-0' });
+    calls.length = 0;
+    const results = await queue.enqueueMany([
+      { type: 'demo.hello', payload: { name: 'a' }, idempotencyKey: 'k-0' },
+      { type: 'demo.hello', payload: { name: 'b' }, idempotencyKey: 'k-1' },
+      { type: 'demo.hello', payload: { name: 'c' }, idempotencyKey: 'k-1' },
+      { type: 'demo.hello', payload: { name: 'd' } },
+    ]);
+    expect(calls).toEqual(['record 4']);
+    expect(results.map((r) => r.deduplicated)).toEqual([true, false, true, false]);
+    expect(results[0]!.id).toBe(earlier.id);
+    expect(results[2]!.id).toBe(results[1]!.id);
+    expect((await memory.depth(queueUrl)).visible).toBe(3);
+  });
+
+  it('forgets the rows it could not send, so a later retry with the same key is sent', async () => {
+    const failing = await withStore({ failSends: true });
+    const error = await failing.queue.enqueue({ type: 'demo.hello', payload: { name: 'a' }, idempotencyKey: 'retry-me' }).catch((e) => e);
+    expect(TransportError.is(error)).toBe(true);
+    expect(failing.calls).toEqual(['record 1', 'forget 1']);
+    expect((await failing.store.listJobs()).jobs).toEqual([]);
+    const working = new JobQueue({
+      transport: failing.memory,
+      queueUrl: failing.queueUrl,
+      jobs,
+      recorder: storeRecorder(failing.store, { enabled: true, redactPaths: [] }),
+    });
+    expect(await working.enqueue({ type: 'demo.hello', payload: { name: 'a' }, idempotencyKey: 'retry-me' })).toMatchObject({
+      deduplicated: false,
+    });
+  });
+
+  it('validates every job before any store call', async () => {
+    const { queue, calls, transport } = await withStore();
+    const error = await rejection(
+      queue.enqueueMany([
+        { type: 'demo.hello', payload: { name: 'ok' }, idempotencyKey: 'a' },
+        { type: 'demo.hello', payload: { name: 7 } },
+      ]),
+    );
+    expect(error.field).toBe('jobs[1].payload.name');
+    expect(calls).toEqual([]);
+    expect(transport.requestCount).toBe(0);
+  });
+
+  it('sendEnvelope sends a built envelope as it is, with the job-type attribute, and records nothing', async () => {
+    const { queue, memory, queueUrl, calls, clock } = await withStore();
+    const envelope = { ...newEnvelope({ type: 'demo.hello', payload: { name: 'again' }, now: clock.now() }), history: [] };
+    await queue.sendEnvelope(envelope);
+    expect(calls).toEqual([]);
+    const [message] = await memory.receive(queueUrl, { waitTimeSeconds: 0 });
+    expect(decodeEnvelope(message!.body)).toMatchObject({ ok: true, envelope: { id: envelope.id, attempt: 1 } });
+    expect(message!.attributes['job-type']).toBe('demo.hello');
+  });
+});

@@ -1,7 +1,8 @@
 /**
  * `calsync-jobs api`: the calendar product's HTTP API (src/api/server.ts) in a process of its own. It
  * enqueues through the same `JobQueue` as every other producer, validating payloads against the
- * calendar jobs' schemas and signing messages when `CALSYNC_SIGNING_KEYS` is set.
+ * calendar jobs' schemas and signing messages when `CALSYNC_SIGNING_KEYS` is set. With a job store
+ * configured it records (and dedups) every job before sending it, and serves the `/jobs` lookup.
  */
 import { createApiServer } from '../../api/server.js';
 import { calendarJobs } from '../../jobs/index.js';
@@ -11,7 +12,8 @@ import { ConfigError } from '../../shared/errors.js';
 import { JobQueue } from '../../telemetry/instrumented.js';
 import { createLogger } from '../../runtime/logger.js';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connectionFlags, parse } from '../args.js';
-import { connect } from '../connect.js';
+import { connect, openConfiguredStore } from '../connect.js';
+import { payloadPolicy, storeRecorder } from '../../ops/job-recorder.js';
 import { startOtel } from '../../telemetry/sdk.js';
 import { onShutdownSignals } from '../signals.js';
 
@@ -20,6 +22,11 @@ export const API_USAGE = `Usage: calsync-jobs api [--port N] [--host H]
 Serves the calendar HTTP API until SIGTERM or SIGINT:
   POST /accounts/:id/calendars/:calendar/sync     enqueues calendar.sync
   POST /accounts/:id/calendars/:calendar/events   enqueues calendar.write ({ op, event })
+  GET  /jobs/:id, GET /jobs?state=&type=&key=&limit=&cursor=, POST /jobs/:id/cancel
+                                                  the job store's jobs (501 without --store)
+
+202 {"id", "jobId"} for a new job; with a store, 200 {"id", "jobId", "deduplicated": true} when the
+Idempotency-Key header matched a job of that type (nothing is sent).
 
   --port N              CALSYNC_API_PORT (default ${DEFAULTS.apiPort}; 0 picks a free port)
   --host H              where to listen (default ${DEFAULTS.apiHost}; 0.0.0.0 in a container)
@@ -39,10 +46,24 @@ export async function apiCommand(argv: string[]): Promise<number> {
   const logger = createLogger({ level: config.logLevel, redact: config.logRedact });
   // With OTEL_* set, each enqueue is a PRODUCER span: a job's trace starts at the API.
   const otel = await startOtel({ serviceName: 'calsync-api' });
-  const connection = await connect(config, logger).catch(async (error: unknown) => {
+  let opened: Awaited<ReturnType<typeof openConfiguredStore>>;
+  let connection: Awaited<ReturnType<typeof connect>>;
+  try {
+    opened = await openConfiguredStore(config);
+    connection = await connect(config, logger).catch(async (error: unknown) => {
+      await opened?.close();
+      throw error;
+    });
+  } catch (error) {
     await otel.shutdown();
     throw error;
-  });
+  }
+  const store = opened;
+  const closeAll = async (): Promise<void> => {
+    await connection.close();
+    await store?.close();
+    await otel.shutdown();
+  };
   const queue = new JobQueue({
     transport: connection.transport,
     queueUrl: connection.queueUrl,
@@ -50,26 +71,25 @@ export async function apiCommand(argv: string[]): Promise<number> {
     maxMessageBytes: config.maxMessageBytes,
     jobs: calendarJobs,
     ...(connection.signMessage ? { attributes: connection.signMessage } : {}),
+    ...(store ? { recorder: storeRecorder(store.store, payloadPolicy(config)) } : {}),
   });
-  const api = createApiServer({ enqueue: (job) => queue.enqueueJob(job), logger });
+  const api = createApiServer({ enqueue: (job) => queue.enqueue(job), logger, ...(store ? { store: store.store } : {}) });
   let url: string;
   try {
     ({ url } = await api.listen({ port, host }));
   } catch (error) {
-    await connection.close();
-    await otel.shutdown();
+    await closeAll();
     throw new ConfigError('--port', `cannot listen on ${host}:${port}: ${(error as Error).message}`);
   }
   console.log(url);
-  logger.info({ url, queueUrl: connection.queueUrl }, 'api listening; SIGTERM or Ctrl-C to stop');
+  logger.info({ url, queueUrl: connection.queueUrl, store: store?.url ?? 'none' }, 'api listening; SIGTERM or Ctrl-C to stop');
 
   const code = await new Promise<number>((resolve) => {
     onShutdownSignals(
       () => {
         api
           .close()
-          .then(() => connection.close())
-          .then(() => otel.shutdown())
+          .then(closeAll)
           .then(
             () => resolve(0),
             (error: unknown) => {

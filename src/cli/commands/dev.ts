@@ -1,37 +1,69 @@
 /**
  * `npm start`: the embedded default. An SQS server in this process (unless AWS_ENDPOINT_URL_SQS is
- * set), the queues, a worker with the demo jobs, and a small demo set whose fate is printed as it settles.
+ * set), the job store (PGlite in this process unless CALSYNC_STORE_URL or --store says otherwise), the
+ * queues, a worker with the demo jobs, the HTTP job lookup (`GET /jobs/:id` on a free port), and a small
+ * demo set whose fate is printed as it settles.
  */
+import { createApiServer, type ApiServer } from '../../api/server.js';
+import { storeRecorder } from '../../ops/job-recorder.js';
+import type { StoreSpec } from '../../store/open-store.js';
 import { demoJobs } from '../../jobs/demo.js';
-import { loadConfig } from '../../config/config.js';
+import { loadApiSettings, loadConfig } from '../../config/config.js';
 import { DEFAULTS } from '../../config/settings.js';
 import { JobQueue } from '../../telemetry/instrumented.js';
 import { createLogger } from '../../runtime/logger.js';
 import { parse } from '../args.js';
 import { onSignals, startWorkerProcess } from './worker.js';
 
-export const DEV_USAGE = `Usage: calsync-jobs dev [--once] [--metrics-port N]
+export const DEV_USAGE = `Usage: calsync-jobs dev [--once] [--metrics-port N] [--store S]
 
-Starts an SQS server inside this process (127.0.0.1; or uses AWS_ENDPOINT_URL_SQS when set), creates
-the queues, runs a worker with the demo jobs and enqueues a demo set: a plain job, a job that fails
-twice and then succeeds, a poison job, a slow job that outlives its visibility timeout, and a message
-that is not a job at all. Prints what happens to each, then keeps running until Ctrl-C.
+Starts an SQS server inside this process (127.0.0.1; or uses AWS_ENDPOINT_URL_SQS when set) and the
+job store (PGlite in this process, in memory; CALSYNC_STORE_DIR keeps it on disk), creates the queues,
+runs a worker with the demo jobs, serves the job lookup (GET /jobs/:id on a free port of 127.0.0.1, or
+CALSYNC_API_PORT) and enqueues a demo set: a plain job, a job that fails twice and then succeeds, a
+poison job, a slow job that outlives its visibility timeout, and a message that is not a job at all.
+Prints what happens to each, then keeps running until Ctrl-C.
 
   --once              exit 0 as soon as every demo job has settled
-  --metrics-port N    Prometheus endpoint (default ${DEFAULTS.devMetricsPort}; 0 picks a free port)`;
+  --metrics-port N    Prometheus endpoint (default ${DEFAULTS.devMetricsPort}; 0 picks a free port)
+  --store S           CALSYNC_STORE_URL: postgres://…, embedded or none (default ${DEFAULTS.devStore})`;
 
 const short = (id: string): string => id.slice(0, 8);
+
+/** The start line's store: `embedded PGlite (in memory)`, `embedded PGlite in <dir>`, the masked URL, or none. */
+function storeLine(spec: StoreSpec, url: string | undefined): string {
+  if (spec.kind === 'embedded') return spec.dir ? `embedded PGlite in ${spec.dir}` : 'embedded PGlite (in memory)';
+  if (spec.kind === 'postgres') return `PostgreSQL ${url ?? ''}`.trimEnd();
+  return 'none (CALSYNC_STORE_URL=none: jobs are not recorded)';
+}
+
+/** Where to look the demo's jobs up, printed once it settled. */
+function lookupLines(spec: StoreSpec, lookupUrl: string | undefined, exampleId: string | undefined): string[] {
+  if (!lookupUrl) return [];
+  const lines = [`look a job up: curl ${lookupUrl}/jobs/${exampleId ?? '<id>'}   (all of them: curl ${lookupUrl}/jobs)`];
+  if (spec.kind === 'embedded' && spec.dir)
+    lines.push(`after this process exits: CALSYNC_STORE_DIR=${spec.dir} calsync-jobs jobs list --store embedded`);
+  else if (spec.kind === 'postgres') lines.push('or: calsync-jobs jobs list --store <the same URL>');
+  return lines;
+}
+
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
 export async function devCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { once: { type: 'boolean' }, 'metrics-port': { type: 'string' } }, DEV_USAGE);
+  const { values } = parse(argv, { once: { type: 'boolean' }, 'metrics-port': { type: 'string' }, store: { type: 'string' } }, DEV_USAGE);
   if (values.help) {
     console.log(DEV_USAGE);
     return 0;
   }
   const env = { ...process.env };
   const embedded = env.AWS_ENDPOINT_URL_SQS === undefined && env.CALSYNC_QUEUE_URL === undefined;
-  const loaded = loadConfig(env, { embedded: embedded || undefined, createQueues: true, metricsPort: values['metrics-port'] });
+  const loaded = loadConfig(
+    env,
+    { embedded: embedded || undefined, createQueues: true, metricsPort: values['metrics-port'], store: values.store },
+    { store: DEFAULTS.devStore },
+  );
+  // The job lookup listens on a free port unless CALSYNC_API_PORT names one.
+  const apiSettings = loadApiSettings(env, env.CALSYNC_API_PORT ? {} : { apiPort: '0' });
   const config = { ...loaded, metricsPort: loaded.metricsPort ?? DEFAULTS.devMetricsPort };
   // The demo's own lines are the interface; JSON logs only for warnings and worse unless asked.
   const logger = createLogger({ level: env.CALSYNC_LOG_LEVEL ? config.logLevel : 'error', redact: config.logRedact });
@@ -52,8 +84,24 @@ export async function devCommand(argv: string[]): Promise<number> {
     }
     throw error;
   }
-  const { worker, connection } = running;
-  onSignals(running.shutdown, logger);
+  const { worker, connection, store } = running;
+  let api: ApiServer | undefined;
+  let lookupUrl: string | undefined;
+  if (store) {
+    api = createApiServer({ store: store.store, logger });
+    try {
+      lookupUrl = (await api.listen({ port: apiSettings.port, host: DEFAULTS.apiHost })).url;
+    } catch (error) {
+      await running.shutdown();
+      console.error(`calsync-jobs dev: cannot serve the job lookup on port ${apiSettings.port}: ${(error as Error).message}`);
+      return 2;
+    }
+  }
+  const shutdown = async (): Promise<void> => {
+    await api?.close();
+    await running.shutdown();
+  };
+  onSignals(shutdown, logger);
 
   console.log(
     `calsync-jobs dev: ${connection.embedded ? `embedded SQS at ${connection.embedded.endpoint}` : `SQS at ${config.endpoint ?? 'AWS'}`}`,
@@ -61,12 +109,15 @@ export async function devCommand(argv: string[]): Promise<number> {
   console.log(`  queue ${connection.queueUrl}`);
   console.log(`  dlq   ${connection.dlqUrl}`);
   if (running.metricsUrl) console.log(`  metrics ${running.metricsUrl}/metrics  (health: /healthz, /readyz)`);
+  console.log(`  store   ${storeLine(config.store, store?.url)}`);
+  if (lookupUrl) console.log(`  jobs    ${lookupUrl}/jobs  (GET /jobs/:id, POST /jobs/:id/cancel)`);
 
   const queue = new JobQueue({
     transport: connection.transport,
     queueUrl: connection.queueUrl,
     jobs,
     ...(connection.signMessage ? { attributes: connection.signMessage } : {}),
+    ...(store ? { recorder: storeRecorder(store.store, running.payloadPolicy) } : {}),
   });
   const names = new Map<string, string>();
   const pending = new Set<string>();
@@ -118,8 +169,9 @@ export async function devCommand(argv: string[]): Promise<number> {
   console.log(
     `demo settled: main queue ${main.visible + main.inFlight + main.delayed} message(s), DLQ ${dlq.visible + dlq.inFlight + dlq.delayed} message(s)`,
   );
+  for (const line of lookupLines(config.store, lookupUrl, ids[0])) console.log(line);
   if (values.once) {
-    await running.shutdown();
+    await shutdown();
     return 0;
   }
   console.log(

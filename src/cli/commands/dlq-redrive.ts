@@ -5,8 +5,9 @@
  */
 import { MANUAL_METHOD, NATIVE_METHOD, redriveDlq, type RedriveResult } from '../../ops/dlq-redrive.js';
 import { summarize, type DlqMessage, type Selection } from '../../ops/dlq-scan.js';
-import { CONNECTION_HELP, CONNECTION_OPTIONS, parse, UsageError } from '../args.js';
-import { connectForDlq } from '../connect.js';
+import { loadConfig } from '../../config/config.js';
+import { CONNECTION_HELP, CONNECTION_OPTIONS, connectionFlags, parse, UsageError } from '../args.js';
+import { connectForDlq, openConfiguredStore } from '../connect.js';
 import { startOtel } from '../../telemetry/sdk.js';
 import { createProgress } from '../progress.js';
 import { interruptSignal } from '../signals.js';
@@ -30,6 +31,10 @@ Moves dead jobs back to the main queue.
   --json              print one JSON object with the counts, "method" and, when StartMessageMoveTask
                       failed, "fallback" (its code, HTTP status and message) instead of text; notes
                       go to stderr
+
+With a job store configured (--store, CALSYNC_STORE_URL), each job's row is made runnable again
+(pending, at the attempt its message carries) just before the job is sent back, so workers run it
+rather than drop it as already dead; --all then moves by receive → send → delete too.
 
 Receive → send → delete sends each job before deleting its DLQ copy: an interruption can leave a
 duplicate, never a loss. Prints "redrove N job(s) (skipped M) via <method>".
@@ -64,7 +69,12 @@ export async function dlqRedriveCommand(argv: string[]): Promise<number> {
   const dryRun = values['dry-run'] === true;
   const selection: Selection = { type, ids };
 
-  const connection = await connectForDlq(values);
+  // The store first: an unreachable one stops the redrive before anything moved.
+  const opened = await openConfiguredStore(loadConfig(process.env, connectionFlags(values)));
+  const connection = await connectForDlq(values).catch(async (error: unknown) => {
+    await opened?.close();
+    throw error;
+  });
   const otel = await startOtel({ serviceName: 'calsync-cli' });
   const interrupt = interruptSignal();
   // Notes on the way taken: with --json on stderr, so that stdout is one JSON object.
@@ -79,6 +89,13 @@ export async function dlqRedriveCommand(argv: string[]): Promise<number> {
       note,
       warn: (line) => console.error(line),
       progress: (label, total) => createProgress({ label, ...(total === undefined ? {} : { total }) }),
+      ...(opened
+        ? {
+            beforeSend: async (jobs: ReadonlyArray<{ jobId: string; attempt: number }>) => {
+              await opened.store.reopenJobs(jobs);
+            },
+          }
+        : {}),
     });
     report(result, listed, all);
     if (interrupt.signal.aborted) {
@@ -90,6 +107,7 @@ export async function dlqRedriveCommand(argv: string[]): Promise<number> {
     interrupt.dispose();
     await otel.shutdown().catch(() => undefined);
     await connection.close();
+    await opened?.close();
   }
 
   function report(result: RedriveResult, listed: DlqMessage[], allSelected: boolean): void {

@@ -4,18 +4,21 @@ import { validateJob } from '../../queue/job-queue.js';
 import { JobQueue } from '../../telemetry/instrumented.js';
 import { createLogger } from '../../runtime/logger.js';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connectionFlags, parse, UsageError } from '../args.js';
-import { connect } from '../connect.js';
+import { connect, openConfiguredStore } from '../connect.js';
+import { payloadPolicy, storeRecorder } from '../../ops/job-recorder.js';
 import { loadJobs } from '../load-jobs.js';
 import { startOtel } from '../../telemetry/sdk.js';
 
 export const ENQUEUE_USAGE = `Usage: calsync-jobs enqueue <type> <json-payload> [--delay-ms N] [--idempotency-key K] [--jobs <module>] [--no-validate]
 
 Sends one job and prints its id. The payload is checked against the job type's schema first
-(types from --jobs, default this project's src/jobs); --no-validate sends any type as is.
+(types from --jobs, default this project's src/jobs); --no-validate sends any type as is. With a job
+store configured (--store, CALSYNC_STORE_URL) the job is recorded first, and an idempotency key that
+a job of that type already has sends nothing: that job's id is printed.
 
   --delay-ms N          wait before the first attempt (over 900 s the message hops)
-  --idempotency-key K   passed to the handler as ctx.idempotencyKey
-  --json                print {"jobId": ...} instead of the bare id
+  --idempotency-key K   passed to the handler as ctx.idempotencyKey; with a store, unique per type
+  --json                print {"id", "deduplicated", "jobId", "type", "queueUrl"} instead of the bare id
 ${CONNECTION_HELP}`;
 
 export async function enqueueCommand(argv: string[]): Promise<number> {
@@ -59,12 +62,20 @@ export async function enqueueCommand(argv: string[]): Promise<number> {
   if (jobs) validateJob(new Map(jobs.map((job) => [job.type, job.schema])), { type, payload });
   // With OTEL_* set, the enqueue is a PRODUCER span and the job's trace starts here.
   const otel = await startOtel({ serviceName: 'calsync-enqueue' });
-  const connection = await connect(config, createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel })).catch(
-    async (error: unknown) => {
-      await otel.shutdown();
-      throw error;
-    },
-  );
+  let opened: Awaited<ReturnType<typeof openConfiguredStore>>;
+  let connection: Awaited<ReturnType<typeof connect>>;
+  try {
+    opened = await openConfiguredStore(config);
+    connection = await connect(config, createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel })).catch(
+      async (error: unknown) => {
+        await opened?.close();
+        throw error;
+      },
+    );
+  } catch (error) {
+    await otel.shutdown();
+    throw error;
+  }
   try {
     const queue = new JobQueue({
       transport: connection.transport,
@@ -72,17 +83,19 @@ export async function enqueueCommand(argv: string[]): Promise<number> {
       maxMessageBytes: config.maxMessageBytes,
       ...(jobs ? { jobs } : {}),
       ...(connection.signMessage ? { attributes: connection.signMessage } : {}),
+      ...(opened ? { recorder: storeRecorder(opened.store, payloadPolicy(config)) } : {}),
     });
-    const jobId = await queue.enqueueJob({
+    const { id, deduplicated } = await queue.enqueue({
       type,
       payload,
       ...(delayMs === undefined ? {} : { delayMs }),
       ...(typeof values['idempotency-key'] === 'string' ? { idempotencyKey: values['idempotency-key'] } : {}),
     });
-    console.log(values.json ? JSON.stringify({ jobId, type, queueUrl: connection.queueUrl }) : jobId);
+    console.log(values.json ? JSON.stringify({ id, deduplicated, jobId: id, type, queueUrl: connection.queueUrl }) : id);
     return 0;
   } finally {
     await connection.close();
+    await opened?.close();
     await otel.shutdown();
   }
 }
