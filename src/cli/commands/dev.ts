@@ -38,10 +38,14 @@ function storeLine(spec: StoreSpec, url: string | undefined): string {
 }
 
 /** Where to look the demo's jobs up, printed once it settled. */
-function lookupLines(spec: StoreSpec, lookupUrl: string | undefined, exampleId: string | undefined): string[] {
+function lookupLines(spec: StoreSpec, lookupUrl: string | undefined, exampleId: string | undefined, once: boolean): string[] {
   if (!lookupUrl) return [];
-  const lines = [`look a job up: curl ${lookupUrl}/jobs/${exampleId ?? '<id>'}   (all of them: curl ${lookupUrl}/jobs)`];
-  if (spec.kind === 'embedded' && spec.dir)
+  const lines = once ? [] : [`look a job up: curl ${lookupUrl}/jobs/${exampleId ?? '<id>'}   (all of them: curl ${lookupUrl}/jobs)`];
+  if (spec.kind === 'embedded' && !spec.dir)
+    lines.push(
+      `${once ? "the demo's jobs were in an in-memory store, gone with this process; to keep them: " : 'to keep the jobs after exit: '}CALSYNC_STORE_DIR=.calsync-store npm start${once ? ' -- --once' : ''}, then: CALSYNC_STORE_DIR=.calsync-store npx calsync-jobs jobs list --store embedded`,
+    );
+  else if (spec.kind === 'embedded' && spec.dir)
     lines.push(`after this process exits: CALSYNC_STORE_DIR=${spec.dir} calsync-jobs jobs list --store embedded`);
   else if (spec.kind === 'postgres') lines.push('or: calsync-jobs jobs list --store <the same URL>');
   return lines;
@@ -169,7 +173,7 @@ export async function devCommand(argv: string[]): Promise<number> {
   console.log(
     `demo settled: main queue ${main.visible + main.inFlight + main.delayed} message(s), DLQ ${dlq.visible + dlq.inFlight + dlq.delayed} message(s)`,
   );
-  for (const line of lookupLines(config.store, lookupUrl, ids[0])) console.log(line);
+  for (const line of lookupLines(config.store, lookupUrl, ids[0], values.once === true)) console.log(line);
   if (values.once) {
     await shutdown();
     return 0;
