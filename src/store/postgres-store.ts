@@ -57,6 +57,9 @@ export interface ConnectOptions {
   connectTimeoutMs?: number;
 }
 
+/** The longest any store query may take (the migration's advisory-lock wait included). */
+const QUERY_TIMEOUT_MS = 30_000;
+
 export class PostgresJobStore implements JobStore {
   readonly #pool: pg.Pool;
   readonly #schema: string;
@@ -77,6 +80,10 @@ export class PostgresJobStore implements JobStore {
       connectionString: url,
       max: options.max ?? 10,
       connectionTimeoutMillis: options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
+      // A network that drops packets instead of refusing would hang a claim (and the slots waiting
+      // on it) forever: every query fails after this long, and TCP keepalive finds dead peers.
+      query_timeout: QUERY_TIMEOUT_MS,
+      keepAlive: true,
       application_name: 'calsync-jobs',
     });
     // An idle connection the server ends (a restart, a failover) is reported here; without a listener
