@@ -2,6 +2,8 @@ import { loadConfig } from '../config/config.js';
 import type { JobRequest, JobSchemaEntry } from '../queue/job-queue.js';
 import { JobQueue } from '../telemetry/instrumented.js';
 import { signingHooks } from '../queue/signing-hooks.js';
+import { openStore } from '../store/open-store.js';
+import { payloadPolicy, storeRecorder } from './job-recorder.js';
 import { openQueues } from './open-queues.js';
 
 /**
@@ -9,12 +11,18 @@ import { openQueues } from './open-queues.js';
  * AWS_ENDPOINT_URL_SQS, CALSYNC_QUEUE_URL / CALSYNC_QUEUE_NAME / CALSYNC_QUEUE_PREFIX, CALSYNC_EMBEDDED,
  * CALSYNC_CREATE_QUEUES, CALSYNC_MAX_MESSAGE_BYTES, CALSYNC_SIGNING_KEYS; open-queues.ts), for a
  * producer that has nothing but the environment (`enqueueJob()` uses it). The DLQ is not looked up.
+ * With `CALSYNC_STORE_URL` set, each job's row is recorded before it is sent and an idempotency key
+ * dedups (`enqueue()` says which were duplicates).
  */
 export async function createJobQueueFromEnv(
   options: { env?: NodeJS.ProcessEnv; jobs?: Iterable<JobSchemaEntry> } = {},
 ): Promise<JobQueue & { close(): Promise<void> }> {
   const config = loadConfig(options.env ?? process.env);
-  const queues = await openQueues(config, { dlq: false });
+  const store = await openStore(config.store, config.storeSetting);
+  const queues = await openQueues(config, { dlq: false }).catch(async (error: unknown) => {
+    await store?.close();
+    throw error;
+  });
   const { signMessage } = signingHooks(config.signingKeys, false);
   const queue = new JobQueue({
     transport: queues.transport,
@@ -23,8 +31,13 @@ export async function createJobQueueFromEnv(
     maxMessageBytes: config.maxMessageBytes,
     ...(options.jobs ? { jobs: options.jobs } : {}),
     ...(signMessage ? { attributes: signMessage } : {}),
+    ...(store ? { recorder: storeRecorder(store.store, payloadPolicy(config)) } : {}),
   });
-  return Object.assign(queue, { close: queues.close });
+  const close = async (): Promise<void> => {
+    await queues.close();
+    await store?.close();
+  };
+  return Object.assign(queue, { close });
 }
 
 let shared: Promise<JobQueue & { close(): Promise<void> }> | undefined;

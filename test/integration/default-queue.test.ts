@@ -10,6 +10,10 @@ import { startEmbeddedSqs, type EmbeddedSqs } from '../../src/ops/embedded-sqs.j
 import { createJobQueueFromEnv } from '../../src/ops/default-queue.js';
 import { SqsTransport } from '../../src/queue/sqs/sqs-transport.js';
 import { uniquePrefix } from './cli-harness.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startEmbeddedStore } from '../../src/store/embedded.js';
 
 const job = defineJob({ type: 'default-queue.ping', schema: z.object({ n: z.number() }), handler: () => {} });
 
@@ -74,6 +78,44 @@ describe('createJobQueueFromEnv', () => {
       await expect(queue.enqueueJob({ type: 'anything', payload: {} })).rejects.toThrow();
     } finally {
       if (!closed) await queue.close();
+    }
+  });
+
+  test('with CALSYNC_STORE_URL each job is recorded before it is sent, and an idempotency key dedups', async () => {
+    const prefix = uniquePrefix();
+    const dir = await mkdtemp(join(tmpdir(), 'calsync-default-queue-store-'));
+    try {
+      const queue = await createJobQueueFromEnv({
+        env: {
+          AWS_REGION: 'us-east-1',
+          AWS_ENDPOINT_URL_SQS: server.endpoint,
+          CALSYNC_QUEUE_PREFIX: prefix,
+          CALSYNC_CREATE_QUEUES: 'true',
+          CALSYNC_STORE_URL: 'embedded',
+          CALSYNC_STORE_DIR: dir,
+        },
+        jobs: [job],
+      });
+      let first: { id: string; deduplicated: boolean };
+      let second: { id: string; deduplicated: boolean };
+      try {
+        first = await queue.enqueue({ type: 'default-queue.ping', payload: { n: 1 }, idempotencyKey: 'once' });
+        second = await queue.enqueue({ type: 'default-queue.ping', payload: { n: 2 }, idempotencyKey: 'once' });
+      } finally {
+        await queue.close();
+      }
+      expect(first.deduplicated).toBe(false);
+      expect(second).toEqual({ id: first.id, deduplicated: true });
+      expect((await transport.depth(await transport.getQueueUrl(prefix))).visible).toBe(1);
+      // The store (persisted in the dir) has the row, payload and key as enqueued.
+      const embedded = await startEmbeddedStore({ dir });
+      try {
+        expect(await embedded.store.getJob(first.id)).toMatchObject({ state: 'pending', idempotencyKey: 'once', payload: { n: 1 } });
+      } finally {
+        await embedded.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
