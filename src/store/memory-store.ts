@@ -136,6 +136,8 @@ export class MemoryJobStore implements JobStore {
     job.attempt = request.attempt;
     job.startedAt = now;
     job.updatedAt = now;
+    // A producer's row has no trace id (it is made at send time); the first claim brings it.
+    job.traceId ??= request.row.traceId;
     row.claim = claim;
     return { kind: 'claimed', lost, created: false };
   }

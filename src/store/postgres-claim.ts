@@ -105,6 +105,7 @@ function claimSql(t: string): string {
     ),
     upd AS (
       UPDATE ${t} j SET state = 'running', attempt = d.attempt, started_at = now(), updated_at = now(),
+        trace_id = COALESCE(j.trace_id, d.trace_id),
         claim_message_id = d.message_id, claim_attempt = d.attempt, claim_worker = d.worker,
         claim_expires_at = now() + d.lease_ms * interval '1 millisecond'
       FROM dec d WHERE j.id = d.job_id AND d.decision IN ('claim', 'claim_lost')

@@ -170,6 +170,16 @@ export function storeCases(harness: () => StoreHarness): void {
       expect(row?.startedAt).toEqual(expect.any(Number));
     });
 
+    test("a producer's row (no trace id) takes the trace id of its first claim, and keeps it", async ({ expect }) => {
+      const { store } = harness();
+      const job = newJob(uniqueType());
+      await store.createJobs([job]);
+      await store.claim([{ ...claimOf(job), row: { ...job, traceId: 'trace-of-attempt-1' } }]);
+      expect((await store.getJob(job.id))?.traceId).toBe('trace-of-attempt-1');
+      await store.claim([{ ...claimOf(job, { attempt: 2 }), row: { ...job, traceId: 'another' } }]);
+      expect((await store.getJob(job.id))?.traceId).toBe('trace-of-attempt-1');
+    });
+
     test('a new row does not take an idempotency key another job holds', async ({ expect }) => {
       const { store } = harness();
       const type = uniqueType();
