@@ -569,6 +569,13 @@ export class ActionExecutor {
     await this.#sendDeadLetter(message, lease, envelope, record, undefined, reason);
     const deleted = await this.#deleter.delete(message.receiptHandle, lease);
     this.#telemetry.recordDuplicate('terminal', envelope.type);
+    this.#events.emit('job:duplicate', {
+      jobId: envelope.id,
+      type: envelope.type,
+      attempt: envelope.attempt,
+      messageId: message.messageId,
+      reason: 'terminal',
+    });
     this.#logger.warn(
       { jobId: envelope.id, type: envelope.type, messageId: message.messageId, reason, deleted },
       'a copy of a job already dead in the job store came back: its dead letter is sent (again), it does not run',

@@ -131,6 +131,8 @@ export class StoreLink {
    * `undefined` when it could not be written while `lease` was held.
    */
   settle(request: SettleRequest, lease: LeaseView & { readonly held: boolean }): Promise<SettleResult | undefined> {
+    // The settle clears the claim in the row: a renewal from now on would find it gone and cry "lost".
+    for (const claim of this.#held) if (claim.jobId === request.jobId && claim.messageId === request.messageId) this.#held.delete(claim);
     return new Promise((resolve) => {
       this.#queue.push({ request, lease, tries: 0, done: resolve });
       this.#schedule();
