@@ -9,23 +9,14 @@
  * logs (a duplicated send, or a lost delete), and a job with two outcomes and no duplicated message
  * behind it fails the test.
  */
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedSqs, type EmbeddedSqs } from '../../src/ops/embedded-sqs.js';
 import { JobQueue } from '../../src/queue/job-queue.js';
 import { SqsTransport } from '../../src/queue/sqs/sqs-transport.js';
 import type { Peer } from '../support/process.js';
-import { CHAOS_POLICY, faultFreeFate, isNonRetryable, prng } from './support/fate.js';
-import {
-  chaosQueues,
-  pending,
-  readAllMessages,
-  readLog,
-  scratchDir,
-  startWorker,
-  waitQueueEmpty,
-  type LogLine,
-} from './support/harness.js';
+import { CHAOS_POLICY, faultFreeFate, isNonRetryable } from './support/fate.js';
+import { chaosQueues, pending, readLog, scratchDir, type LogLine } from './support/harness.js';
+import { countReruns, readDeadLetters, runKillAndCut, short, tally, timeline as timelineOf, type DeadEntry } from './support/kill-run.js';
 import { startCuttableProxy, type CuttableProxy } from './support/tcp-proxy.js';
 
 const JOBS = 5_000;
@@ -38,16 +29,6 @@ const CUT_AT_MS = [3_000, 14_000];
 const SEED = process.env.CHAOS_SEED ?? 'calsync-chaos-1';
 /** Set by the first test for the second. */
 let twoOutcomeCheck: { jobs: TwoOutcomeJob[]; duplicatedMessagesSeen: number } | undefined;
-
-interface DeadEntry {
-  id: string;
-  attempt: number;
-  reason: string;
-  /** deadLetter.sourceMessageId: the main-queue message that was dead-lettered. */
-  source: string | undefined;
-  historyLength: number;
-  lost: number;
-}
 
 /** One receipt of one SQS message by one worker: its execution (if the handler ran) and its settle line. */
 interface Receipt {
@@ -70,7 +51,6 @@ interface TwoOutcomeJob {
 }
 
 const SETTLE_EVENTS = new Set<LogLine['e']>(['succeeded', 'retrying', 'deferred', 'dead', 'released']);
-const short = (m: string | undefined): string => (m ? m.slice(0, 8) : '?');
 
 describe('chaos: SIGKILLed workers and network cuts', () => {
   let server: EmbeddedSqs;
@@ -100,81 +80,31 @@ describe('chaos: SIGKILLed workers and network cuts', () => {
     const ids = await producer.enqueueJobs(Array.from({ length: JOBS }, (_, n) => ({ type: 'chaos.job', payload: { n } })));
     expect(new Set(ids).size).toBe(JOBS);
 
-    let logIndex = 0;
-    const logs: string[] = [];
-    const live = new Set<Peer>();
-    const spawn = async (): Promise<Peer> => {
-      const log = join(scratch.dir, `worker-${++logIndex}.jsonl`);
-      logs.push(log);
-      const peer = await startWorker({
-        endpoint: proxy.endpoint,
-        queueUrl: queues.mainQueueUrl,
-        dlqUrl: queues.dlqUrl,
-        log,
-        seed: SEED,
-        concurrency: CONCURRENCY,
-        visibilitySeconds: 5,
-        extraEnv: { CHAOS_LOG_LEVEL: 'warn' },
-      });
-      peers.add(peer);
-      live.add(peer);
-      return peer;
-    };
-    await Promise.all(Array.from({ length: WORKERS }, spawn));
-    const chaosStart = Date.now();
-
-    // Two cuts, at fixed offsets from the start.
-    const cuts = CUT_AT_MS.map((at) => new Promise<void>((resolve) => setTimeout(() => void proxy.cut(CUT_MS).then(resolve, resolve), at)));
-
-    // The supervisor: every 2 s, SIGKILL a random live worker and start another.
-    const random = prng(SEED);
-    let kills = 0;
-    const replacements: Promise<Peer>[] = [];
-    while (kills < MAX_KILLS) {
-      await new Promise((r) => setTimeout(r, KILL_EVERY_MS));
-      const cutsDone = proxy.stats.cuts >= CUT_AT_MS.length && Date.now() - chaosStart > Math.max(...CUT_AT_MS) + CUT_MS;
-      if (cutsDone && (await pending(direct, queues.mainQueueUrl)) === 0) break;
-      const candidates = [...live];
-      if (candidates.length === 0) continue;
-      const victim = candidates[Math.floor(random() * candidates.length)]!;
-      live.delete(victim);
-      process.kill(victim.pid, 'SIGKILL');
-      kills++;
-      replacements.push(spawn());
-    }
-    await Promise.all(cuts);
-    await Promise.all(replacements);
-    const chaosSeconds = (Date.now() - chaosStart) / 1000;
-
-    // Let the survivors finish whatever came back after the kills (visibility 5 s), then stop them.
-    await waitQueueEmpty(direct, queues.mainQueueUrl, 180_000);
-    await Promise.all([...live].map((p) => p.stop(10_000)));
+    // The supervisor (test/chaos/support/kill-run.ts): every 2 s it SIGKILLs a random live worker and
+    // starts another, the proxy is cut twice; then the survivors finish whatever came back after the
+    // kills (visibility 5 s) and are stopped.
+    const run = await runKillAndCut({
+      direct,
+      proxy,
+      queues,
+      dir: scratch.dir,
+      peers,
+      seed: SEED,
+      workers: WORKERS,
+      concurrency: CONCURRENCY,
+      visibilitySeconds: 5,
+      killEveryMs: KILL_EVERY_MS,
+      maxKills: MAX_KILLS,
+      cutMs: CUT_MS,
+      cutAtMs: CUT_AT_MS,
+      drainTimeoutMs: 180_000,
+    });
+    const { logs, chaosSeconds } = run;
+    const kills = run.kills.length;
     expect(await pending(direct, queues.mainQueueUrl)).toBe(0);
 
     // Final state from the DLQ.
-    const dead = new Map<string, DeadEntry[]>();
-    const foreign: string[] = [];
-    for (const { body } of await readAllMessages(direct, queues.dlqUrl)) {
-      const parsed = JSON.parse(body) as {
-        id?: string;
-        attempt?: number;
-        history?: Array<{ kind: string }>;
-        deadLetter?: { reason: string; sourceMessageId?: string };
-      };
-      if (!parsed.id) {
-        foreign.push(body.slice(0, 200));
-        continue;
-      }
-      const entry: DeadEntry = {
-        id: parsed.id,
-        attempt: parsed.attempt ?? 0,
-        reason: parsed.deadLetter?.reason ?? 'redriven_by_sqs',
-        source: parsed.deadLetter?.sourceMessageId,
-        historyLength: parsed.history?.length ?? 0,
-        lost: (parsed.history ?? []).filter((h) => h.kind === 'worker_lost').length,
-      };
-      dead.set(parsed.id, [...(dead.get(parsed.id) ?? []), entry]);
-    }
+    const { dead, foreign } = await readDeadLetters(direct, queues.dlqUrl);
 
     // Executions, settle events and receipts (by SQS message id) from every worker's log. Each log is
     // one process, in the order it was written: an `end` belongs to the oldest open `exec` of the same
@@ -318,8 +248,7 @@ describe('chaos: SIGKILLed workers and network cuts', () => {
       expectedFaultFree += faultFreeFate(SEED, id).executions;
       // A re-run: an execution following one that was cut short (no outcome) or that had already
       // finished the job's work (ok, or non-retryable): what kills and cuts cost.
-      for (let i = 1; i < list.length; i++)
-        if (list[i - 1]!.r === undefined || list[i - 1]!.r === 'ok' || list[i - 1]!.r === 'nonretryable') duplicates++;
+      duplicates += countReruns(list.map((x) => ({ start: x.t, a: x.a, r: x.r })));
       const deadEntries = dead.get(id) ?? [];
       // A duplicated message can leave a second DLQ entry with one more history entry (the lost receipt).
       const duplicated = duplicatedMessagesOf(id) > 0;
@@ -346,14 +275,7 @@ describe('chaos: SIGKILLed workers and network cuts', () => {
         ...deadEntries.map((d) => `dead:${d.reason}`),
       ];
       if (outcomes.length > 1) {
-        const timeline = lines
-          .filter((l) => l.id === id)
-          .sort((x, y) => x.t - y.t)
-          .map(
-            (l) =>
-              `+${l.t - startedAt}ms pid ${l.pid} ${l.e}${l.r ? `:${l.r}` : ''}${l.reason ? `:${l.reason}` : ''} a${l.a} m ${short(l.m)}`,
-          )
-          .join(', ');
+        const timeline = timelineOf(lines, id, startedAt);
         twoOutcomeJobs.push({
           id,
           outcomes,
@@ -369,11 +291,6 @@ describe('chaos: SIGKILLed workers and network cuts', () => {
     for (const id of dead.keys()) if (!idSet.has(id)) problems.push(`unknown job ${id} in the DLQ`);
     const dlqEntries = [...dead.values()].reduce((s, d) => s + d.length, 0);
     const expectedDead = ids.filter((id) => faultFreeFate(SEED, id).outcome !== 'succeeded').length;
-    const tally = (keys: string[]): Record<string, number> => {
-      const counts: Record<string, number> = {};
-      for (const k of keys) counts[k] = (counts[k] ?? 0) + 1;
-      return counts;
-    };
 
     const figures = {
       jobs: JOBS,

@@ -3,7 +3,7 @@
  * created on that server per call (dropped on stop); otherwise a private cluster is initdb'ed in a
  * temporary folder, started on 127.0.0.1 and a free port with fsync off, and stopped with `pg_ctl stop`.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -21,11 +21,23 @@ export interface PostgresDatabase {
   readonly pid: number | undefined;
   /** Drops the database, or stops the private cluster and removes its folder. Idempotent. */
   stop(): Promise<void>;
+  /**
+   * Private cluster only (absent on a `CALSYNC_TEST_DATABASE_URL` server): stops the server with
+   * `pg_ctl stop -m fast` (every session is ended), waits `downMs` (default 0), and starts it again on
+   * the same port and data folder; `pid` is the new postmaster's afterwards. Does not block the event
+   * loop (the test process may be serving SQS meanwhile).
+   */
+  restart?(options?: { downMs?: number }): Promise<void>;
 }
 
 export async function startPostgres(): Promise<PostgresDatabase> {
   const external = process.env.CALSYNC_TEST_DATABASE_URL;
   return external ? await freshDatabase(external) : await privateCluster();
+}
+
+/** A private cluster whatever `CALSYNC_TEST_DATABASE_URL` says: for tests that restart the server ({@link PostgresDatabase.restart}). */
+export async function startPrivatePostgres(): Promise<PostgresDatabase & Required<Pick<PostgresDatabase, 'restart'>>> {
+  return await privateCluster();
 }
 
 function databaseName(): string {
@@ -78,7 +90,23 @@ function run(command: string, args: readonly string[], what: string): string {
   return result.stdout;
 }
 
-async function privateCluster(): Promise<PostgresDatabase> {
+/** {@link run} without blocking the event loop. */
+function runAsync(command: string, args: readonly string[], what: string): Promise<string> {
+  const asPostgres = process.getuid?.() === 0;
+  const child = asPostgres ? spawn('runuser', ['-u', 'postgres', '--', command, ...args]) : spawn(command, args);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) =>
+      code === 0 ? resolve(stdout) : reject(new Error(`${what} failed (${code ?? signal}): ${stderr || stdout}`)),
+    );
+  });
+}
+
+async function privateCluster(): Promise<PostgresDatabase & Required<Pick<PostgresDatabase, 'restart'>>> {
   const initdb = join(PG_BIN, 'initdb');
   const pgCtl = join(PG_BIN, 'pg_ctl');
   if (!existsSync(initdb) || !existsSync(pgCtl)) {
@@ -125,22 +153,19 @@ async function privateCluster(): Promise<PostgresDatabase> {
       ],
       'initdb',
     );
-    run(
-      pgCtl,
-      [
-        '-D',
-        data,
-        '-l',
-        join(dir, 'log'),
-        '-w',
-        '-t',
-        '60',
-        '-o',
-        `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`,
-        'start',
-      ],
-      'pg_ctl start',
-    );
+    const startArgs = [
+      '-D',
+      data,
+      '-l',
+      join(dir, 'log'),
+      '-w',
+      '-t',
+      '60',
+      '-o',
+      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`,
+      'start',
+    ];
+    run(pgCtl, startArgs, 'pg_ctl start');
     started = true;
     const serverUrl = `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
     const admin = new pg.Client({ connectionString: serverUrl });
@@ -151,12 +176,38 @@ async function privateCluster(): Promise<PostgresDatabase> {
     } finally {
       await admin.end();
     }
-    const pidLine = run(join(PG_BIN, 'pg_ctl'), ['-D', data, 'status'], 'pg_ctl status').match(/PID: (\d+)/);
+    const pidOf = (status: string): number | undefined => {
+      const pidLine = status.match(/PID: (\d+)/);
+      return pidLine?.[1] === undefined ? undefined : Number(pidLine[1]);
+    };
+    let pid = pidOf(run(pgCtl, ['-D', data, 'status'], 'pg_ctl status'));
     let stopping: Promise<void> | undefined;
+    let restarting: Promise<void> | undefined;
     return {
       connectionString: `postgres://postgres:${password}@127.0.0.1:${port}/${name}`,
-      pid: pidLine?.[1] === undefined ? undefined : Number(pidLine[1]),
-      stop: () => (stopping ??= cleanup()),
+      get pid() {
+        return pid;
+      },
+      // A stop waits for a restart under way, so the cluster it stops is running (or was never restarted).
+      stop: () => (stopping ??= (restarting ?? Promise.resolve()).catch(() => undefined).then(cleanup)),
+      restart: async ({ downMs = 0 } = {}) => {
+        if (stopping) throw new Error('restart(): the cluster is stopped');
+        if (restarting) throw new Error('restart(): a restart is already under way');
+        restarting = (async () => {
+          await runAsync(pgCtl, ['-D', data, '-m', 'fast', '-w', 'stop'], 'pg_ctl stop');
+          started = false;
+          pid = undefined;
+          if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+          await runAsync(pgCtl, startArgs, 'pg_ctl start');
+          started = true;
+          pid = pidOf(await runAsync(pgCtl, ['-D', data, 'status'], 'pg_ctl status'));
+        })();
+        try {
+          await restarting;
+        } finally {
+          restarting = undefined;
+        }
+      },
     };
   } catch (error) {
     await cleanup().catch(() => undefined);

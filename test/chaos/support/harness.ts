@@ -13,7 +13,24 @@ import { REPO_ROOT, spawnPeer, waitFor, type Peer } from '../../support/process.
 export const FIXTURE = join(REPO_ROOT, 'test', 'fixtures', 'chaos-worker.ts');
 
 export interface LogLine {
-  e: 'ready' | 'exec' | 'end' | 'succeeded' | 'retrying' | 'deferred' | 'dead' | 'released' | 'invalid' | 'mem' | 'stopped';
+  e:
+    | 'ready'
+    | 'exec'
+    | 'end'
+    | 'succeeded'
+    | 'retrying'
+    | 'deferred'
+    | 'dead'
+    | 'released'
+    | 'invalid'
+    | 'mem'
+    | 'stopped'
+    // With a job store (CHAOS_STORE_URL): a message dropped unrun (`reason`), an attempt ended by a
+    // cancel, a store call that failed (`op`, `reason` its error) and the store connecting at start-up.
+    | 'duplicate'
+    | 'cancelled'
+    | 'store_error'
+    | 'store_connect';
   pid: number;
   t: number;
   id?: string;
@@ -23,6 +40,10 @@ export interface LogLine {
   r?: 'ok' | 'fail' | 'nonretryable' | 'aborted';
   reason?: string;
   kind?: string;
+  /** store_error: the JobStore method that failed. */
+  op?: string;
+  /** store_connect: failed tries before the store answered. */
+  tries?: number;
   rss?: number;
   heapUsed?: number;
   external?: number;
