@@ -33,6 +33,7 @@ step PostgreSQL postgres.sh
 step ElasticMQ elasticmq.sh
 step moto moto.sh
 step cfn-lint cfn-lint.sh
+step icalendar icalendar.sh
 started=$(date +%s)
 bash "$here/jaeger.sh" install > "$CALSYNC_PEERS_DIR/jaeger-build.log" 2>&1 & jaeger=$!
 bash "$here/otelcol.sh" install > "$CALSYNC_PEERS_DIR/otelcol-build.log" 2>&1 & otelcol=$!

@@ -8,7 +8,8 @@
  *
  * Answers 202 `{ id, jobId }` for a new job (`jobId`, the same id, for clients of before the store) and
  * 200 `{ id, jobId, deduplicated: true }` when the `Idempotency-Key` header matched a job of that type
- * (nothing was sent); 400 `{ error, field }` naming the bad field (`event.end`); 404, 405 (with
+ * (nothing was sent); 400 `{ error, field }` naming the bad field (`event.end`) or the unknown ones
+ * (`event: Unrecognized keys: "colour", "alarms"`; the body is `{ op, event }` only); 404, 405 (with
  * `Allow`), 413 past `maxBodyBytes`; 501 for routes this server was built without (no `enqueue`, no `store`).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -21,7 +22,12 @@ import { allow, decodeSegment, HttpProblem, send } from './http.js';
 import { handleJobsRoute } from './jobs-routes.js';
 import { CALENDAR_SYNC_TYPE } from '../jobs/calendar/calendar-sync.js';
 import { CALENDAR_WRITE_TYPE } from '../jobs/calendar/calendar-write.js';
-import { calendarSyncPayloadSchema, calendarWritePayloadSchema, firstIssueField } from '../jobs/calendar/schemas.js';
+import {
+  calendarEventsBodySchema,
+  calendarSyncPayloadSchema,
+  calendarWritePayloadSchema,
+  firstIssueField,
+} from '../jobs/calendar/schemas.js';
 
 /** What the API needs from the queue: `JobQueue.enqueue` from `src/queue`. Resolves to the job id and whether it was a duplicate. */
 export type EnqueueFn = (job: { type: string; payload: unknown; idempotencyKey?: string; delayMs?: number }) => Promise<EnqueueResult>;
@@ -128,7 +134,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     } else {
       if (typeof body !== 'object' || body === null || Array.isArray(body))
         throw new HttpProblem(400, 'body: expected a JSON object { op, event }', 'body');
-      const { op, event } = body as { op?: unknown; event?: unknown };
+      const { op, event } = validate(calendarEventsBodySchema, body);
       job = { type: CALENDAR_WRITE_TYPE, payload: validate(calendarWritePayloadSchema, { accountId, calendar, op, event }) };
     }
     let result: EnqueueResult;

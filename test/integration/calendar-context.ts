@@ -4,6 +4,10 @@
  * (`CheckpointSavedError`), and `runToCompletion` plays the queue's part by re-invoking the handler with
  * the saved state until a run completes.
  */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import type { JobContext } from '../../src/machines/define-job.js';
 import { CheckpointSavedError } from '../../src/runtime/job-error.js';
@@ -87,4 +91,81 @@ export function makeEvents(prefix: string, count: number): CalendarEvent[] {
       description: `number ${i}`,
     };
   });
+}
+
+/**
+ * The python of the peers' `icalendar` venv (scripts/peers/icalendar.sh, installed by `npm test`):
+ * Python's `icalendar`, an iCalendar parser independent of ical.js, reads back what the jobs write.
+ */
+const ICALENDAR_PYTHON = join(
+  process.env.CALSYNC_PEERS_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'calsync-jobs', 'peers'),
+  'icalendar',
+  'bin',
+  'python',
+);
+
+/** What Python's `icalendar` reads from one VEVENT: times as UTC ISO text (`+00:00`), or dates. */
+export interface PythonEvent {
+  uid: string;
+  summary: string | null;
+  description: string | null;
+  location: string | null;
+  start: string;
+  end: string | null;
+  startTzid: string | null;
+  startLocal: string | null;
+  rrule: string | null;
+  exdates: string[];
+  recurrenceId: string | null;
+  /** `start` plus 0, 1, 2 ... 6 days in wall time (Python's datetime arithmetic on zoned values), in UTC. */
+  startPlusDays: string[];
+  attendees: { email: string; cn: string | null; role: string | null; partstat: string | null }[];
+  alarms: { action: string; triggerSeconds: number | null }[];
+}
+
+const PYTHON_READER = `
+import json, sys, datetime
+from icalendar import Calendar
+cal = Calendar.from_ical(sys.stdin.buffer.read())
+def iso(v):
+    if isinstance(v, datetime.datetime):
+        return v.astimezone(datetime.timezone.utc).isoformat() if v.tzinfo else 'floating:' + v.isoformat()
+    return v.isoformat()
+def s(ev, name):
+    v = ev.get(name)
+    return None if v is None else str(v)
+out = {'vtimezones': [str(tz.get('tzid')) for tz in cal.walk('VTIMEZONE')], 'events': []}
+for ev in cal.walk('VEVENT'):
+    start = ev.decoded('dtstart')
+    end = ev.decoded('dtend') if ev.get('dtend') is not None else None
+    ex = ev.get('exdate')
+    exl = [] if ex is None else (ex if isinstance(ex, list) else [ex])
+    att = ev.get('attendee')
+    attl = [] if att is None else (att if isinstance(att, list) else [att])
+    alarms = []
+    for a in ev.walk('VALARM'):
+        t = a.decoded('trigger')
+        alarms.append({'action': str(a.get('action')), 'triggerSeconds': t.total_seconds() if isinstance(t, datetime.timedelta) else None})
+    out['events'].append({
+        'uid': str(ev.get('uid')), 'summary': s(ev, 'summary'), 'description': s(ev, 'description'), 'location': s(ev, 'location'),
+        'start': iso(start), 'end': None if end is None else iso(end),
+        'startTzid': ev['dtstart'].params.get('TZID'),
+        'startLocal': start.replace(tzinfo=None).isoformat() if isinstance(start, datetime.datetime) else None,
+        'rrule': ev['rrule'].to_ical().decode() if ev.get('rrule') is not None else None,
+        'exdates': [iso(d.dt) for e in exl for d in e.dts],
+        'recurrenceId': iso(ev.decoded('recurrence-id')) if ev.get('recurrence-id') is not None else None,
+        'startPlusDays': [iso(start + datetime.timedelta(days=i)) for i in range(7)],
+        'attendees': [{'email': str(a).replace('mailto:', ''), 'cn': a.params.get('CN'), 'role': a.params.get('ROLE'), 'partstat': a.params.get('PARTSTAT')} for a in attl],
+        'alarms': alarms,
+    })
+json.dump(out, sys.stdout, ensure_ascii=False)
+`;
+
+/** Parses `ics` with Python's `icalendar` (the peers' venv; a missing one fails with the command to run). */
+export function readWithPythonIcalendar(ics: string): { vtimezones: string[]; events: PythonEvent[] } {
+  if (!existsSync(ICALENDAR_PYTHON))
+    throw new Error(`${ICALENDAR_PYTHON} is missing: run bash scripts/peers/icalendar.sh install (npm test does)`);
+  const result = spawnSync(ICALENDAR_PYTHON, ['-c', PYTHON_READER], { input: ics, encoding: 'utf8', timeout: 30_000 });
+  if (result.status !== 0) throw new Error(`python icalendar failed: ${result.stderr}`);
+  return JSON.parse(result.stdout) as { vtimezones: string[]; events: PythonEvent[] };
 }

@@ -27,7 +27,7 @@ afterAll(async () => {
 describe('migrate', () => {
   it('applies the calendar store once even when three processes race, then is a no-op', async () => {
     const results = await Promise.all([migrate(newPool()), migrate(newPool()), migrate(newPool())]);
-    expect(results.flatMap((r) => r.applied)).toEqual(['001_calendar_store.sql']);
+    expect(results.flatMap((r) => r.applied)).toEqual(['001_calendar_store.sql', '002_calendar_event_shape.sql']);
     const pool = newPool();
     expect(await migrate(pool)).toEqual({ applied: [] });
     const { rows } = await pool.query<{ table_name: string }>(

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { staticAccounts, type AccountResolver } from '../../src/jobs/calendar/accounts.js';
 import { parseEventIcs } from '../../src/jobs/calendar/ical.js';
-import type { CalendarWritePayload } from '../../src/jobs/calendar/schemas.js';
+import type { CalendarUpsertPayload, CalendarWritePayload } from '../../src/jobs/calendar/schemas.js';
 import { createCalendarWriteJob, runCalendarWrite } from '../../src/jobs/calendar/calendar-write.js';
 import { NonRetryableError, RetryableError } from '../../src/machines/errors.js';
 import { radicaleUser, startRadicale, type RadicaleServer, type RadicaleUser } from '../support/radicale.js';
@@ -33,9 +33,12 @@ afterAll(async () => {
   await radicale?.stop();
 });
 
-function payload(overrides: Partial<CalendarWritePayload> = {}, event: Partial<CalendarWritePayload['event']> = {}): CalendarWritePayload {
+function payload(
+  overrides: Partial<Pick<CalendarWritePayload, 'accountId' | 'calendar' | 'op'>> = {},
+  event: Partial<CalendarUpsertPayload['event']> = {},
+): CalendarUpsertPayload {
   const base = makeEvents('w', 1)[0]!;
-  return { accountId: 'alice', calendar: 'work', op: 'upsert', ...overrides, event: { ...base, ...event } };
+  return { accountId: 'alice', calendar: 'work', op: 'upsert', ...overrides, event: { ...base, ...event } } as CalendarUpsertPayload;
 }
 
 async function failureOf(promise: Promise<unknown>): Promise<unknown> {
@@ -56,7 +59,7 @@ describe('calendar.write on Radicale', () => {
     expect([...first.keys()]).toEqual(['/alice/work/same-twice.ics']);
     const stored = await alice.get('/alice/work/same-twice.ics');
     expect(parseEventIcs(stored!.ics)).toMatchObject({ uid: 'same-twice', summary: 'Standup', description: 'number 0' });
-    expect(parseEventIcs(stored!.ics).startsAt?.toISOString()).toBe(new Date(input.event.start).toISOString());
+    expect(parseEventIcs(stored!.ics).startsAt?.toISOString()).toBe(new Date(input.event.start!).toISOString());
 
     expect(await runCalendarWrite(input, testContext().ctx, { accounts })).toBe('unchanged');
     const second = await alice.list('work');

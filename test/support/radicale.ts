@@ -108,6 +108,10 @@ export interface RadicaleUser {
   put(name: string, event: CalendarEvent): Promise<void>;
   /** Unconditional DELETE of an href. */
   remove(href: string): Promise<void>;
+  /** Unconditional PUT of an iCalendar text as it is (another app's object) to `<calendar>/<filename>`. */
+  putText(name: string, filename: string, ics: string): Promise<void>;
+  /** Sets the calendar's `calendar-timezone` (RFC 4791 §5.2.2) to a VTIMEZONE with this TZID (PROPPATCH). */
+  setCalendarTimeZone(name: string, tzid: string): Promise<void>;
 }
 
 export function radicaleUser(server: RadicaleServer, user: string, password: string): RadicaleUser {
@@ -162,6 +166,35 @@ export function radicaleUser(server: RadicaleServer, user: string, password: str
     },
     async remove(href) {
       const response = await call(new URL(href, server.url).href, { method: 'DELETE' }, (status) => status === 200 || status === 204);
+      await response.arrayBuffer();
+    },
+    async putText(name, filename, ics) {
+      const response = await call(
+        new URL(`${name}/${encodeURIComponent(filename)}`, homeUrl).href,
+        { method: 'PUT', headers: { 'content-type': 'text/calendar; charset=utf-8' }, body: ics },
+        (status) => status === 201 || status === 204,
+      );
+      await response.arrayBuffer();
+    },
+    async setCalendarTimeZone(name, tzid) {
+      const vtimezone = [
+        'BEGIN:VCALENDAR',
+        'VERSION:2.0',
+        'PRODID:-//test//EN',
+        'BEGIN:VTIMEZONE',
+        `TZID:${tzid}`,
+        'END:VTIMEZONE',
+        'END:VCALENDAR',
+        '',
+      ].join('\r\n');
+      const body =
+        '<?xml version="1.0" encoding="utf-8"?><d:propertyupdate xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">' +
+        `<d:set><d:prop><c:calendar-timezone>${vtimezone}</c:calendar-timezone></d:prop></d:set></d:propertyupdate>`;
+      const response = await call(
+        new URL(`${name}/`, homeUrl).href,
+        { method: 'PROPPATCH', headers: { 'content-type': 'application/xml; charset=utf-8' }, body },
+        (status) => status === 207,
+      );
       await response.arrayBuffer();
     },
   };

@@ -109,3 +109,31 @@ export async function syncCollection(fetch: Fetch, url: string, syncToken: strin
   });
   return toMultiStatus(responses);
 }
+
+/**
+ * The calendar's own zone, for floating times: `calendar-timezone-id` (RFC 7809), else the TZID of the
+ * `calendar-timezone` VTIMEZONE (RFC 4791 §5.2.2). `undefined` when the server has none or will not say.
+ */
+export async function calendarTimeZone(fetch: Fetch, url: string): Promise<string | undefined> {
+  const responses = await davRequest({
+    url,
+    init: {
+      method: 'PROPFIND',
+      namespace: 'd',
+      headers: { depth: '0' },
+      body: {
+        propfind: {
+          _attributes: { 'xmlns:d': 'DAV:', 'xmlns:c': 'urn:ietf:params:xml:ns:caldav' },
+          prop: { 'c:calendar-timezone': {}, 'c:calendar-timezone-id': {} },
+        },
+      },
+    },
+    fetch,
+  });
+  const props = (responses.find((response) => response.ok && response.props !== undefined)?.props ?? {}) as Record<string, unknown>;
+  const id = asText(props.calendarTimezoneId)?.trim();
+  if (id !== undefined && id.length > 0) return id;
+  const vtimezone = asText(props.calendarTimezone);
+  const tzid = vtimezone === undefined ? undefined : /^TZID:(.+)$/m.exec(vtimezone.replace(/\r?\n[ \t]/g, ''))?.[1]?.trim();
+  return tzid === undefined || tzid.length === 0 ? undefined : tzid;
+}

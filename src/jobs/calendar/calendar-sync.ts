@@ -10,6 +10,10 @@
  *    first batch. Then either nothing is left (the same transaction stores the new token: the sync is
  *    complete) or the run calls `saveCheckpoint` with the hrefs still to fetch and returns.
  *
+ * Times are read whatever the host's zone (ical-read.ts): dates as dates, TZIDs by their IANA zone, floating
+ * times in the calendar's `calendar-timezone`, asked for once at the plan (only when something changed)
+ * and carried in the checkpoint.
+ *
  * `saveCheckpoint` is continue-as-new: the runtime sends a new message carrying the checkpoint and
  * deletes the current one, so the next batch runs as a new message (maybe on another worker) and this
  * run must stop. A sync of N objects is therefore ceil(N / batchSize) messages; a worker that dies
@@ -22,11 +26,12 @@ import { defineJob, type JobContext, type JobDefinition } from '../../machines/d
 import { NonRetryableError } from '../../machines/errors.js';
 import { ConfigError } from '../../shared/errors.js';
 import type { AccountResolver } from './accounts.js';
-import { calendarMultiGet, calendarUrl, syncCollection, type MultiStatus } from './caldav.js';
+import { calendarMultiGet, calendarTimeZone, calendarUrl, syncCollection, type MultiStatus } from './caldav.js';
 import { calendarNotFound, createDavFetch, nonRetryableHttp, type Fetch } from './http.js';
-import { parseEventIcs, type ParsedEvent } from './ical.js';
+import { EMPTY_EVENT, parseEventIcs, type ParsedEvent } from './ical-read.js';
 import { closeHook, Lazy, resolveDeps, type Deps } from './lazy.js';
 import { migrate } from './migrate.js';
+import { isIanaZone } from './zones.js';
 import { calendarSyncPayloadSchema, type CalendarSyncPayload } from './schemas.js';
 import { DEFAULT_SYNC_BATCH_SIZE, MAX_SYNC_BATCH_SIZE, type CalendarSyncSettings } from './settings.js';
 import { applyBatch, loadEtags, loadSyncToken, type StoredObject } from './store.js';
@@ -47,6 +52,8 @@ export const calendarSyncCheckpointSchema = z.object({
   /** Totals of the attempts before, for the final statistics. */
   fetched: z.number().int().nonnegative(),
   deleted: z.number().int().nonnegative(),
+  /** The calendar's zone (`calendar-timezone`) at the plan, for floating times; absent when it has none. */
+  zone: z.string().min(1).max(64).optional(),
 });
 
 export type CalendarSyncCheckpoint = z.output<typeof calendarSyncCheckpointSchema>;
@@ -139,20 +146,30 @@ async function plan(payload: CalendarSyncPayload, ctx: Ctx, deps: CalendarSyncDe
     deletes = report.items.filter((item) => item.status === 404 && local.has(item.href)).map((item) => item.href);
   }
   const base = new URL(url).pathname;
+  const zone = changed.length > 0 ? await calendarTimeZone(fetch, url).catch(() => undefined) : undefined;
+  const usable = zone !== undefined && isIanaZone(zone) ? zone : undefined;
   return {
-    checkpoint: { v: 1, mode, token: report.syncToken, remaining: changed.map((href) => compactHref(href, base)), fetched: 0, deleted: 0 },
+    checkpoint: {
+      v: 1,
+      mode,
+      token: report.syncToken,
+      remaining: changed.map((href) => compactHref(href, base)),
+      fetched: 0,
+      deleted: 0,
+      ...(usable === undefined ? {} : { zone: usable }),
+    },
     deletes,
     tokenRejected,
   };
 }
 
 /** The columns of one object; an object ical.js cannot read is still stored (its text), with empty columns. */
-function readEvent(ical: string, href: string, log: Logger): ParsedEvent {
+function readEvent(ical: string, href: string, log: Logger, calendarZone: string | undefined): ParsedEvent {
   try {
-    return parseEventIcs(ical);
+    return parseEventIcs(ical, { calendarZone });
   } catch (error) {
     log.warn({ href, err: error }, 'calendar object is not valid iCalendar: stored without summary and times');
-    return { uid: undefined, summary: undefined, startsAt: undefined, endsAt: undefined, description: undefined, location: undefined };
+    return { ...EMPTY_EVENT };
   }
 }
 
@@ -216,7 +233,7 @@ export async function runCalendarSync(payload: CalendarSyncPayload, ctx: Ctx, de
       for (const item of result.items) {
         if (item.status === 404) vanished.push(item.href);
         else if (item.status >= 200 && item.status < 300 && item.data !== undefined) {
-          upserts.push({ href: item.href, etag: item.etag, ical: item.data, event: readEvent(item.data, item.href, log) });
+          upserts.push({ href: item.href, etag: item.etag, ical: item.data, event: readEvent(item.data, item.href, log, state.zone) });
         }
       }
     }

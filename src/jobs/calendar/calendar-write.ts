@@ -2,6 +2,7 @@
  * `calendar.write`: creates, updates or deletes one event on a CalDAV server. Safe to run twice: an
  * upsert whose object already holds the same event does nothing, a delete of a missing object is done.
  * Creates use `If-None-Match: *`, updates `If-Match: <etag>`; a 412 (someone else wrote first) re-reads.
+ * A delete needs only the event's uid.
  */
 import { createCalendarObject, deleteCalendarObject, updateCalendarObject } from 'tsdav';
 import { defineJob, type JobContext, type JobDefinition } from '../../machines/define-job.js';
@@ -11,7 +12,7 @@ import { calendarMultiGet, calendarUrl, eventUrl } from './caldav.js';
 import { calendarNotFound, createDavFetch, nonRetryableHttp, type Fetch } from './http.js';
 import { buildEventIcs, parseEventIcs, sameEvent } from './ical.js';
 import { closeHook, resolveDeps, type Deps } from './lazy.js';
-import { calendarWritePayloadSchema, type CalendarWritePayload } from './schemas.js';
+import { type CalendarUpsertPayload, calendarWritePayloadSchema, type CalendarWritePayload } from './schemas.js';
 
 export const CALENDAR_WRITE_TYPE = 'calendar.write';
 
@@ -36,7 +37,7 @@ function failOn(status: number, what: string): never {
 }
 
 async function upsert(
-  payload: CalendarWritePayload,
+  payload: CalendarUpsertPayload,
   account: CalDavAccount,
   fetch: Fetch,
   deps: CalendarWriteDeps,
