@@ -77,6 +77,8 @@ export interface ConsumerProcess {
   /** Resolves when `started` reaches `n` (bounded by `ms`). */
   waitStarted(n: number, ms: number): Promise<void>;
   measure(): Promise<{ memory: MemorySample; started: number }>;
+  /** Sends `message` and resolves with the child's next message of type `reply` (bounded by `ms`). */
+  ask<K extends FromChild['type']>(message: ToChild, reply: K, ms: number): Promise<Extract<FromChild, { type: K }>>;
   /** Sends `stop` and resolves with the result; kills the process if it does not answer. */
   finish(ms?: number): Promise<ConsumerResult>;
   kill(): Promise<void>;
@@ -99,6 +101,7 @@ export function startConsumer(config: ConsumerConfig, extraExecArgv: readonly st
   let onReady!: (m: MemorySample) => void;
   let onResult: ((r: ConsumerResult) => void) | undefined;
   let onMemory: ((m: { memory: MemorySample; started: number }) => void) | undefined;
+  const replies = new Map<string, (m: FromChild) => void>();
   const ready = new Promise<MemorySample>((resolve) => (onReady = resolve));
   child.on('message', (raw) => {
     const message = raw as FromChild;
@@ -116,6 +119,11 @@ export function startConsumer(config: ConsumerConfig, extraExecArgv: readonly st
         break;
       case 'error':
         if (errors.length < 20) errors.push(message.message);
+        break;
+      case 'enqueued':
+      case 'trickled':
+        replies.get(message.type)?.(message);
+        replies.delete(message.type);
         break;
       case 'result':
         onResult?.(message);
@@ -155,6 +163,17 @@ export function startConsumer(config: ConsumerConfig, extraExecArgv: readonly st
       const result = new Promise<{ memory: MemorySample; started: number }>((resolve) => (onMemory = resolve));
       child.send({ type: 'measure' } satisfies ToChild);
       return within('a memory sample', 30_000, result);
+    },
+    ask: <K extends FromChild['type']>(message: ToChild, reply: K, ms: number) => {
+      const answer = new Promise<Extract<FromChild, { type: K }>>((resolve) =>
+        replies.set(reply, (m) => resolve(m as Extract<FromChild, { type: K }>)),
+      );
+      child.send(message);
+      return within(
+        `${reply} from ${describe()}`,
+        ms,
+        Promise.race([answer, exited.then(() => Promise.reject(new Error(`exited early: ${describe()}`)))]),
+      );
     },
     finish: async (ms = 30_000) => {
       const result = new Promise<ConsumerResult>((resolve) => (onResult = resolve));

@@ -1,8 +1,10 @@
 /**
- * `npx tsx bench/profile.ts [kind] [concurrency] [n] [telemetry]`: drains `n` jobs (default 20000)
+ * `npx tsx bench/profile.ts [kind] [concurrency] [n] [telemetry] [store]`: drains `n` jobs (default 20000)
  * with one consumer (default calsync, concurrency 50) under `node --cpu-prof`, against fauxqs in its own
  * process behind the counting proxy, then prints the functions with the most self time. Profiles go to
- * $TMPDIR/calsync-bench-profiles/ (open them in Chrome DevTools).
+ * $TMPDIR/calsync-bench-profiles/ (open them in Chrome DevTools). `store` (calsync only): `off` (default),
+ * `pglite` (embedded in the worker: its WASM shows in the profile) or `postgres` (a private cluster,
+ * bench/postgres-server.ts), each with `producer` rows unless it ends in `:worker` (`pglite:worker`).
  */
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
@@ -14,6 +16,7 @@ import type { ConsumerKind } from './children/protocol.js';
 import { startCountingProxy } from './counting-proxy.js';
 import { drain, total } from './harness.js';
 import { startServerProcess } from './processes.js';
+import { profileStoreDrain, type RowSource, type StoreKind } from './store.js';
 
 interface ProfileNode {
   id: number;
@@ -21,7 +24,8 @@ interface ProfileNode {
   hitCount?: number;
 }
 
-const [kind = 'calsync', concurrency = '50', n = '20000', telemetry = 'off'] = process.argv.slice(2);
+const [kind = 'calsync', concurrency = '50', n = '20000', telemetry = 'off', storeArg = 'off'] = process.argv.slice(2);
+const [store = 'off', rows = 'producer'] = storeArg.split(':') as [StoreKind, RowSource];
 const dir = join(tmpdir(), 'calsync-bench-profiles');
 mkdirSync(dir, { recursive: true });
 const before = new Set(readdirSync(dir));
@@ -30,16 +34,24 @@ const server = await startServerProcess();
 const proxy = await startCountingProxy(server.endpoint);
 const transport = new SqsTransport({ endpoint: proxy.endpoint, region: 'us-east-1' });
 try {
-  const result = await drain(
-    { server: 'fauxqs', proxy, transport },
-    { kind: kind as ConsumerKind, concurrency: Number(concurrency), telemetry: telemetry === 'on' },
-    Number(n),
-    300_000,
-    ['--cpu-prof', `--cpu-prof-dir=${dir}`],
-  );
-  console.log(
-    `${kind} c=${concurrency} telemetry ${telemetry}: ${result.msgPerSec.toFixed(0)} msg/s, ${(total(result.consumerRequests) / result.n).toFixed(3)} req/job`,
-  );
+  if (store !== 'off') {
+    const line = await profileStoreDrain({ server: 'fauxqs', proxy, transport }, server.pid, store, rows, Number(concurrency), Number(n), [
+      '--cpu-prof',
+      `--cpu-prof-dir=${dir}`,
+    ]);
+    console.log(line);
+  } else {
+    const result = await drain(
+      { server: 'fauxqs', proxy, transport },
+      { kind: kind as ConsumerKind, concurrency: Number(concurrency), telemetry: telemetry === 'on' },
+      Number(n),
+      300_000,
+      ['--cpu-prof', `--cpu-prof-dir=${dir}`],
+    );
+    console.log(
+      `${kind} c=${concurrency} telemetry ${telemetry}: ${result.msgPerSec.toFixed(0)} msg/s, ${(total(result.consumerRequests) / result.n).toFixed(3)} req/job`,
+    );
+  }
 } finally {
   await transport.close();
   await proxy.close();

@@ -2,6 +2,7 @@
 import type { RequestCounts } from './counting-proxy.js';
 import type { DecodeRow } from './decode.js';
 import { fmt, type Spread } from './stats.js';
+import { storeMarkdown, type StoreReport } from './store.js';
 
 export interface ThroughputRow {
   name: string;
@@ -65,6 +66,8 @@ export interface Target {
   name: string;
   pass: boolean;
   detail: string;
+  /** A figure with no goal: printed INFO, never FAIL. */
+  info?: boolean;
 }
 
 export interface BenchReport {
@@ -81,6 +84,8 @@ export interface BenchReport {
   scaleOut: ScaleRow[];
   /** decodeEnvelope against JSON.parse of the same body (bench/decode.ts). */
   decode: DecodeRow[];
+  /** Store off vs PGlite vs PostgreSQL (bench/store.ts). */
+  store: StoreReport | undefined;
   targets: Target[];
   notes: string[];
 }
@@ -119,15 +124,17 @@ export function markdown(report: BenchReport): string {
     'Figures are median (min–max) over the runs; every run is a fresh process and a fresh queue, configurations interleaved.',
     '',
   );
-  lines.push('## Throughput and SQS requests per settled job', '');
-  lines.push(
-    '| server | consumer | msg/s | consumer CPU µs/job | consuming req/job | total req/job (+ producer) | consuming req/job by action | executions/job |',
-  );
-  lines.push('|---|---|---:|---:|---:|---:|---|---:|');
-  for (const r of report.throughput) {
+  if (report.throughput.length > 0) {
+    lines.push('## Throughput and SQS requests per settled job', '');
     lines.push(
-      `| ${r.server} | ${r.name} | ${fmt(r.msgPerSec)} | ${fmt(r.cpuPerJobUs)} | ${fmt(r.consumerReqPerJob, 3)} | ${fmt(r.totalReqPerJob, 3)} | ${actions(r.byAction)} | ${fmt(r.executionsPerJob, 3)} |`,
+      '| server | consumer | msg/s | consumer CPU µs/job | consuming req/job | total req/job (+ producer) | consuming req/job by action | executions/job |',
     );
+    lines.push('|---|---|---:|---:|---:|---:|---|---:|');
+    for (const r of report.throughput) {
+      lines.push(
+        `| ${r.server} | ${r.name} | ${fmt(r.msgPerSec)} | ${fmt(r.cpuPerJobUs)} | ${fmt(r.consumerReqPerJob, 3)} | ${fmt(r.totalReqPerJob, 3)} | ${actions(r.byAction)} | ${fmt(r.executionsPerJob, 3)} |`,
+      );
+    }
   }
   if (report.pickup.length > 0) {
     lines.push('', `## Pickup latency (enqueue → handler start) at 20 jobs/s for ${report.settings.trickleSeconds} s`, '');
@@ -186,8 +193,9 @@ export function markdown(report: BenchReport): string {
     for (const r of report.decode)
       lines.push(`| ${r.name} | ${r.kib.toFixed(0)} | ${fmt(r.parseUsPerKiB, 2)} | ${fmt(r.decodeUsPerKiB, 2)} | ${fmt(r.ratio, 2)} |`);
   }
+  if (report.store) lines.push('', storeMarkdown(report.store).trimEnd());
   lines.push('', '## Targets', '');
-  for (const t of report.targets) lines.push(`- ${t.pass ? 'PASS' : 'FAIL'} ${t.name}: ${t.detail}`);
+  for (const t of report.targets) lines.push(`- ${t.info ? 'INFO' : t.pass ? 'PASS' : 'FAIL'} ${t.name}: ${t.detail}`);
   if (report.notes.length > 0) {
     lines.push('', '## Notes', '');
     for (const n of report.notes) lines.push(`- ${n}`);

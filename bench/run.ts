@@ -7,7 +7,12 @@
  * Knobs: BENCH_RUNS (default 3), BENCH_N (messages per throughput run, default 5000),
  * BENCH_ELASTICMQ (`0` skips it, `1` requires it; default: when java and mvn are installed),
  * BENCH_LATENCY_MS (default 10; 0 skips the added-latency matrix),
- * BENCH_QUICK=1 (1 run, 1000 messages, short trickle: a smoke test, not a measurement).
+ * BENCH_QUICK=1 (1 run, 1000 messages, short trickle: a smoke test, not a measurement); the job-store
+ * section's own knobs are in bench/store.ts.
+ *
+ * `npm run bench -- --only store` (or `--only decode,fauxqs,latency,elasticmq,store`, any of them)
+ * runs only those sections and writes bench/results/latest-<sections>.json and .md instead, so a
+ * partial run never replaces the full one.
  */
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
@@ -33,6 +38,26 @@ import {
 } from './report.js';
 import { memory, pickup, type MemoryResult, type PickupResult } from './scenarios.js';
 import { fmt, median, spread } from './stats.js';
+import { storeScenarios } from './store.js';
+
+const SECTIONS = ['decode', 'fauxqs', 'latency', 'elasticmq', 'store'] as const;
+type Section = (typeof SECTIONS)[number];
+
+/** `--only a,b` / `--only=a,b`: the sections to run; all of them without it. */
+function selectedSections(argv: readonly string[]): Set<Section> {
+  const at = argv.findIndex((a) => a === '--only' || a.startsWith('--only='));
+  if (at < 0) return new Set(SECTIONS);
+  const value = argv[at]!.startsWith('--only=') ? argv[at]!.slice('--only='.length) : argv[at + 1];
+  const names = (value ?? '').split(',').filter((x) => x !== '');
+  const unknown = names.filter((x) => !(SECTIONS as readonly string[]).includes(x));
+  if (names.length === 0 || unknown.length > 0) {
+    process.stderr.write(`--only takes a comma-separated list of ${SECTIONS.join(', ')}; got ${JSON.stringify(value ?? '')}\n`);
+    process.exit(2);
+  }
+  return new Set(names as Section[]);
+}
+const sections = selectedSections(process.argv.slice(2));
+const partial = sections.size < SECTIONS.length;
 
 const quick = process.env.BENCH_QUICK === '1';
 const RUNS = Number(process.env.BENCH_RUNS ?? (quick ? 1 : 3));
@@ -245,6 +270,12 @@ async function scaleOut(target: Target): Promise<ScaleRow[]> {
 
 function targets(report: BenchReport): TargetLine[] {
   const fauxqs = report.throughput.filter((r) => r.server === 'fauxqs');
+  const out: TargetLine[] = [];
+  if (fauxqs.length > 0) out.push(...fauxqsTargets(fauxqs));
+  return [...out, ...otherTargets(report)];
+}
+
+function fauxqsTargets(fauxqs: ThroughputRow[]): TargetLine[] {
   const find = (prefix: string): ThroughputRow[] => fauxqs.filter((r) => r.name.startsWith(prefix));
   const ceiling = Math.max(...find('ceiling').map((r) => r.msgPerSec.median));
   const calsyncOff = find('calsync-jobs').filter((r) => r.name.endsWith('telemetry off'));
@@ -292,6 +323,11 @@ function targets(report: BenchReport): TargetLine[] {
       costs.map((x) => `c=${x.c}: ${(x.cost * 100).toFixed(1)}%`).join(', ') +
       (worstCost.cost < 0.1 ? '' : ` (worst over by ${((worstCost.cost - 0.1) * 100).toFixed(1)} points)`),
   });
+  return out;
+}
+
+function otherTargets(report: BenchReport): TargetLine[] {
+  const out: TargetLine[] = [];
   const slow = report.throughput.filter((r) => r.server.startsWith('fauxqs +'));
   if (slow.length > 0) {
     const slowBest = slow
@@ -335,6 +371,7 @@ function targets(report: BenchReport): TargetLine[] {
       detail: scale.map((r) => `${r.processes}p: ${fmt(r.executionsPerJob, 4)}`).join(', '),
     });
   }
+  for (const t of report.store?.targets ?? []) out.push({ ...t, name: `job store: ${t.name}` });
   return out;
 }
 
@@ -359,6 +396,7 @@ async function main(): Promise<void> {
       trickleSeconds: TRICKLE_SECONDS,
       retryTrickleSeconds: RETRY_TRICKLE_SECONDS,
       quick,
+      sections: [...sections].join(','),
     },
     servers: [],
     durationSeconds: 0,
@@ -369,6 +407,7 @@ async function main(): Promise<void> {
     memoryGrowthPerJobKiB: undefined,
     scaleOut: [],
     decode: [],
+    store: undefined,
     targets: [],
     notes: [],
   };
@@ -377,35 +416,39 @@ async function main(): Promise<void> {
   );
 
   // CPU only, before any server or consumer process starts.
-  report.decode = decodeRows(RUNS, quick);
-  for (const r of report.decode)
-    log(`[${elapsed()}] decode ${r.name}: ${r.decodeUsPerKiB.median.toFixed(2)} µs/KiB, ${r.ratio.median.toFixed(2)} × JSON.parse`);
+  if (sections.has('decode')) {
+    report.decode = decodeRows(RUNS, quick);
+    for (const r of report.decode)
+      log(`[${elapsed()}] decode ${r.name}: ${r.decodeUsPerKiB.median.toFixed(2)} µs/KiB, ${r.ratio.median.toFixed(2)} × JSON.parse`);
+  }
 
-  const server = await startServerProcess();
-  report.servers.push(`fauxqs (pid ${server.pid})`);
+  const needsFauxqs = sections.has('fauxqs') || sections.has('latency') || sections.has('store');
+  const server = needsFauxqs ? await startServerProcess() : undefined;
+  if (server) report.servers.push(`fauxqs (pid ${server.pid})`);
   try {
-    await withTarget('fauxqs', server.endpoint, async (target) => {
-      report.throughput.push(...(await matrix(target, FAUXQS_MATRIX, N)));
-      report.pickup = await pickupRows(target);
-      report.retry = await retryRow(target);
-      const mem = await memoryRows(target);
-      report.memory = mem.map<MemoryRow>((r) => ({
-        inFlight: r.inFlight,
-        idleRssMiB: r.idle.rss / 2 ** 20,
-        rssMiB: r.holding.rss / 2 ** 20,
-        heapUsedMiB: r.holding.heapUsed / 2 ** 20,
-      }));
-      const first = mem[0]!;
-      const last = mem.at(-1)!;
-      if (last.inFlight > first.inFlight) {
-        report.memoryGrowthPerJobKiB = {
-          rss: (last.holding.rss - first.holding.rss) / (last.inFlight - first.inFlight) / 1024,
-          heap: (last.holding.heapUsed - first.holding.heapUsed) / (last.inFlight - first.inFlight) / 1024,
-        };
-      }
-      report.scaleOut = await scaleOut(target);
-    });
-    if (LATENCY_MS > 0) {
+    if (server && sections.has('fauxqs'))
+      await withTarget('fauxqs', server.endpoint, async (target) => {
+        report.throughput.push(...(await matrix(target, FAUXQS_MATRIX, N)));
+        report.pickup = await pickupRows(target);
+        report.retry = await retryRow(target);
+        const mem = await memoryRows(target);
+        report.memory = mem.map<MemoryRow>((r) => ({
+          inFlight: r.inFlight,
+          idleRssMiB: r.idle.rss / 2 ** 20,
+          rssMiB: r.holding.rss / 2 ** 20,
+          heapUsedMiB: r.holding.heapUsed / 2 ** 20,
+        }));
+        const first = mem[0]!;
+        const last = mem.at(-1)!;
+        if (last.inFlight > first.inFlight) {
+          report.memoryGrowthPerJobKiB = {
+            rss: (last.holding.rss - first.holding.rss) / (last.inFlight - first.inFlight) / 1024,
+            heap: (last.holding.heapUsed - first.holding.heapUsed) / (last.inFlight - first.inFlight) / 1024,
+          };
+        }
+        report.scaleOut = await scaleOut(target);
+      });
+    if (server && sections.has('latency') && LATENCY_MS > 0) {
       await withTarget(
         `fauxqs +${LATENCY_MS} ms`,
         server.endpoint,
@@ -415,11 +458,17 @@ async function main(): Promise<void> {
         LATENCY_MS,
       );
     }
+    if (server && sections.has('store')) {
+      await withTarget('fauxqs', server.endpoint, async (target) => {
+        report.store = await storeScenarios(target, server.pid);
+      });
+      report.servers.push(`PostgreSQL ${report.store?.postgres?.version ?? ''} (private cluster, fsync on)`);
+    }
   } finally {
-    await server.stop();
+    await server?.stop();
   }
 
-  const wantElastic = process.env.BENCH_ELASTICMQ ?? 'auto';
+  const wantElastic = sections.has('elasticmq') ? (process.env.BENCH_ELASTICMQ ?? 'auto') : '0';
   if (wantElastic !== '0' && (wantElastic === '1' || (hasCommand('java') && hasCommand('mvn')))) {
     try {
       const { startElasticMq } = await import('../test/support/elasticmq.js');
@@ -436,27 +485,34 @@ async function main(): Promise<void> {
       if (wantElastic === '1') throw error;
       report.notes.push(`ElasticMQ skipped: ${(error as Error).message.split('\n')[0]}`);
     }
-  } else {
+  } else if (sections.has('elasticmq')) {
     report.notes.push('ElasticMQ not run (java and mvn not both installed, or BENCH_ELASTICMQ=0).');
   }
 
+  if (!sections.has('fauxqs') && !sections.has('latency') && !sections.has('elasticmq')) {
+    // Only decode and/or store ran: the SQS matrices' settings would only mislead (the store section prints its own).
+    report.settings = { runs: RUNS, quick, sections: [...sections].join(',') };
+  }
   report.machine.loadEnd = loadavg()
     .map((v) => v.toFixed(2))
     .join(' ');
   report.durationSeconds = (Date.now() - started) / 1000;
-  report.notes.push(
-    'Consuming-side requests are counted from `go` until the last job settled, at the proxy: receives (including empty long polls), deletes, visibility changes and, on the retry path, the re-sends.',
-    'calsync-jobs runs with its defaults (pollers = ceil(concurrency/10) up to 8, waitTimeSeconds 20, receiveBatchWindowMs 10, deleteFlushMs 5), a zod-validated payload, and a pino logger at level warn; telemetry "on" is a NodeSDK with a BatchSpanProcessor into an in-memory exporter and a periodic metric reader.',
-    'sqs-consumer 15 runs one batch of 10 at a time (batchSize 10, waitTimeSeconds 20); its handlers return the message so it is deleted.',
-    "Consumer CPU µs/job is the consumer process's user + system CPU time from `go` to `stop` divided by the jobs: unlike msg/s it hardly depends on what else the 2 cores are doing.",
-    'The "+10 ms" rows add 10 ms before each request at the proxy (a stand-in for a real endpoint\'s round trip; a loopback fauxqs answers in well under a millisecond).',
-  );
+  if (sections.has('fauxqs') || sections.has('latency') || sections.has('elasticmq'))
+    report.notes.push(
+      'Consuming-side requests are counted from `go` until the last job settled, at the proxy: receives (including empty long polls), deletes, visibility changes and, on the retry path, the re-sends.',
+      'calsync-jobs runs with its defaults (pollers = ceil(concurrency/10) up to 8, waitTimeSeconds 20, receiveBatchWindowMs 10, deleteFlushMs 5), a zod-validated payload, and a pino logger at level warn; telemetry "on" is a NodeSDK with a BatchSpanProcessor into an in-memory exporter and a periodic metric reader.',
+      'sqs-consumer 15 runs one batch of 10 at a time (batchSize 10, waitTimeSeconds 20); its handlers return the message so it is deleted.',
+      "Consumer CPU µs/job is the consumer process's user + system CPU time from `go` to `stop` divided by the jobs: unlike msg/s it hardly depends on what else the 2 cores are doing.",
+      'The "+10 ms" rows add 10 ms before each request at the proxy (a stand-in for a real endpoint\'s round trip; a loopback fauxqs answers in well under a millisecond).',
+    );
   report.targets = targets(report);
 
   mkdirSync(join(BENCH_DIR, 'results'), { recursive: true });
-  writeFileSync(join(BENCH_DIR, 'results', 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+  const base = partial ? `latest-${[...sections].join('+')}` : 'latest';
+  writeFileSync(join(BENCH_DIR, 'results', `${base}.json`), `${JSON.stringify(report, null, 2)}\n`);
   const md = markdown(report);
-  writeFileSync(join(BENCH_DIR, 'results', 'latest.md'), md);
+  writeFileSync(join(BENCH_DIR, 'results', `${base}.md`), md);
+  log(`[${elapsed()}] wrote bench/results/${base}.json and ${base}.md`);
   process.stdout.write(md);
 }
 

@@ -2,17 +2,25 @@
  * One benchmark consumer process. Its configuration comes in `BENCH_CONSUMER` (JSON
  * {@link ConsumerConfig}); it sets up, says `ready`, starts on `go`, reports progress every 50 ms and,
  * on `stop`, stops and sends its result. Kinds: the bare receive/delete ceiling, a calsync-jobs
- * worker, and sqs-consumer (per message or per batch).
+ * worker (optionally with a job store, which this process then also produces into: `enqueue`,
+ * `trickle`), and sqs-consumer (per message or per batch).
  */
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient, type ReceiveMessageCommandOutput } from '@aws-sdk/client-sqs';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { randomBytes } from 'node:crypto';
 import { Agent } from 'node:http';
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Consumer } from 'sqs-consumer';
 import { z } from 'zod';
 import { defineJob } from '../../src/machines/define-job.js';
-import { createLogger } from '../../src/runtime/logger.js';
-import { createWorker } from '../../src/telemetry/instrumented.js';
+import { storeRecorder } from '../../src/ops/job-recorder.js';
+import type { JobRecorder } from '../../src/queue/job-queue.js';
+import { createLogger, DEFAULT_REDACT_PATHS } from '../../src/runtime/logger.js';
+import { startEmbeddedStore } from '../../src/store/embedded.js';
+import { PostgresJobStore } from '../../src/store/postgres-store.js';
+import { createWorker, JobQueue } from '../../src/telemetry/instrumented.js';
 import { SqsTransport } from '../../src/queue/sqs/sqs-transport.js';
+import { CountingStore } from './counting-store.js';
 import { startInMemoryOtel, type InMemoryOtel } from './in-memory-otel.js';
 import type { ConsumerConfig, ConsumerResult, FromChild, MemorySample, ToChild } from './protocol.js';
 
@@ -28,6 +36,29 @@ const firstStart = new Map<string, number>();
 const jobMs: number[] = [];
 let releaseAll!: () => void;
 const released = new Promise<void>((resolve) => (releaseAll = resolve));
+/** With a store: job id → performance.now() when its SQS send began (after its row was recorded). */
+const sendAt = new Map<string, number>();
+const storePickupMs: number[] = [];
+
+interface OpenStore {
+  counting: CountingStore;
+  close(): Promise<void>;
+}
+
+/** The worker's store, opened (and migrated) before `ready`: PGlite in this process, or PostgreSQL. */
+async function openStore(): Promise<OpenStore | undefined> {
+  const spec = config.kind === 'calsync' ? config.store : undefined;
+  if (spec === undefined) return undefined;
+  if (spec.kind === 'embedded') {
+    const embedded = await startEmbeddedStore();
+    return { counting: new CountingStore(embedded.store), close: () => embedded.close() };
+  }
+  const store = await PostgresJobStore.connect(spec.url);
+  // The pool's 10 connections opened now (scram authentication is not cheap), not during the drain.
+  await Promise.all(Array.from({ length: 10 }, () => store.ping()));
+  return { counting: new CountingStore(store), close: () => store.close() };
+}
+const store = await openStore();
 
 function memory(): MemorySample {
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -118,11 +149,12 @@ function calsync(): Runner {
   const transport = new SqsTransport({ endpoint: config.endpoint, region: 'us-east-1' });
   const job = defineJob({
     type: 'bench.job',
-    schema: z.object({ i: z.number(), t: z.number().optional() }),
+    schema: z.object({ i: z.number(), t: z.number().optional(), p: z.number().optional() }),
     retry: { initialIntervalMs: 0, maximumAttempts: 4 },
     handler: async (payload, ctx) => {
       // From enqueue (payload `t`, at a trickle) or else from the first handler start (drains).
       if (config.timeJobs && ctx.attempt === 1) firstStart.set(ctx.jobId, payload.t ?? Date.now());
+      if (payload.p !== undefined) storePickupMs.push(performance.now() - (sendAt.get(ctx.jobId) ?? payload.p));
       await onHandler(ctx.jobId, payload);
       if (config.mode === 'fail-once' && ctx.attempt === 1) throw new Error('fails once');
     },
@@ -135,6 +167,7 @@ function calsync(): Runner {
     concurrency: config.concurrency,
     visibilityTimeoutSeconds: config.visibilityTimeoutSeconds,
     logger: createLogger({ level: 'warn' }),
+    ...(store ? { store: store.counting } : {}),
   });
   worker.on('job:succeeded', (e) => onSettled(e.jobId));
   worker.on('job:dead', (e) => send({ type: 'error', message: `job ${e.jobId} dead: ${e.reason}` }));
@@ -183,6 +216,68 @@ function sqsConsumer(batch: boolean): Runner {
   };
 }
 
+/**
+ * This process as the producer: a JobQueue of its own (own SQS client), recording each job through
+ * the worker's store first when `record` — in one process with the worker, as `npm start` runs it.
+ */
+function producer(record: boolean): JobQueue {
+  producerTransport ??= new SqsTransport({ endpoint: config.endpoint, region: 'us-east-1' });
+  const transport = producerTransport;
+  let recorder: JobRecorder | undefined;
+  if (record && store) {
+    const inner = storeRecorder(store.counting, { enabled: true, redactPaths: DEFAULT_REDACT_PATHS });
+    recorder = {
+      async record(jobs) {
+        const results = await inner.record(jobs);
+        const now = performance.now();
+        for (const job of jobs) sendAt.set(job.id, now);
+        return results;
+      },
+      forget: (ids) => inner.forget(ids),
+    };
+  }
+  // A synthetic W3C traceparent per job, as a traced producer would send (as in harness.ts).
+  const attributes = (): Record<string, string> => ({
+    traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`,
+  });
+  return new JobQueue({ transport, queueUrl: config.queueUrl, attributes, ...(recorder ? { recorder } : {}) });
+}
+let producerTransport: SqsTransport | undefined;
+
+/** `n` jobs in 8 lanes of enqueueJobs(10), as harness.ts's prefill. */
+async function enqueue(n: number, record: boolean): Promise<void> {
+  const jobs = producer(record);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < n) {
+      const from = next;
+      next = Math.min(n, next + 10);
+      const batch = [];
+      for (let i = from; i < next; i++) batch.push({ type: 'bench.job', payload: { i } });
+      await jobs.enqueueJobs(batch);
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, lane));
+}
+
+/** One job every `intervalMs`; resolves with how late the last one was sent against its schedule. */
+async function trickle(count: number, intervalMs: number, record: boolean): Promise<number> {
+  const jobs = producer(record);
+  const startAt = performance.now();
+  const sends: Promise<unknown>[] = [];
+  let late = 0;
+  for (let i = 0; i < count; i++) {
+    const due = startAt + i * intervalMs;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    late = Math.max(late, performance.now() - due);
+    // `p`: when no row is recorded first, the send begins now; with a recorder, sendAt has the time after createJobs.
+    sends.push(jobs.enqueueJob({ type: 'bench.job', payload: { i, p: performance.now() } }));
+  }
+  await Promise.all(sends);
+  return late;
+}
+
 let otel: InMemoryOtel | undefined;
 if (config.telemetry) otel = startInMemoryOtel();
 const runner =
@@ -190,11 +285,25 @@ const runner =
 
 let progress: NodeJS.Timeout | undefined;
 let cpuAtGo: NodeJS.CpuUsage | undefined;
+let eluAtGo: EventLoopUtilization | undefined;
 let stopping = false;
 process.on('message', (raw: unknown) => {
   const message = raw as ToChild;
-  if (message.type === 'go') {
+  if (message.type === 'enqueue') {
+    const start = performance.now();
+    void enqueue(message.n, message.record).then(
+      () => send({ type: 'enqueued', ms: performance.now() - start, ...(store ? { store: store.counting.reset() } : {}) }),
+      (error: unknown) => send({ type: 'error', message: `enqueue: ${String(error)}` }),
+    );
+  } else if (message.type === 'trickle') {
+    void trickle(message.count, message.intervalMs, message.record).then(
+      (lateMs) => send({ type: 'trickled', lateMs }),
+      (error: unknown) => send({ type: 'error', message: `trickle: ${String(error)}` }),
+    );
+  } else if (message.type === 'go') {
+    store?.counting.reset();
     cpuAtGo = process.cpuUsage();
+    eluAtGo = performance.eventLoopUtilization();
     runner.start();
     progress = setInterval(() => send({ type: 'progress', settled: state.settled, started: state.started }), 50);
   } else if (message.type === 'release') {
@@ -205,8 +314,12 @@ process.on('message', (raw: unknown) => {
     clearInterval(progress);
     stopping = true;
     const cpu = process.cpuUsage(cpuAtGo);
+    const elu = performance.eventLoopUtilization(eluAtGo);
     void (async () => {
       await runner.stop();
+      await producerTransport?.close();
+      const counts = store ? structuredClone(store.counting.counts) : undefined;
+      await store?.close();
       const result: ConsumerResult = {
         type: 'result',
         settled: state.settled,
@@ -214,10 +327,13 @@ process.on('message', (raw: unknown) => {
         firstStartAt: state.firstStartAt,
         lastSettleAt: state.lastSettleAt,
         cpuMicros: cpu.user + cpu.system,
+        eventLoopBusy: elu.utilization,
         ...(config.recordIds ? { ids } : {}),
         ...(pickupMs.length > 0 ? { pickupMs } : {}),
         ...(config.timeJobs ? { jobMs } : {}),
         ...(otel ? { spans: otel.spansExported() } : {}),
+        ...(counts ? { store: counts } : {}),
+        ...(storePickupMs.length > 0 ? { storePickupMs } : {}),
       };
       await otel?.shutdown();
       send(result);

@@ -23,9 +23,38 @@ export interface ConsumerConfig {
   recordIds: boolean;
   /** calsync: time each job from its first handler start to its success (`jobMs`). */
   timeJobs: boolean;
+  /**
+   * calsync: the job store the worker uses (bench/store.ts): PGlite in this process (as `npm start`
+   * runs it) or a PostgreSQL URL. Opened, migrated and wrapped in a counting store before `ready`.
+   */
+  store?: BenchStoreConfig | undefined;
 }
 
-export type ToChild = { type: 'go' } | { type: 'stop' } | { type: 'release' } | { type: 'measure' };
+export type BenchStoreConfig = { kind: 'embedded' } | { kind: 'postgres'; url: string };
+
+/** What went through the job store (bench/children/counting-store.ts): calls (= round trips), rows, ms. */
+export interface StoreCallCounts {
+  calls: { createJobs: number; claim: number; settle: number; renew: number; other: number };
+  rows: { createJobs: number; claim: number; settle: number; renew: number };
+  ms: { createJobs: number; claim: number; settle: number; renew: number };
+}
+
+export type ToChild =
+  | { type: 'go' }
+  | { type: 'stop' }
+  | { type: 'release' }
+  | { type: 'measure' }
+  /**
+   * The child is the producer (before `go`): `n` jobs in 8 lanes of enqueueJobs(10), through the
+   * worker's own store when `record` (JobStore.createJobs before each send, as a producer with the
+   * store does), else sent bare (the worker creates each row when it claims it). Answered `enqueued`.
+   */
+  | { type: 'enqueue'; n: number; record: boolean }
+  /**
+   * After `go`: one job every `intervalMs`, `count` of them, recorded first when `record`; each
+   * handler start is timed from the moment its SQS send began (`storePickupMs`). Answered `trickled`.
+   */
+  | { type: 'trickle'; count: number; intervalMs: number; record: boolean };
 
 export interface MemorySample {
   rss: number;
@@ -48,6 +77,12 @@ export interface ConsumerResult {
   spans?: number;
   /** CPU time (user + system) of this process from `go` to `stop`, µs. */
   cpuMicros: number;
+  /** The main thread's event-loop utilisation from `go` to `stop` (0–1): near 1, the process is its own bottleneck. */
+  eventLoopBusy?: number;
+  /** With a store: what went through it from `go` to `stop` (the prefill's `createJobs` not included). */
+  store?: StoreCallCounts;
+  /** After a `trickle`: SQS send begun (after createJobs, when recorded) → handler start, ms, per execution. */
+  storePickupMs?: number[];
 }
 
 export type FromChild =
@@ -55,4 +90,6 @@ export type FromChild =
   | { type: 'progress'; settled: number; started: number }
   | { type: 'memory'; memory: MemorySample; started: number }
   | { type: 'error'; message: string }
+  | { type: 'enqueued'; ms: number; store?: StoreCallCounts }
+  | { type: 'trickled'; lateMs: number }
   | ConsumerResult;

@@ -121,7 +121,6 @@ export class Worker {
       this.#store = new StoreLink({
         store: options.store,
         clock: options.clock,
-        flushMs: options.deleteFlushMs,
         // A third of the visibility timeout: a claim renewed just before its lease was extended is
         // renewed again well before it runs out, and a cancel reaches a running job within one lease.
         renewEveryMs: (options.visibilityTimeoutSeconds * 1000) / 3,
