@@ -40,6 +40,7 @@ beforeAll(async () => {
     .startAttempt({ ...base, jobType: 'write-event', jobId: 'c', attempt: 4 })
     .end({ outcome: 'dead', error: new NamedError('NonRetryableError', 'gone'), reason: 'attempts_exhausted' });
   telemetry.recordInvalid('invalid_envelope');
+  telemetry.recordDuplicate('claim_held', 'sync-calendar');
   stopDepth = telemetry.observeQueueDepth(async (queue) =>
     queue === 'main' ? { visible: 12, inFlight: 3, delayed: 7 } : { visible: 2, inFlight: 0, delayed: 1 },
   ).stop;
@@ -84,6 +85,7 @@ describe('metrics server', () => {
     expect(body).toContain(`# TYPE ${PROMETHEUS_NAMES.duration} histogram`);
     expect(body).toContain(`# TYPE ${PROMETHEUS_NAMES.queueLag} histogram`);
     expect(body).toContain(`# TYPE ${PROMETHEUS_NAMES.queueDepth} gauge`);
+    expect(body).toContain(`# TYPE ${PROMETHEUS_NAMES.duplicatesDropped} counter`);
     expect(PROMETHEUS_NAMES).toEqual({
       processed: 'calsync_jobs_processed_total',
       failed: 'calsync_jobs_failed_total',
@@ -92,6 +94,7 @@ describe('metrics server', () => {
       duration: 'calsync_jobs_duration_seconds',
       queueLag: 'calsync_jobs_queue_lag_seconds',
       queueDepth: 'calsync_jobs_queue_depth',
+      duplicatesDropped: 'calsync_jobs_duplicates_dropped_total',
     });
     expect(body).not.toMatch(/_total_total|_seconds_seconds/);
 
@@ -102,6 +105,7 @@ describe('metrics server', () => {
     expect(sample(body, 'calsync_jobs_retried_total', { job_type: 'sync-calendar' })).toBe(1);
     expect(sample(body, 'calsync_jobs_dead_lettered_total', { job_type: 'write-event', reason: 'attempts_exhausted' })).toBe(1);
     expect(sample(body, 'calsync_jobs_dead_lettered_total', { job_type: 'unknown', reason: 'invalid_envelope' })).toBe(1);
+    expect(sample(body, 'calsync_jobs_duplicates_dropped_total', { job_type: 'sync-calendar', reason: 'claim_held' })).toBe(1);
 
     expect(sample(body, 'calsync_jobs_duration_seconds_count', { job_type: 'sync-calendar', outcome: 'succeeded' })).toBe(1);
     expect(sample(body, 'calsync_jobs_duration_seconds_sum', { job_type: 'sync-calendar', outcome: 'succeeded' })).toBeCloseTo(0.12);
