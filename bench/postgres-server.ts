@@ -10,14 +10,11 @@
  * loaded (with planning tracked) so the store's statements can be costed one by one.
  */
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
-import { PG_BIN } from '../test/support/postgres.js';
-import { freePort } from '../test/support/process.js';
+import { prepareCluster, runAsPostgres } from '../test/support/postgres.js';
 import { within } from './processes.js';
 
 export interface WalStats {
@@ -95,15 +92,6 @@ function treeCpuMicros(rootPid: number): number {
   return (ticks * 1e6) / CLOCK_TICKS_PER_SECOND;
 }
 
-function asPostgresUser(command: string, args: readonly string[], what: string): string {
-  const root = process.getuid?.() === 0;
-  const result = root
-    ? spawnSync('runuser', ['-u', 'postgres', '--', command, ...args], { encoding: 'utf8' })
-    : spawnSync(command, args, { encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`${what} failed (${result.status ?? result.signal}): ${result.stderr || result.stdout}`);
-  return result.stdout;
-}
-
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -117,25 +105,7 @@ let databases = 0;
 
 /** initdb, start on 127.0.0.1 and a free port with fsync on; `stop()` shuts it down by PID and removes it. */
 export async function startBenchPostgres({ statements = false }: { statements?: boolean } = {}): Promise<BenchPostgres> {
-  const initdb = join(PG_BIN, 'initdb');
-  const pgCtl = join(PG_BIN, 'pg_ctl');
-  if (!existsSync(initdb) || !existsSync(pgCtl)) {
-    throw new Error(`PostgreSQL 15 is not installed in ${PG_BIN}: apt-get install postgresql-15 (or set CALSYNC_PG_BIN)`);
-  }
-  const dir = await mkdtemp(join(tmpdir(), 'calsync-bench-pg-'));
-  const data = join(dir, 'data');
-  const password = randomBytes(12).toString('hex');
-  const pwfile = join(dir, 'pwfile');
-  await writeFile(pwfile, `${password}\n`, { mode: 0o600 });
-  if (process.getuid?.() === 0) {
-    const uid = Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout.trim());
-    const gid = Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout.trim());
-    if (!Number.isInteger(uid) || !Number.isInteger(gid)) throw new Error('no "postgres" user to run PostgreSQL as');
-    await chown(dir, uid, gid);
-    await chown(pwfile, uid, gid);
-  }
-  await chmod(dir, 0o700);
-  const port = await freePort();
+  const { dir, data, password, port, pgCtl } = await prepareCluster('calsync-bench-pg-', { durable: true });
   let pid: number | undefined;
   const shutdown = async (): Promise<void> => {
     if (pid !== undefined && alive(pid)) {
@@ -153,23 +123,7 @@ export async function startBenchPostgres({ statements = false }: { statements?: 
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    asPostgresUser(
-      initdb,
-      [
-        '-D',
-        data,
-        '-U',
-        'postgres',
-        `--pwfile=${pwfile}`,
-        '--auth-local=trust',
-        '--auth-host=scram-sha-256',
-        '-E',
-        'UTF8',
-        '--locale=C.UTF-8',
-      ],
-      'initdb',
-    );
-    asPostgresUser(
+    runAsPostgres(
       pgCtl,
       [
         '-D',

@@ -79,7 +79,8 @@ async function freshDatabase(serverUrl: string): Promise<PostgresDatabase> {
   };
 }
 
-function run(command: string, args: readonly string[], what: string): string {
+/** Runs a PostgreSQL program as the `postgres` user when this process is root (PostgreSQL refuses root). */
+export function runAsPostgres(command: string, args: readonly string[], what: string): string {
   const asPostgres = process.getuid?.() === 0;
   const result = asPostgres
     ? spawnSync('runuser', ['-u', 'postgres', '--', command, ...args], { encoding: 'utf8' })
@@ -106,53 +107,74 @@ function runAsync(command: string, args: readonly string[], what: string): Promi
   });
 }
 
-async function privateCluster(): Promise<PostgresDatabase & Required<Pick<PostgresDatabase, 'restart'>>> {
+/** A fresh cluster's folder, initdb'ed and owned by the user it runs as, and the port it is to use. */
+export interface PreparedCluster {
+  dir: string;
+  data: string;
+  password: string;
+  port: number;
+  pgCtl: string;
+}
+
+/**
+ * Makes a temporary folder (`prefix`), initdb's a cluster in it with a random password for user
+ * `postgres` (owned by the `postgres` user when running as root) and picks a free port; starting it
+ * is the caller's (its settings differ: tests run with fsync off, the benchmark with it on).
+ * `durable: false` skips initdb's own syncs.
+ */
+export async function prepareCluster(prefix: string, { durable }: { durable: boolean }): Promise<PreparedCluster> {
   const initdb = join(PG_BIN, 'initdb');
   const pgCtl = join(PG_BIN, 'pg_ctl');
   if (!existsSync(initdb) || !existsSync(pgCtl)) {
     throw new Error(
-      `postgres is not installed: apt-get install postgresql-15 (or scripts/peers/postgres.sh install), or set CALSYNC_TEST_DATABASE_URL`,
+      `postgres is not installed in ${PG_BIN}: apt-get install postgresql-15 (or scripts/peers/postgres.sh install), or set CALSYNC_TEST_DATABASE_URL`,
     );
   }
-  const dir = await mkdtemp(join(tmpdir(), 'calsync-pg-'));
-  const data = join(dir, 'data');
-  const password = randomBytes(12).toString('hex');
-  const pwfile = join(dir, 'pwfile');
-  await writeFile(pwfile, `${password}\n`, { mode: 0o600 });
-  if (process.getuid?.() === 0) {
-    const ids = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
-    const gids = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
-    if (ids.status !== 0) throw new Error('postgres is not installed: apt-get install postgresql-15 (no "postgres" user to run it as)');
-    const uid = Number(ids.stdout.trim());
-    const gid = Number(gids.stdout.trim());
-    await chown(dir, uid, gid);
-    await chown(pwfile, uid, gid);
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  try {
+    const data = join(dir, 'data');
+    const password = randomBytes(12).toString('hex');
+    const pwfile = join(dir, 'pwfile');
+    await writeFile(pwfile, `${password}\n`, { mode: 0o600 });
+    if (process.getuid?.() === 0) {
+      const ids = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
+      const gids = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
+      if (ids.status !== 0) throw new Error('postgres is not installed: apt-get install postgresql-15 (no "postgres" user to run it as)');
+      const uid = Number(ids.stdout.trim());
+      const gid = Number(gids.stdout.trim());
+      await chown(dir, uid, gid);
+      await chown(pwfile, uid, gid);
+    }
+    await chmod(dir, 0o700);
+    const port = await freePort();
+    const args = [
+      '-D',
+      data,
+      '-U',
+      'postgres',
+      `--pwfile=${pwfile}`,
+      '--auth-local=trust',
+      '--auth-host=scram-sha-256',
+      '-E',
+      'UTF8',
+      '--locale=C.UTF-8',
+    ];
+    runAsPostgres(initdb, durable ? args : [...args, '--no-sync'], 'initdb');
+    return { dir, data, password, port, pgCtl };
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
   }
-  await chmod(dir, 0o700);
-  const port = await freePort();
+}
+
+async function privateCluster(): Promise<PostgresDatabase & Required<Pick<PostgresDatabase, 'restart'>>> {
+  const { dir, data, password, port, pgCtl } = await prepareCluster('calsync-pg-', { durable: false });
   let started = false;
   const cleanup = async (): Promise<void> => {
-    if (started) run(pgCtl, ['-D', data, '-m', 'fast', '-w', 'stop'], 'pg_ctl stop');
+    if (started) runAsPostgres(pgCtl, ['-D', data, '-m', 'fast', '-w', 'stop'], 'pg_ctl stop');
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    run(
-      initdb,
-      [
-        '-D',
-        data,
-        '-U',
-        'postgres',
-        `--pwfile=${pwfile}`,
-        '--auth-local=trust',
-        '--auth-host=scram-sha-256',
-        '-E',
-        'UTF8',
-        '--locale=C.UTF-8',
-        '--no-sync',
-      ],
-      'initdb',
-    );
     const startArgs = [
       '-D',
       data,
@@ -165,7 +187,7 @@ async function privateCluster(): Promise<PostgresDatabase & Required<Pick<Postgr
       `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`,
       'start',
     ];
-    run(pgCtl, startArgs, 'pg_ctl start');
+    runAsPostgres(pgCtl, startArgs, 'pg_ctl start');
     started = true;
     const serverUrl = `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
     const admin = new pg.Client({ connectionString: serverUrl });
@@ -180,7 +202,7 @@ async function privateCluster(): Promise<PostgresDatabase & Required<Pick<Postgr
       const pidLine = status.match(/PID: (\d+)/);
       return pidLine?.[1] === undefined ? undefined : Number(pidLine[1]);
     };
-    let pid = pidOf(run(pgCtl, ['-D', data, 'status'], 'pg_ctl status'));
+    let pid = pidOf(runAsPostgres(pgCtl, ['-D', data, 'status'], 'pg_ctl status'));
     let stopping: Promise<void> | undefined;
     let restarting: Promise<void> | undefined;
     return {
