@@ -1,7 +1,7 @@
 /**
  * The job store embedded in this process, for `npm start` and tests: PGlite (PostgreSQL compiled to
- * WASM) in memory or in a folder, on a thread of its own (embedded-thread.ts), served on 127.0.0.1 by
- * pglite-socket so the same `pg` code as for a real server talks to it (PostgresJobStore, unchanged).
+ * WASM) in memory or in a folder, served on 127.0.0.1 by pglite-socket so the same `pg` code as for a
+ * real server talks to it (PostgresJobStore, unchanged).
  *
  * PGlite is one session. The pool therefore has one connection, which never idles out, so
  * transactions queue in the pool instead of interleaving in the one backend. The socket server
@@ -17,8 +17,9 @@
  * 30–55 ms; close() takes a few ms.
  */
 import { mkdir } from 'node:fs/promises';
+import { PGlite } from '@electric-sql/pglite';
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import pg from 'pg';
-import { startPgliteThread, type PgliteThread } from './embedded-thread.js';
 import { PostgresJobStore } from './postgres-store.js';
 
 export interface EmbeddedStoreOptions {
@@ -37,16 +38,20 @@ export interface EmbeddedStore {
 /** Starts PGlite, its socket on a free loopback port and a one-connection store over it, migrated. */
 export async function startEmbeddedStore(options: EmbeddedStoreOptions = {}): Promise<EmbeddedStore> {
   if (options.dir !== undefined) await mkdir(options.dir, { recursive: true });
-  const thread: PgliteThread = await startPgliteThread(options.dir);
+  const db = await PGlite.create(options.dir === undefined ? {} : { dataDir: options.dir });
+  let server: PGLiteSocketServer | undefined;
   let store: PostgresJobStore | undefined;
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       await store?.close();
-      await thread.close();
+      await server?.stop();
+      await db.close();
     })());
   try {
-    const url = `postgres://postgres@${thread.conn}/postgres`;
+    server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 2 });
+    await server.start();
+    const url = `postgres://postgres@${server.getServerConn()}/postgres`;
     const pool = new pg.Pool({ connectionString: url, max: 1, idleTimeoutMillis: 0, application_name: 'calsync-jobs' });
     // Errors of an idle connection surface here; the next query reconnects. Unhandled, they would crash.
     pool.on('error', () => undefined);
