@@ -69,6 +69,15 @@ export class Attempt {
   readonly #start: AttemptStart | undefined;
   /** Serialises transitions: a heartbeat's extension must not interleave with a settle's actions. */
   #chain: Promise<unknown> = Promise.resolve();
+  #markHandled!: () => void;
+  /**
+   * Resolves once no handler runs for this attempt any more: the handler returned (its settle may
+   * still be under way), or it was never to run (a duplicate, an invalid message, a give-back). The
+   * worker's `concurrency` counts attempts until then; the settle runs outside it.
+   */
+  readonly handled = new Promise<void>((resolve) => {
+    this.#markHandled = resolve;
+  });
 
   constructor(deps: AttemptDeps, message: ReceivedMessage, lease: Lease, start?: AttemptStart) {
     this.#deps = deps;
@@ -83,6 +92,7 @@ export class Attempt {
     try {
       await this.#process();
     } finally {
+      this.#markHandled();
       this.#lease.stop();
       if (this.#held) this.#deps.store?.release(this.#held);
     }
@@ -185,6 +195,7 @@ export class Attempt {
       },
     });
     const durationMs = clock.now() - startedAt;
+    this.#markHandled();
 
     if (this.#cancelled && this.#isRunning()) {
       await this.#endCancelled();

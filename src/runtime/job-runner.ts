@@ -26,6 +26,8 @@ export interface InFlightJob {
   readonly messageId: string;
   /** Settles when the message is acked, re-sent, dead-lettered or released. */
   readonly done: Promise<void>;
+  /** Settles when no handler runs for it any more (its settle may still be under way); never later than `done`. */
+  readonly handled: Promise<void>;
   /** Aborts the handler and gives the job back to the queue at once, unless it already settled. */
   release(): Promise<void>;
 }
@@ -112,7 +114,7 @@ export class JobRunner {
       this.#events.emit('worker:error', { error: toError(error), during: `processing message ${message.messageId}` });
       this.#logger.error({ err: error, messageId: message.messageId }, 'processing a message failed; it will be redelivered');
     });
-    return { messageId: message.messageId, done, release: () => attempt.release() };
+    return { messageId: message.messageId, done, handled: attempt.handled, release: () => attempt.release() };
   }
 
   /** Gives back a message received while stopping, before any job ran (no attempt is charged). */

@@ -52,6 +52,8 @@ export class Worker {
   #state: WorkerState = 'idle';
   #stopping: Promise<void> | undefined;
   readonly #inFlight = new Set<InFlightJob>();
+  /** In-flight jobs whose handler has not finished yet: what `concurrency` bounds (settles run outside it). */
+  #handling = 0;
   #reserved = 0;
   #slotWaiters: Array<() => void> = [];
   #pollAbort = new AbortController();
@@ -240,8 +242,14 @@ export class Worker {
     this.#events.emit('worker:state', { state });
   }
 
+  /**
+   * Slots to receive into: `concurrency` counts attempts up to the end of their handler; a finished
+   * handler's settle (the store's commit, the delete) runs outside it, so a slow settle does not idle
+   * a slot. At most `concurrency` more may be settling at once, which bounds the messages held.
+   */
   #free(): number {
-    return this.options.concurrency - this.#inFlight.size - this.#reserved;
+    const { concurrency } = this.options;
+    return Math.min(concurrency - this.#handling, 2 * concurrency - this.#inFlight.size) - this.#reserved;
   }
 
   #wakeOne(): void {
@@ -346,13 +354,18 @@ export class Worker {
 
   /** Keeps a give-back among the in-flight work that stop() awaits. */
   #track(work: Promise<void>): void {
-    const job: InFlightJob = { messageId: 'give-back', done: work, release: async () => undefined };
+    const job: InFlightJob = { messageId: 'give-back', done: work, handled: Promise.resolve(), release: async () => undefined };
     this.#inFlight.add(job);
     void work.finally(() => this.#inFlight.delete(job));
   }
 
   #trackJob(job: InFlightJob): void {
     this.#inFlight.add(job);
+    this.#handling++;
+    void job.handled.finally(() => {
+      this.#handling--;
+      this.#wakeOne();
+    });
     void job.done.finally(() => {
       this.#inFlight.delete(job);
       this.#wakeOne();

@@ -413,3 +413,33 @@ describe('rows the worker creates', () => {
     expect(r.store.calls.settle).toBeLessThanOrEqual(2);
   });
 });
+
+describe('concurrency counts handlers, not settles', () => {
+  it('a slow settle frees its slot for the next handler, and at most concurrency more are settling', async () => {
+    const r = await rig();
+    // Every settle waits until the test opens the gate: the store's commit is slow.
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const settle = r.store.settle.bind(r.store);
+    r.store.settle = async (requests) => {
+      await gate;
+      return await settle(requests);
+    };
+    const started: number[] = [];
+    const job = defineJob({ type: 'quick', schema: z.object({ n: z.number() }), handler: async ({ n }) => void started.push(n) });
+    for (let n = 0; n < 5; n++) await r.enqueue('quick', { n });
+    const worker = r.worker([job], { concurrency: 1 }).start();
+    // concurrency 1: one handler at a time; a finished handler's settle runs outside the slot, so a
+    // second job starts while the first still waits on its commit — and no third until one settles.
+    await driveUntil(r.clock, 'two handlers to have run', () => started.length === 2);
+    await driveUntil(r.clock, 'some simulated time', () => false, { maxSteps: 50 }).catch(() => undefined);
+    expect(started).toHaveLength(2);
+    expect(worker.stats.inFlight).toBe(2);
+    open();
+    await driveUntil(r.clock, 'every job to succeed', () => count(r.events, 'job:succeeded') === 5);
+    await worker.stop();
+    expect(started.sort()).toEqual([0, 1, 2, 3, 4]);
+  });
+});
