@@ -55,7 +55,7 @@ export async function startEmbeddedStore(options: EmbeddedStoreOptions = {}): Pr
     const pool = new pg.Pool({ connectionString: url, max: 1, idleTimeoutMillis: 0, application_name: 'calsync-jobs' });
     // Errors of an idle connection surface here; the next query reconnects. Unhandled, they would crash.
     pool.on('error', () => undefined);
-    store = new PostgresJobStore({ pool, closePool: true });
+    store = new PostgresJobStore({ pool, closePool: true, prepareStatements: false });
     await store.migrate();
     return { store, url, close };
   } catch (error) {

@@ -11,7 +11,7 @@
  */
 import type pg from 'pg';
 import type { ClaimRequest, ClaimResult, DropReason, JobState } from './job-store.js';
-import { inRounds, NEW_JOB_COLUMNS, newJobFields, ts } from './postgres-sql.js';
+import { inRounds, NEW_JOB_COLUMNS, newJobFields, prepared, ts } from './postgres-sql.js';
 
 interface ClaimRow {
   i: number;
@@ -25,7 +25,12 @@ interface ClaimRow {
 }
 
 /** One result per request, in order; one statement per round (see inRounds). */
-export async function claimBatch(pool: pg.Pool, table: string, requests: readonly ClaimRequest[]): Promise<ClaimResult[]> {
+export async function claimBatch(
+  pool: pg.Pool,
+  table: string,
+  requests: readonly ClaimRequest[],
+  prepare: boolean,
+): Promise<ClaimResult[]> {
   const results: (ClaimResult | undefined)[] = new Array(requests.length);
   // The highest attempt of each job first (ties: the first in the batch): the statement decides for it.
   const groups = new Map<string, number[]>();
@@ -50,7 +55,7 @@ export async function claimBatch(pool: pg.Pool, table: string, requests: readonl
         ...newJobFields(r.row),
       };
     });
-    const { rows } = await pool.query<ClaimRow>(claimSql(table), [JSON.stringify(batch)]);
+    const { rows } = await pool.query<ClaimRow>(prepared(prepare, claimSql(table), [JSON.stringify(batch)]));
     const byIndex = new Map(rows.map((row) => [row.i, row]));
     return pending.filter((group) => {
       const winner = requests[group[0]!]!;

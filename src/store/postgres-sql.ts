@@ -3,7 +3,28 @@
  * (times as epoch milliseconds, NULL as undefined), how a NewJob travels in a statement's JSON batch,
  * and the rounds a batch gets when its rows race with a concurrent insert.
  */
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
 import type { JobRecord, JobState, NewJob } from './job-store.js';
+
+const statementNames = new Map<string, string>();
+
+/**
+ * `text` as a named prepared statement: each connection parses and plans it once and then only binds
+ * and executes it. The hot-path statements (claim, settle, renew, create) are large CTEs over a JSON
+ * batch whose planning alone cost PostgreSQL about half a millisecond per call. The name is derived
+ * from the text, so two texts never share a name (pg refuses that) and one text is prepared once per
+ * connection, whichever store instance runs it. With `prepare` false, an unnamed statement.
+ */
+export function prepared(prepare: boolean, text: string, values: unknown[]): pg.QueryConfig {
+  if (!prepare) return { text, values };
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `calsync_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`;
+    statementNames.set(text, name);
+  }
+  return { name, text, values };
+}
 
 /** Rounds of a batch whose rows raced with a concurrent insert; a second one has always been enough. */
 const MAX_ROUNDS = 4;

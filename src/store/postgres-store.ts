@@ -17,7 +17,17 @@ import { defaultMigrationsDir, migrate, quoteSchema, type MigrateResult } from '
 import { decodeCursor, pageSize, toPage } from './job-page.js';
 import { TERMINAL_STATES } from './job-store.js';
 import { claimBatch } from './postgres-claim.js';
-import { CLEAR_CLAIM, inRounds, NEW_JOB_COLUMNS, newJobFields, RECORD_COLUMNS, type RecordRow, toRecord, ts } from './postgres-sql.js';
+import {
+  CLEAR_CLAIM,
+  inRounds,
+  NEW_JOB_COLUMNS,
+  newJobFields,
+  prepared,
+  RECORD_COLUMNS,
+  type RecordRow,
+  toRecord,
+  ts,
+} from './postgres-sql.js';
 import type {
   CancelResult,
   ClaimRequest,
@@ -46,6 +56,12 @@ export interface PostgresJobStoreOptions {
   schema?: string;
   /** End the pool on `close()`. @defaultValue false: the pool is the caller's */
   closePool?: boolean;
+  /**
+   * Run the hot-path statements as named prepared statements (planned once per connection). Off
+   * for PGlite behind pglite-socket: its socket connections share one session, so a statement one
+   * connection prepared already exists for the next, which pg cannot know. @defaultValue true
+   */
+  prepareStatements?: boolean;
 }
 
 export interface ConnectOptions {
@@ -65,6 +81,7 @@ export class PostgresJobStore implements JobStore {
   readonly #schema: string;
   readonly #table: string;
   readonly #closePool: boolean;
+  readonly #prepare: boolean;
   #closing: Promise<void> | undefined;
 
   constructor(options: PostgresJobStoreOptions) {
@@ -72,6 +89,7 @@ export class PostgresJobStore implements JobStore {
     this.#schema = options.schema ?? DEFAULT_SCHEMA;
     this.#table = `${quoteSchema(this.#schema)}.jobs`;
     this.#closePool = options.closePool ?? false;
+    this.#prepare = options.prepareStatements ?? true;
   }
 
   /** A pool to `url` (max 10 by default), migrated and pinged; `close()` ends the pool. */
@@ -128,7 +146,9 @@ export class PostgresJobStore implements JobStore {
         return { i: index, id: job.id, type: job.type, ...newJobFields(job) };
       });
       const { rows } = await this.#pool.query<{ i: number; created: boolean; existing: string | null }>(
-        `WITH req AS (
+        prepared(
+          this.#prepare,
+          `WITH req AS (
            SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(i int, id text, type text, ${NEW_JOB_COLUMNS})
          ),
          ins AS (
@@ -144,7 +164,8 @@ export class PostgresJobStore implements JobStore {
              (SELECT e.id FROM ${this.#table} e WHERE r.idempotency_key IS NOT NULL AND e.type = r.type AND e.idempotency_key = r.idempotency_key)
            ) AS existing
          FROM req r LEFT JOIN ins ON ins.id = r.id`,
-        [JSON.stringify(batch)],
+          [JSON.stringify(batch)],
+        ),
       );
       // Neither inserted nor found: another transaction's row, committed after this statement began.
       return rows.flatMap((row) => {
@@ -167,7 +188,7 @@ export class PostgresJobStore implements JobStore {
   }
 
   claim(requests: readonly ClaimRequest[]): Promise<ClaimResult[]> {
-    return claimBatch(this.#pool, this.#table, requests);
+    return claimBatch(this.#pool, this.#table, requests, this.#prepare);
   }
 
   async settle(requests: readonly SettleRequest[]): Promise<SettleResult[]> {
@@ -191,7 +212,9 @@ export class PostgresJobStore implements JobStore {
     // `win` is the request that holds each row's claim, if any (a batch may carry a stale copy too);
     // the others are answered as if in batch order: from the row before the write, or after it.
     const { rows } = await this.#pool.query<{ i: number; settled: boolean; state: JobState | null }>(
-      `WITH req AS (
+      prepared(
+        this.#prepare,
+        `WITH req AS (
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(
            i int, job_id text, attempt int, message_id text, kind text, next_attempt int, scheduled_at float8, error jsonb, history jsonb, reason text)
        ),
@@ -219,7 +242,8 @@ export class PostgresJobStore implements JobStore {
        )
        SELECT r.i, coalesce(u.i = r.i, false) AS settled, CASE WHEN r.i > u.i THEN u.state ELSE c.state END AS state
        FROM req r LEFT JOIN cur c ON c.id = r.job_id LEFT JOIN upd u ON u.id = r.job_id`,
-      [JSON.stringify(batch)],
+        [JSON.stringify(batch)],
+      ),
     );
     const results: SettleResult[] = new Array(requests.length);
     for (const row of rows) {
@@ -236,7 +260,9 @@ export class PostgresJobStore implements JobStore {
     const batch = requests.map((r, i) => ({ i, job_id: r.jobId, attempt: r.attempt, message_id: r.messageId, lease_ms: r.leaseMs }));
     const t = this.#table;
     const { rows } = await this.#pool.query<{ i: number; held: boolean; state: JobState | null }>(
-      `WITH req AS (
+      prepared(
+        this.#prepare,
+        `WITH req AS (
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(i int, job_id text, attempt int, message_id text, lease_ms float8)
        ),
        cur AS (
@@ -253,7 +279,8 @@ export class PostgresJobStore implements JobStore {
        )
        SELECT r.i, EXISTS (SELECT 1 FROM held h WHERE h.i = r.i) AS held, c.state
        FROM req r LEFT JOIN cur c ON c.id = r.job_id`,
-      [JSON.stringify(batch)],
+        [JSON.stringify(batch)],
+      ),
     );
     const results: RenewResult[] = new Array(requests.length);
     for (const row of rows) results[row.i] = row.held ? 'held' : row.state === 'cancelled' ? 'cancelled' : 'lost';

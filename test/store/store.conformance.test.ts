@@ -63,7 +63,7 @@ conformance(
     const fresh = async (): Promise<JobStore> => {
       // A second connection, used only while the shared one idles: the cases that need it run alone.
       const pool = testPool(embedded.url, { max: 1 });
-      const store = new PostgresJobStore({ pool, schema: freshSchema(), closePool: true });
+      const store = new PostgresJobStore({ pool, schema: freshSchema(), closePool: true, prepareStatements: false });
       await store.migrate();
       return store;
     };
