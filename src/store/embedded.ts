@@ -5,11 +5,14 @@
  *
  * PGlite is one session. The pool therefore has one connection, which never idles out, so
  * transactions queue in the pool instead of interleaving in the one backend. The socket server
- * accepts two connections all the same: pg-pool throws a connection away after any query error and
- * opens a new one at once, and with a limit of one the server refuses the new one ("Too many
- * connections") until it has noticed the old one closing, so the query after every error failed.
- * Seen with pglite-socket 0.2.17; test/store/store.conformance.test.ts ("a statement the database
- * rejects fails alone") catches a return of it.
+ * accepts more connections all the same (its query queue keeps a transaction's statements together):
+ * pg-pool throws a connection away after any query error and opens a new one at once, and the server
+ * counts a closed connection until it has noticed it closing, so with a limit of one the query after
+ * every error failed ("Too many connections"), and with two a CLI started right after another one
+ * (`--store` with this URL) was refused. Seen with pglite-socket 0.2.17; test/store/embedded.test.ts
+ * ("one PGlite session, many connections") and store.conformance.test.ts ("a statement the database
+ * rejects fails alone") catch a return of it. The socket connections share the one session, prepared
+ * statements included: their names differ per connection (postgres-sql.ts, runPrepared).
  *
  * Start-up, measured on this project's 2-core machine (Node 20): `PGlite.create()`
  * takes 1.4–2.7 s (up to 8 s while other test processes compete for the cores): it compiles and
@@ -21,6 +24,9 @@ import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import pg from 'pg';
 import { PostgresJobStore } from './postgres-store.js';
+
+/** Connections the socket accepts at once: the store's own, the one replacing it, and a few CLIs. */
+const SOCKET_CONNECTIONS = 8;
 
 export interface EmbeddedStoreOptions {
   /** A folder for the data, created when missing; one process at a time. @defaultValue none: in memory, gone on close */
@@ -49,13 +55,13 @@ export async function startEmbeddedStore(options: EmbeddedStoreOptions = {}): Pr
       await db.close();
     })());
   try {
-    server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 2 });
+    server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: SOCKET_CONNECTIONS });
     await server.start();
     const url = `postgres://postgres@${server.getServerConn()}/postgres`;
     const pool = new pg.Pool({ connectionString: url, max: 1, idleTimeoutMillis: 0, application_name: 'calsync-jobs' });
     // Errors of an idle connection surface here; the next query reconnects. Unhandled, they would crash.
     pool.on('error', () => undefined);
-    store = new PostgresJobStore({ pool, closePool: true, prepareStatements: false });
+    store = new PostgresJobStore({ pool, closePool: true });
     await store.migrate();
     return { store, url, close };
   } catch (error) {

@@ -11,7 +11,7 @@
  */
 import type pg from 'pg';
 import type { ClaimRequest, ClaimResult, DropReason, JobState } from './job-store.js';
-import { inRounds, NEW_JOB_COLUMNS, newJobFields, prepared, ts } from './postgres-sql.js';
+import { inRounds, NEW_JOB_COLUMNS, newJobFields, runPrepared, ts } from './postgres-sql.js';
 
 interface ClaimRow {
   i: number;
@@ -55,7 +55,7 @@ export async function claimBatch(
         ...newJobFields(r.row),
       };
     });
-    const { rows } = await pool.query<ClaimRow>(prepared(prepare, claimSql(table), [JSON.stringify(batch)]));
+    const { rows } = await runPrepared<ClaimRow>(pool, prepare, claimSql(table), [JSON.stringify(batch)]);
     const byIndex = new Map(rows.map((row) => [row.i, row]));
     return pending.filter((group) => {
       const winner = requests[group[0]!]!;

@@ -3,27 +3,49 @@
  * (times as epoch milliseconds, NULL as undefined), how a NewJob travels in a statement's JSON batch,
  * and the rounds a batch gets when its rows race with a concurrent insert.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import type { JobRecord, JobState, NewJob } from './job-store.js';
 
 const statementNames = new Map<string, string>();
+const clientTags = new WeakMap<pg.PoolClient, string>();
 
 /**
- * `text` as a named prepared statement: each connection parses and plans it once and then only binds
- * and executes it. The hot-path statements (claim, settle, renew, create) are large CTEs over a JSON
- * batch whose planning alone cost PostgreSQL about half a millisecond per call. The name is derived
- * from the text, so two texts never share a name (pg refuses that) and one text is prepared once per
- * connection, whichever store instance runs it. With `prepare` false, an unnamed statement.
+ * Runs `text` on one of `pool`'s connections, as a named prepared statement when `prepare` is set:
+ * each connection parses and plans it once and then only binds and executes it. The hot-path
+ * statements (claim, settle, renew, create) are large CTEs over a JSON batch whose planning alone cost
+ * PostgreSQL about half a millisecond per call. The name is derived from the text (two texts never
+ * share a name) and from the connection: PGlite behind pglite-socket keeps one session for all its
+ * socket connections, so a name one connection prepared would already exist for the next one (a
+ * reconnect after an error, another process's CLI), which pg cannot know.
  */
-export function prepared(prepare: boolean, text: string, values: unknown[]): pg.QueryConfig {
-  if (!prepare) return { text, values };
-  let name = statementNames.get(text);
-  if (name === undefined) {
-    name = `calsync_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`;
-    statementNames.set(text, name);
+export async function runPrepared<R extends pg.QueryResultRow>(
+  pool: pg.Pool,
+  prepare: boolean,
+  text: string,
+  values: unknown[],
+): Promise<pg.QueryResult<R>> {
+  if (!prepare) return await pool.query<R>(text, values);
+  let base = statementNames.get(text);
+  if (base === undefined) {
+    base = `calsync_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`;
+    statementNames.set(text, base);
   }
-  return { name, text, values };
+  const client = await pool.connect();
+  let tag = clientTags.get(client);
+  if (tag === undefined) {
+    tag = randomBytes(6).toString('hex');
+    clientTags.set(client, tag);
+  }
+  try {
+    const result = await client.query<R>({ name: `${base}_${tag}`, text, values });
+    client.release();
+    return result;
+  } catch (error) {
+    // As pool.query does: a connection that failed a query is not reused.
+    client.release(error instanceof Error ? error : true);
+    throw error;
+  }
 }
 
 /** Rounds of a batch whose rows raced with a concurrent insert; a second one has always been enough. */

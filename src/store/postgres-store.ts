@@ -22,7 +22,7 @@ import {
   inRounds,
   NEW_JOB_COLUMNS,
   newJobFields,
-  prepared,
+  runPrepared,
   RECORD_COLUMNS,
   type RecordRow,
   toRecord,
@@ -57,9 +57,10 @@ export interface PostgresJobStoreOptions {
   /** End the pool on `close()`. @defaultValue false: the pool is the caller's */
   closePool?: boolean;
   /**
-   * Run the hot-path statements as named prepared statements (planned once per connection). Off
-   * for PGlite behind pglite-socket: its socket connections share one session, so a statement one
-   * connection prepared already exists for the next, which pg cannot know. @defaultValue true
+   * Run the hot-path statements (claim, settle, renew, createJobs) as named prepared statements,
+   * planned once per connection (postgres-sql.ts, runPrepared). Turn it off behind a pooler that
+   * does not carry prepared statements across transactions (PgBouncer in transaction mode before
+   * 1.21). @defaultValue true
    */
   prepareStatements?: boolean;
 }
@@ -145,10 +146,10 @@ export class PostgresJobStore implements JobStore {
         const job = jobs[index]!;
         return { i: index, id: job.id, type: job.type, ...newJobFields(job) };
       });
-      const { rows } = await this.#pool.query<{ i: number; created: boolean; existing: string | null }>(
-        prepared(
-          this.#prepare,
-          `WITH req AS (
+      const { rows } = await runPrepared<{ i: number; created: boolean; existing: string | null }>(
+        this.#pool,
+        this.#prepare,
+        `WITH req AS (
            SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(i int, id text, type text, ${NEW_JOB_COLUMNS})
          ),
          ins AS (
@@ -164,8 +165,7 @@ export class PostgresJobStore implements JobStore {
              (SELECT e.id FROM ${this.#table} e WHERE r.idempotency_key IS NOT NULL AND e.type = r.type AND e.idempotency_key = r.idempotency_key)
            ) AS existing
          FROM req r LEFT JOIN ins ON ins.id = r.id`,
-          [JSON.stringify(batch)],
-        ),
+        [JSON.stringify(batch)],
       );
       // Neither inserted nor found: another transaction's row, committed after this statement began.
       return rows.flatMap((row) => {
@@ -211,10 +211,10 @@ export class PostgresJobStore implements JobStore {
     const t = this.#table;
     // `win` is the request that holds each row's claim, if any (a batch may carry a stale copy too);
     // the others are answered as if in batch order: from the row before the write, or after it.
-    const { rows } = await this.#pool.query<{ i: number; settled: boolean; state: JobState | null }>(
-      prepared(
-        this.#prepare,
-        `WITH req AS (
+    const { rows } = await runPrepared<{ i: number; settled: boolean; state: JobState | null }>(
+      this.#pool,
+      this.#prepare,
+      `WITH req AS (
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(
            i int, job_id text, attempt int, message_id text, kind text, next_attempt int, scheduled_at float8, error jsonb, history jsonb, reason text)
        ),
@@ -242,8 +242,7 @@ export class PostgresJobStore implements JobStore {
        )
        SELECT r.i, coalesce(u.i = r.i, false) AS settled, CASE WHEN r.i > u.i THEN u.state ELSE c.state END AS state
        FROM req r LEFT JOIN cur c ON c.id = r.job_id LEFT JOIN upd u ON u.id = r.job_id`,
-        [JSON.stringify(batch)],
-      ),
+      [JSON.stringify(batch)],
     );
     const results: SettleResult[] = new Array(requests.length);
     for (const row of rows) {
@@ -259,10 +258,10 @@ export class PostgresJobStore implements JobStore {
     if (requests.length === 0) return [];
     const batch = requests.map((r, i) => ({ i, job_id: r.jobId, attempt: r.attempt, message_id: r.messageId, lease_ms: r.leaseMs }));
     const t = this.#table;
-    const { rows } = await this.#pool.query<{ i: number; held: boolean; state: JobState | null }>(
-      prepared(
-        this.#prepare,
-        `WITH req AS (
+    const { rows } = await runPrepared<{ i: number; held: boolean; state: JobState | null }>(
+      this.#pool,
+      this.#prepare,
+      `WITH req AS (
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(i int, job_id text, attempt int, message_id text, lease_ms float8)
        ),
        cur AS (
@@ -279,8 +278,7 @@ export class PostgresJobStore implements JobStore {
        )
        SELECT r.i, EXISTS (SELECT 1 FROM held h WHERE h.i = r.i) AS held, c.state
        FROM req r LEFT JOIN cur c ON c.id = r.job_id`,
-        [JSON.stringify(batch)],
-      ),
+      [JSON.stringify(batch)],
     );
     const results: RenewResult[] = new Array(requests.length);
     for (const row of rows) results[row.i] = row.held ? 'held' : row.state === 'cancelled' ? 'cancelled' : 'lost';

@@ -4,8 +4,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import pg from 'pg';
 import { startEmbeddedStore } from '../../src/store/embedded.js';
 import { openStore } from '../../src/store/open-store.js';
+import { PostgresJobStore } from '../../src/store/postgres-store.js';
 
 describe('startEmbeddedStore', () => {
   test('keeps jobs in a folder it creates, across a close and a new start', async () => {
@@ -49,6 +51,31 @@ describe('startEmbeddedStore', () => {
       );
     } finally {
       await rm(parent, { recursive: true, force: true });
+    }
+  });
+
+  test('one PGlite session, many connections: prepared statements never collide across clients or after a failed query', async () => {
+    // pglite-socket serves every socket connection from one session, so a statement one client
+    // prepared is still there for the next; the names must differ per client (postgres-sql.ts).
+    const embedded = await startEmbeddedStore();
+    try {
+      const job = (): { id: string; type: string; createdAt: number } => ({ id: randomUUID(), type: 'embedded.prepared', createdAt: 1_700_000_000_000 });
+      // Another process's CLI, one after the other, through the socket (as `--store postgres://…` of `npm start`).
+      for (let n = 0; n < 3; n++) {
+        const outside = new PostgresJobStore({ pool: new pg.Pool({ connectionString: embedded.url, max: 1 }), closePool: true });
+        try {
+          const created = job();
+          expect(await outside.createJobs([created])).toEqual([{ id: created.id, created: true }]);
+        } finally {
+          await outside.close();
+        }
+      }
+      // The embedded store's own client after a query it failed (pg discards that connection).
+      expect(await embedded.store.createJobs([job()])).toMatchObject([{ created: true }]);
+      await expect(embedded.store.createJobs([{ ...job(), createdAt: Number.NaN }])).rejects.toThrow();
+      expect(await embedded.store.createJobs([job()])).toMatchObject([{ created: true }]);
+    } finally {
+      await embedded.close();
     }
   });
 });
