@@ -59,7 +59,11 @@ describe('startEmbeddedStore', () => {
     // prepared is still there for the next; the names must differ per client (postgres-sql.ts).
     const embedded = await startEmbeddedStore();
     try {
-      const job = (): { id: string; type: string; createdAt: number } => ({ id: randomUUID(), type: 'embedded.prepared', createdAt: 1_700_000_000_000 });
+      const job = (): { id: string; type: string; createdAt: number } => ({
+        id: randomUUID(),
+        type: 'embedded.prepared',
+        createdAt: 1_700_000_000_000,
+      });
       // Another process's CLI, one after the other, through the socket (as `--store postgres://…` of `npm start`).
       for (let n = 0; n < 3; n++) {
         const outside = new PostgresJobStore({ pool: new pg.Pool({ connectionString: embedded.url, max: 1 }), closePool: true });
