@@ -19,7 +19,11 @@ export interface WorkerOptions {
   queueName?: string;
   /** @defaultValue the last path segment of `dlqUrl` */
   dlqName?: string;
-  /** Handlers running at once. @defaultValue 10 */
+  /**
+   * Handlers running at once. A job counts from its receive until its handler returns; its settle (the
+   * store's write, the delete or re-send) runs outside the count, with at most as many again settling
+   * at once, so the worker holds at most 2 × concurrency messages. @defaultValue 10
+   */
   concurrency?: number;
   /** Receive loops running at once. @defaultValue ceil(concurrency / 10), at most 8 */
   pollers?: number;
