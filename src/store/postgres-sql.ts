@@ -37,12 +37,17 @@ export async function runPrepared<R extends pg.QueryResultRow>(
     tag = randomBytes(6).toString('hex');
     clientTags.set(client, tag);
   }
+  // As pool.query does: an error event of a checked-out connection (the server ending it) is this
+  // call's, not the process's, and a connection that failed a query is not reused.
+  const onError = (): void => undefined;
+  client.on('error', onError);
   try {
     const result = await client.query<R>({ name: `${base}_${tag}`, text, values });
+    client.removeListener('error', onError);
     client.release();
     return result;
   } catch (error) {
-    // As pool.query does: a connection that failed a query is not reused.
+    client.removeListener('error', onError);
     client.release(error instanceof Error ? error : true);
     throw error;
   }

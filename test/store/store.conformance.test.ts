@@ -10,6 +10,8 @@ import { startEmbeddedStore, type EmbeddedStore } from '../../src/store/embedded
 import type { JobStore } from '../../src/store/job-store.js';
 import { MemoryJobStore } from '../../src/store/memory-store.js';
 import { PostgresJobStore } from '../../src/store/postgres-store.js';
+import { runPrepared } from '../../src/store/postgres-sql.js';
+import { eventually } from '../support/runtime-harness.js';
 import { startPostgres, testPool, type PostgresDatabase } from '../support/postgres.js';
 import { storeCases, type StoreHarness } from './conformance.cases.js';
 
@@ -91,6 +93,33 @@ conformance(
   },
   (harness) => {
     afterAFailedStatement(harness);
+
+    test('a connection the server ends mid-statement fails that call alone: no unhandled error, the next call works', async () => {
+      // runPrepared checks a client out itself; pg emits 'error' on it when the server ends the
+      // connection, and without a listener that event killed the process (the store chaos run, on
+      // its PostgreSQL restart).
+      const pool = testPool(database!.connectionString, { max: 1 });
+      const admin = testPool(database!.connectionString, { max: 1 });
+      try {
+        const tag = `calsync_terminate_${randomUUID().slice(0, 8)}`;
+        const sleeping = runPrepared(pool, true, `SELECT pg_sleep(10) AS ${tag}`, []);
+        await eventually('the statement to be running', async () => {
+          const { rowCount } = await admin.query('SELECT 1 FROM pg_stat_activity WHERE query LIKE $1 AND pid <> pg_backend_pid()', [
+            `%${tag}%`,
+          ]);
+          return (rowCount ?? 0) > 0;
+        });
+        await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE $1 AND pid <> pg_backend_pid()', [
+          `%${tag}%`,
+        ]);
+        await expect(sleeping).rejects.toThrow();
+        const { rows } = await runPrepared<{ n: number }>(pool, true, 'SELECT 1::int AS n', []);
+        expect(rows).toEqual([{ n: 1 }]);
+      } finally {
+        await pool.end();
+        await admin.end();
+      }
+    });
 
     test('50 concurrent createJobs with one key, over 10 connections, make exactly one job', async () => {
       const { store } = harness();
