@@ -38,6 +38,7 @@ form.inline button { margin: 0; padding: .25rem .75rem; width: auto; }
 .cards article { margin: 0; }
 .num { font-variant-numeric: tabular-nums; text-align: right; }
 table code { font-size: .8rem; }
+.cards code { word-break: break-all; }
 .timeline { list-style: none; padding-left: 0; border-left: .2rem solid var(--pico-muted-border-color); }
 .timeline li { list-style: none; margin: 0 0 1rem 0; padding-left: 1rem; position: relative; }
 .timeline li::before { content: ''; position: absolute; left: -.55rem; top: .35rem; width: .9rem; height: .9rem; border-radius: 50%; background: #9e9e9e; }

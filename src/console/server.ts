@@ -60,7 +60,8 @@ const SECURITY_HEADERS = {
     "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
-  'referrer-policy': 'no-referrer',
+  // same-origin, not no-referrer: with no-referrer Chrome sends `Origin: null` on the console's own form posts.
+  'referrer-policy': 'same-origin',
   'cache-control': 'no-store',
 } as const;
 

@@ -76,7 +76,7 @@ export const dlqSection: ConsoleSection = {
       );
       const body = html`
         ${notice(query.done === 'purged' ? 'Purge requested: the dead-letter queue empties within a minute.' : undefined)}
-        <form method="get" action="/dlq" role="search" aria-label="Filter dead letters" class="actions">
+        <form method="get" action="/dlq" aria-label="Filter dead letters" class="actions">
           <label>Type <input name="type" value="${query.type ?? ''}" /></label>
           <button type="submit">Filter</button>
         </form>

@@ -90,7 +90,7 @@ export const jobsSection: ConsoleSection = {
       );
       const types = deps.jobs.map((job) => job.type);
       const body = html`
-        <form method="get" action="/jobs" role="search" aria-label="Search jobs">
+        <form method="get" action="/jobs" aria-label="Search jobs">
           <div class="filters">
             <label>Job id <input name="id" value="${field(raw, 'id')}" /></label>
             <label>Idempotency key <input name="key" value="${field(raw, 'key')}" /></label>
