@@ -37,18 +37,11 @@ export interface AxeViolation {
 /** axe-core's WCAG 2.1 A and AA rules (and its best practices) on the page as it is now. */
 export async function axeViolations(page: Page): Promise<AxeViolation[]> {
   await page.addScriptTag({ path: AXE });
-  return await page.evaluate(async () => {
-    const axe = (globalThis as unknown as { axe: { run(context: unknown, options: unknown): Promise<{ violations: any[] }> } }).axe;
-    const result = await axe.run(document, {
-      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
-    });
-    return result.violations.map((v) => ({
-      id: v.id,
-      impact: v.impact,
-      help: v.help,
-      nodes: v.nodes.map((n: { target: unknown }) => String(n.target)),
-    }));
-  });
+  // Run in the page (this project's TypeScript has no DOM library: the page code is text).
+  return (await page.evaluate(`(async () => {
+    const result = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } });
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => String(n.target)) }));
+  })()`)) as AxeViolation[];
 }
 
 /**
@@ -57,26 +50,22 @@ export async function axeViolations(page: Page): Promise<AxeViolation[]> {
  * every one of them.
  */
 export async function unreachableByKeyboard(page: Page): Promise<string[]> {
-  const count = await page.evaluate(() => {
+  const count = (await page.evaluate(`(() => {
     const controls = [...document.querySelectorAll('a[href], button, input:not([type=hidden]), select, textarea, summary')].filter(
-      (el) => (el as HTMLElement).offsetParent !== null || el.tagName === 'SUMMARY',
+      (el) => el.offsetParent !== null || el.tagName === 'SUMMARY',
     );
     controls.forEach((el, i) => el.setAttribute('data-kb', String(i)));
-    (document.activeElement as HTMLElement | null)?.blur();
+    document.activeElement?.blur();
     return controls.length;
-  });
+  })()`)) as number;
   const reached = new Set<string>();
   // A date-time field takes a Tab for each of its parts, so allow several presses a control.
   for (let press = 0; press < count * 8 + 10 && reached.size < count; press++) {
     await page.keyboard.press('Tab');
-    const at = await page.evaluate(() => document.activeElement?.getAttribute('data-kb') ?? null);
+    const at = (await page.evaluate(`document.activeElement?.getAttribute('data-kb') ?? null`)) as string | null;
     if (at !== null) reached.add(at);
   }
-  return await page.evaluate(
-    (seen) =>
-      [...document.querySelectorAll('[data-kb]')]
-        .filter((el) => !seen.includes(el.getAttribute('data-kb') ?? ''))
-        .map((el) => `${el.tagName.toLowerCase()} "${(el.textContent ?? '').trim().slice(0, 40)}"`),
-    [...reached],
-  );
+  return (await page.evaluate(`[...document.querySelectorAll('[data-kb]')]
+    .filter((el) => !${JSON.stringify([...reached])}.includes(el.getAttribute('data-kb') ?? ''))
+    .map((el) => el.tagName.toLowerCase() + ' "' + (el.textContent ?? '').trim().slice(0, 40) + '"')`)) as string[];
 }
