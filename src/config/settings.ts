@@ -116,6 +116,7 @@ const tokenText: Rule<string> = {
     .trim()
     .regex(/^[\x21-\x7e]{16,512}$/),
   expected: '16 to 512 printable characters without spaces',
+  secret: true,
 };
 const listText: Rule<string[]> = {
   schema: z
