@@ -153,9 +153,12 @@ describe('the console in chromium', () => {
     // The progress page reloads itself until the redrive is done.
     await page.locator('#redrive-status', { hasText: /^finished: 1 of/ }).waitFor({ timeout: 20_000 });
     await checkPage(page, 'redrive-progress');
-    await settledState(id, ['succeeded']);
-    await page.goto(`${open.url}/jobs/${id}`);
-    expect(await page.locator('#job-state').textContent()).toBe('succeeded');
+    // Watch the job page: it reloads itself until the job has settled.
+    await page.getByRole('link', { name: id }).click();
+    await page.getByRole('link', { name: /Watch it/ }).or(page.locator('#job-state', { hasText: 'succeeded' })).first().waitFor();
+    if ((await page.locator('#job-state').textContent()) !== 'succeeded') await page.getByRole('link', { name: /Watch it/ }).click();
+    await page.locator('#job-state', { hasText: 'succeeded' }).waitFor({ timeout: 30_000 });
+    expect((await rig.store.getJob(id))?.state).toBe('succeeded');
     expect(actions(open.lines)).toContainEqual(
       expect.objectContaining({ action: 'dlq.redrive', actor: 'anonymous (no token, loopback)', selection: [id], started: true }),
     );

@@ -25,7 +25,7 @@ const DONE = {
   retried: 'Sent again as a new attempt series.',
   redriven: 'Redriven from the dead-letter queue.',
 } as const;
-const jobQuery = z.object({ done: z.enum(Object.keys(DONE) as [keyof typeof DONE]).optional() }).strict();
+const jobQuery = z.object({ done: z.enum(Object.keys(DONE) as [keyof typeof DONE]).optional(), watch: z.enum(['1']).optional() }).strict();
 
 const duration = (ms: number): string => (ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`);
 
@@ -88,7 +88,15 @@ function actionButtons(ctx: PageContext, job: JobView): Html {
   return buttons.length > 0 ? html`<div class="actions" aria-label="Actions">${buttons}</div>` : html``;
 }
 
-async function jobPage(deps: ConsoleDeps, ctx: PageContext, job: JobView, done: keyof typeof DONE | undefined): Promise<Html> {
+async function jobPage(
+  deps: ConsoleDeps,
+  ctx: PageContext,
+  job: JobView,
+  done: keyof typeof DONE | undefined,
+  watch: boolean,
+): Promise<Html> {
+  const live = ['pending', 'running', 'backoff'].includes(job.state);
+  const self = `/jobs/${encodeURIComponent(job.id)}`;
   const path = jobPath(job);
   const { svg } = await machineSvg(job.type, path, 'machine-title');
   const definition = deps.jobs.find((d) => d.type === job.type);
@@ -99,10 +107,12 @@ async function jobPage(deps: ConsoleDeps, ctx: PageContext, job: JobView, done: 
     : html`<span class="muted">none recorded</span>`;
   return page(ctx, {
     title: `Job ${job.id}`,
-    refreshMs: ['pending', 'running', 'backoff'].includes(job.state) ? 3_000 : undefined,
+    // Reloads only when asked: a page that reloads by itself while someone reads it is a nuisance.
+    refreshMs: live && watch ? 3_000 : undefined,
     body: html`
       ${notice(done ? DONE[done] : undefined)}
-      <p>${stateBadge(job.state)} <strong>${job.type}</strong> · attempt ${job.attempt}${job.retries > 0 ? ` · retried ${job.retries} time(s)` : ''}</p>
+      <p>${stateBadge(job.state)} <strong>${job.type}</strong> · attempt ${job.attempt}${job.retries > 0 ? ` · retried ${job.retries} time(s)` : ''}
+        ${live ? (watch ? html` · <a href="${self}">Stop watching</a> <small class="muted">(reloading every 3 s)</small>` : html` · <a href="${self}?watch=1">Watch it (reload every 3 s)</a>`) : ''}</p>
       ${actionButtons(ctx, job)}
       <table>
         <tbody>
@@ -163,9 +173,9 @@ function confirmPage(ctx: PageContext, job: JobView, action: 'cancel' | 'retry')
 
 export function mountJob(app: ConsoleApp, deps: ConsoleDeps): void {
   app.get('/jobs/:id', async (c) => {
-    const { done } = parseInput(jobQuery, queryObject(c.req.url), 'query');
+    const { done, watch } = parseInput(jobQuery, queryObject(c.req.url), 'query');
     const job = await findJob(deps, c.req.param('id'));
-    return c.html(await jobPage(deps, c.get('page'), job, done));
+    return c.html(await jobPage(deps, c.get('page'), job, done, watch === '1'));
   });
 
   for (const action of ['cancel', 'retry'] as const) {
