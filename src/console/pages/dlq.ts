@@ -36,7 +36,9 @@ const purgeForm = z.object({ confirm: z.string().max(200), _csrf: z.string() }).
 /** Reads the DLQ without consuming it: every message received is made visible again before this returns. */
 async function readDlq(deps: ConsoleDeps, match: (message: DlqMessage) => boolean, limit?: number): Promise<DlqMessage[]> {
   const { transport, dlqUrl } = deps.queues;
-  const scan = await scanDlq(transport, dlqUrl, { match, ...(limit === undefined ? {} : { limit }), waitTimeSeconds: 0 });
+  // The scan's default 1 s long poll, as `dlq list`: a short poll (0) may answer empty on AWS while
+  // messages wait on servers it did not sample, and the scan ends at the first empty receive.
+  const scan = await scanDlq(transport, dlqUrl, { match, ...(limit === undefined ? {} : { limit }) });
   await releaseMessages(transport, dlqUrl, scan.held.values());
   return scan.matched;
 }
