@@ -155,7 +155,11 @@ describe('the console in chromium', () => {
     await checkPage(page, 'redrive-progress');
     // Watch the job page: it reloads itself until the job has settled.
     await page.getByRole('link', { name: id }).click();
-    await page.getByRole('link', { name: /Watch it/ }).or(page.locator('#job-state', { hasText: 'succeeded' })).first().waitFor();
+    await page
+      .getByRole('link', { name: /Watch it/ })
+      .or(page.locator('#job-state', { hasText: 'succeeded' }))
+      .first()
+      .waitFor();
     if ((await page.locator('#job-state').textContent()) !== 'succeeded') await page.getByRole('link', { name: /Watch it/ }).click();
     await page.locator('#job-state', { hasText: 'succeeded' }).waitFor({ timeout: 30_000 });
     expect((await rig.store.getJob(id))?.state).toBe('succeeded');
