@@ -138,6 +138,16 @@ describe('the console over HTTP', () => {
     expect(await wrongName.text()).toContain('type q-dlq to purge it');
   });
 
+  it('purges the DLQ once its name is typed, and logs it', async () => {
+    await transport.send(dlqUrl, { body: 'not a job' });
+    expect((await transport.depth(dlqUrl)).visible).toBe(1);
+    const { cookie, csrf } = await browserSession(open, '/dlq/purge');
+    const purged = await post(open, '/dlq/purge', { _csrf: csrf, confirm: ' q-dlq ' }, { cookie });
+    expect(purged.status).toBe(303);
+    expect(purged.headers.get('location')).toBe('/dlq?done=purged');
+    expect(await transport.depth(dlqUrl)).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+  });
+
   it('retry of a job that is not dead answers 409 and sends nothing; cancel of an unknown job 404', async () => {
     const { cookie, csrf } = await browserSession(open, '/jobs/job-1/retry');
     const retry = await post(open, '/jobs/job-1/retry', { _csrf: csrf }, { cookie });
