@@ -3,7 +3,7 @@
  * PostgreSQL 15, fauxqs, and a worker running jobs through both. What an operator does: read the
  * overview; find a job that failed twice then succeeded and see its three attempts; redrive a dead job
  * and watch it succeed; cancel a delayed job; sign in with the token (and be refused without it); in
- * read-only mode find no action and have a forged POST refused. Every page is checked with axe-core
+ * read-only mode find no action and have a forged POST refused; retry a dead job. Every page is checked with axe-core
  * and the Tab key, and saved under test-results/console/.
  */
 import type { Browser, Page } from 'playwright-core';
@@ -166,6 +166,24 @@ describe('the console in chromium', () => {
     expect(actions(open.lines)).toContainEqual(
       expect.objectContaining({ action: 'dlq.redrive', actor: 'anonymous (no token, loopback)', selection: [id], started: true }),
     );
+  });
+
+  it('retries a dead job with its stored payload after confirming it', async () => {
+    healing.healed = false;
+    const { id } = await rig.producer.enqueue({ type: 'console.heal', payload: { account: 'retry-me' } });
+    await settledState(id, ['dead']);
+    healing.healed = true;
+    const page = await newPage();
+    await page.goto(`${open.url}/jobs/${id}`);
+    await page.getByRole('button', { name: 'Retry…' }).click();
+    await checkPage(page, 'retry-confirm');
+    await page.getByRole('button', { name: 'Yes, retry it' }).click();
+    await page.waitForURL(/done=retried/);
+    expect(await page.getByRole('status').first().textContent()).toBe('Sent again as a new attempt series.');
+    await settledState(id, ['succeeded']);
+    const job = await rig.store.getJob(id);
+    expect(job).toMatchObject({ state: 'succeeded', retries: 1 });
+    expect(actions(open.lines)).toContainEqual(expect.objectContaining({ action: 'job.retry', jobId: id, result: 'retried' }));
   });
 
   it('cancels a delayed job after confirming it, and logs who did it', async () => {
