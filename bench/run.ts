@@ -8,9 +8,9 @@
  * BENCH_ELASTICMQ (`0` skips it, `1` requires it; default: when java and mvn are installed),
  * BENCH_LATENCY_MS (default 10; 0 skips the added-latency matrix),
  * BENCH_QUICK=1 (1 run, 1000 messages, short trickle: a smoke test, not a measurement); the job-store
- * section's own knobs are in bench/store.ts.
+ * section's own knobs are in bench/store.ts, the console's in bench/console.ts.
  *
- * `npm run bench -- --only store` (or `--only decode,fauxqs,latency,elasticmq,store`, any of them)
+ * `npm run bench -- --only store` (or `--only decode,fauxqs,latency,elasticmq,store,console`, any of them)
  * runs only those sections and writes bench/results/latest-<sections>.json and .md instead, so a
  * partial run never replaces the full one.
  */
@@ -39,8 +39,9 @@ import {
 import { memory, pickup, type MemoryResult, type PickupResult } from './scenarios.js';
 import { fmt, median, spread } from './stats.js';
 import { storeScenarios } from './store.js';
+import { consoleScenarios } from './console.js';
 
-const SECTIONS = ['decode', 'fauxqs', 'latency', 'elasticmq', 'store'] as const;
+const SECTIONS = ['decode', 'fauxqs', 'latency', 'elasticmq', 'store', 'console'] as const;
 type Section = (typeof SECTIONS)[number];
 
 /** `--only a,b` / `--only=a,b`: the sections to run; all of them without it. */
@@ -372,6 +373,7 @@ function otherTargets(report: BenchReport): TargetLine[] {
     });
   }
   for (const t of report.store?.targets ?? []) out.push({ ...t, name: `job store: ${t.name}` });
+  for (const t of report.console?.targets ?? []) out.push(t);
   return out;
 }
 
@@ -408,6 +410,7 @@ async function main(): Promise<void> {
     scaleOut: [],
     decode: [],
     store: undefined,
+    console: undefined,
     targets: [],
     notes: [],
   };
@@ -468,6 +471,13 @@ async function main(): Promise<void> {
     await server?.stop();
   }
 
+  if (sections.has('console')) {
+    report.console = await consoleScenarios(Number(process.env.BENCH_CONSOLE_RUNS ?? (quick ? 1 : 3)), (line) =>
+      log(`[${elapsed()}] ${line}`),
+    );
+    report.servers.push(`PostgreSQL ${report.console.postgres} (private cluster, fsync on) for the console`);
+  }
+
   const wantElastic = sections.has('elasticmq') ? (process.env.BENCH_ELASTICMQ ?? 'auto') : '0';
   if (wantElastic !== '0' && (wantElastic === '1' || (hasCommand('java') && hasCommand('mvn')))) {
     try {
@@ -490,7 +500,7 @@ async function main(): Promise<void> {
   }
 
   if (!sections.has('fauxqs') && !sections.has('latency') && !sections.has('elasticmq')) {
-    // Only decode and/or store ran: the SQS matrices' settings would only mislead (the store section prints its own).
+    // Only decode, store and/or console ran: the SQS matrices' settings would only mislead (the store section prints its own).
     report.settings = { runs: RUNS, quick, sections: [...sections].join(',') };
   }
   report.machine.loadEnd = loadavg()

@@ -56,6 +56,7 @@ export class CountingStore implements JobStore {
   retryJob: JobStore['retryJob'] = (id) => this.#other(() => this.#inner.retryJob(id));
   reopenJobs: JobStore['reopenJobs'] = (requests) => this.#other(() => this.#inner.reopenJobs(requests));
   prune: JobStore['prune'] = (options) => this.#other(() => this.#inner.prune(options));
+  activity: JobStore['activity'] = (query) => this.#other(() => this.#inner.activity(query));
   ping: JobStore['ping'] = () => this.#other(() => this.#inner.ping());
   close: JobStore['close'] = () => this.#inner.close();
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs every real peer the test suites start, once, cached under the user's cache folder
 # (${CALSYNC_PEERS_DIR:-~/.cache/calsync-jobs/peers}): `npm test` runs this first, so a fresh clone
-# needs only `npm ci && npm test`. Debian packages (Radicale, PostgreSQL) need root for apt-get; as
+# needs only `npm ci && npm test`. Debian packages (Radicale, PostgreSQL, Chromium) need root for apt-get; as
 # another user, or without the toolchains (java + mvn, go, python3), it stops with the exact command
 # to run. A warm run takes well under a second. The two Go builds (Jaeger, the Collector; minutes
 # when cold) run side by side.
@@ -34,6 +34,7 @@ step ElasticMQ elasticmq.sh
 step moto moto.sh
 step cfn-lint cfn-lint.sh
 step icalendar icalendar.sh
+step Chromium chromium.sh
 started=$(date +%s)
 bash "$here/jaeger.sh" install > "$CALSYNC_PEERS_DIR/jaeger-build.log" 2>&1 & jaeger=$!
 bash "$here/otelcol.sh" install > "$CALSYNC_PEERS_DIR/otelcol-build.log" 2>&1 & otelcol=$!

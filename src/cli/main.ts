@@ -4,6 +4,7 @@
 import { ConfigError, InvalidJobError, TransportError } from '../shared/errors.js';
 import { UsageError } from './args.js';
 import { apiCommand } from './commands/api.js';
+import { consoleCommand } from './commands/console.js';
 import { devCommand } from './commands/dev.js';
 import { dlqCommand } from './commands/dlq.js';
 import { enqueueCommand } from './commands/enqueue.js';
@@ -18,6 +19,7 @@ export const USAGE = `Usage: calsync-jobs <command> [options]
 Commands:
   worker          run jobs from the queue
   api             the calendar HTTP API: validates and enqueues calendar jobs
+  console         the web console: queues, jobs, attempts, machines, dead letters, actions
   dev             embedded SQS + worker + demo jobs (what npm start runs)
   enqueue         send one job
   jobs            jobs in the job store: list, show <id>, cancel <id>, retry <id>, prune
@@ -33,6 +35,7 @@ type Command = (argv: string[]) => Promise<number>;
 const COMMANDS: Record<string, Command> = {
   worker: workerCommand,
   api: apiCommand,
+  console: consoleCommand,
   dev: devCommand,
   enqueue: enqueueCommand,
   jobs: jobsCommand,

@@ -147,6 +147,45 @@ export function loadApiSettings(env: NodeJS.ProcessEnv = process.env, flags: Con
   return { port: read.value('apiPort') ?? DEFAULTS.apiPort, host: read.value('apiHost') || DEFAULTS.apiHost };
 }
 
+/** `calsync-jobs console`: where it listens, who may use it, what it may do. */
+export interface ConsoleSettings {
+  port: number;
+  host: string;
+  /** Undefined: no sign-in (allowed on loopback only). */
+  token: string | undefined;
+  readonly: boolean;
+  jaegerUrl: string | undefined;
+}
+
+/** Whether `host` is a loopback address or name: 127.0.0.0/8, ::1, localhost. */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return bare === 'localhost' || bare === '::1' || /^127(\.\d{1,3}){3}$/.test(bare) || /^::ffff:127(\.\d{1,3}){3}$/.test(bare);
+}
+
+/**
+ * `calsync-jobs console` (`--port` / `CALSYNC_CONSOLE_PORT`, `--host` / `CALSYNC_CONSOLE_HOST`,
+ * `CALSYNC_CONSOLE_TOKEN`, `CALSYNC_CONSOLE_READONLY`, `CALSYNC_JAEGER_URL`). Listening anywhere but
+ * loopback without a token is a `ConfigError` on `CALSYNC_CONSOLE_TOKEN`.
+ */
+export function loadConsoleSettings(env: NodeJS.ProcessEnv = process.env, flags: ConfigFlags = {}): ConsoleSettings {
+  const read = new Reader(env, flags);
+  const host = read.value('consoleHost') || DEFAULTS.consoleHost;
+  const token = read.value('consoleToken');
+  if (token === undefined && !isLoopbackHost(host))
+    throw new ConfigError(
+      'CALSYNC_CONSOLE_TOKEN',
+      `is required when the console listens on ${host} (beyond loopback): set it to a secret of 16 or more characters, or listen on 127.0.0.1`,
+    );
+  return {
+    port: read.value('consolePort') ?? DEFAULTS.consolePort,
+    host,
+    token,
+    readonly: read.value('consoleReadonly') ?? DEFAULTS.consoleReadonly,
+    jaegerUrl: read.value('jaegerUrl'),
+  };
+}
+
 /** `calsync-jobs dlq list --limit N`. */
 export function loadDlqListSettings(flags: ConfigFlags = {}): { limit: number } {
   return { limit: new Reader({}, flags).value('dlqListLimit') ?? DEFAULTS.dlqListLimit };

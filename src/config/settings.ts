@@ -47,6 +47,10 @@ export const DEFAULTS = {
   storePayloads: true,
   /** `calsync-jobs jobs list` */
   jobsListLimit: 50,
+  /** `calsync-jobs console` */
+  consolePort: 8081,
+  consoleHost: '127.0.0.1',
+  consoleReadonly: false,
 } as const;
 
 // Each kind of setting is a zod schema over the text as typed (a boolean flag arrives as `true`).
@@ -104,6 +108,15 @@ const durationText: Rule<number> = {
     return ms;
   }),
   expected: DURATION_EXPECTED,
+};
+/** A shared secret: long enough not to be guessed, and plain text a header and a form can carry. */
+const tokenText: Rule<string> = {
+  schema: z
+    .string()
+    .trim()
+    .regex(/^[\x21-\x7e]{16,512}$/),
+  expected: '16 to 512 printable characters without spaces',
+  secret: true,
 };
 const listText: Rule<string[]> = {
   schema: z
@@ -166,6 +179,15 @@ export const SETTINGS = {
   /** `calsync-jobs jobs list --since 1h`: created in the last hour. */
   jobsSinceMs: { env: [], flag: '--since', rule: durationText },
   jobsListLimit: { env: [], flag: '--limit', rule: integerText(1, 1_000) },
+  /** `calsync-jobs console`: where it listens. */
+  consolePort: { env: ['CALSYNC_CONSOLE_PORT'], flag: '--port', rule: integerText(0, 65_535, 'a port from 0 to 65535') },
+  consoleHost: { env: ['CALSYNC_CONSOLE_HOST'], flag: '--host', rule: text },
+  /** Required to sign in (login form or `Authorization: Bearer`); required when the console listens beyond loopback. */
+  consoleToken: { env: ['CALSYNC_CONSOLE_TOKEN'], rule: tokenText },
+  /** Hide and refuse every action (cancel, retry, redrive, purge). */
+  consoleReadonly: { env: ['CALSYNC_CONSOLE_READONLY'], rule: booleanText },
+  /** The Jaeger UI the console links trace ids to (`<url>/trace/<id>`). */
+  jaegerUrl: { env: ['CALSYNC_JAEGER_URL'], rule: httpUrlText },
   /** `calsync-jobs jobs prune --older-than 7d`; unset, the retention. */
   pruneOlderThanMs: { env: [], flag: '--older-than', rule: durationText },
 } as const satisfies Record<string, Setting<unknown>>;

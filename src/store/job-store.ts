@@ -180,6 +180,44 @@ export type RetryResult =
   /** Neither dead nor cancelled: `state` says what it is. */
   | { kind: 'not_retryable'; state: JobState };
 
+/** What `activity` counts: the window, its buckets, and how far back a worker counts as seen. */
+export interface ActivityQuery {
+  /** How far back from the store's now. */
+  windowMs: number;
+  /** The width of one bucket; the window holds `ceil(windowMs / bucketMs)` of them. */
+  bucketMs: number;
+  /** A worker that claimed, settled or still runs a job this recently is listed. */
+  workersWindowMs: number;
+}
+
+export interface ActivityBucket {
+  /** Epoch ms; the bucket is [start, start + bucketMs). */
+  start: number;
+  /** Jobs that settled succeeded / dead in it. */
+  succeeded: number;
+  dead: number;
+  /** Attempts that ended failed, timed out or lost in it (from the jobs' histories). */
+  failed: number;
+}
+
+export interface WorkerSeen {
+  /** host:pid, as the worker claims. */
+  worker: string;
+  /** Epoch ms: the latest claim or settle of a job it was the last to claim. */
+  lastSeenAt: number;
+  /** Jobs it runs now. */
+  running: number;
+}
+
+export interface JobActivity {
+  /** The store's now (epoch ms) the window ends at. */
+  now: number;
+  /** Oldest first. */
+  buckets: ActivityBucket[];
+  /** Most recently seen first. */
+  workers: WorkerSeen[];
+}
+
 export interface JobStore {
   /** Records new jobs (state `pending`); one round trip. Dedups by (type, idempotency key) and by id. */
   createJobs(jobs: readonly NewJob[]): Promise<CreateResult[]>;
@@ -212,6 +250,11 @@ export interface JobStore {
   reopenJobs(requests: readonly { jobId: string; attempt: number }[]): Promise<number>;
   /** Deletes settled rows settled before `olderThanMs` ago, `batchSize` at a time; resolves to how many. */
   prune(options: { olderThanMs: number; batchSize?: number }): Promise<number>;
+  /**
+   * Jobs settled and attempts failed per bucket over the last `windowMs`, and the workers seen lately
+   * (the last worker to claim a job is kept on its row after the claim ends); for the console's overview.
+   */
+  activity(query: ActivityQuery): Promise<JobActivity>;
   /** Reachable and migrated: a cheap query. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -8,7 +8,11 @@ import { systemClock } from '../shared/clock.js';
 import type { HistoryEntry } from '../queue/envelope.js';
 import { decodeCursor, isAfter, newestFirst, pageSize, toPage } from './job-page.js';
 import { TERMINAL_STATES } from './job-store.js';
+import { activityOf, type ActivityCount } from './job-activity.js';
 import type {
+  ActivityQuery,
+  JobActivity,
+  WorkerSeen,
   CancelResult,
   ClaimRequest,
   ClaimResult,
@@ -35,6 +39,8 @@ interface Claim {
 interface Row {
   job: JobRecord;
   claim: Claim | undefined;
+  /** The last worker to claim the job (kept after the claim ends). */
+  lastWorker?: string | undefined;
 }
 
 const json = <T>(value: T): T => (value === undefined ? value : JSON.parse(JSON.stringify(value)));
@@ -114,6 +120,7 @@ export class MemoryJobStore implements JobStore {
         { state: 'running', attempt: request.attempt, updatedAt: now, startedAt: now },
       );
       inserted.claim = claim;
+      inserted.lastWorker = claim.worker;
       return { kind: 'claimed', lost: false, created: true };
     }
     const { job } = row;
@@ -139,6 +146,7 @@ export class MemoryJobStore implements JobStore {
     // A producer's row has no trace id (it is made at send time); the first claim brings it.
     job.traceId ??= request.row.traceId;
     row.claim = claim;
+    row.lastWorker = claim.worker;
     return { kind: 'claimed', lost, created: false };
   }
 
@@ -296,6 +304,29 @@ export class MemoryJobStore implements JobStore {
 
   async close(): Promise<void> {
     this.#closed = true;
+  }
+
+  async activity(query: ActivityQuery): Promise<JobActivity> {
+    this.#open();
+    const now = this.#now();
+    const since = now - query.windowMs;
+    const bucket = (at: number) => Math.floor((at - since) / query.bucketMs);
+    const counts: ActivityCount[] = [];
+    const workers = new Map<string, WorkerSeen>();
+    for (const { job, lastWorker } of this.#rows.values()) {
+      if ((job.state === 'succeeded' || job.state === 'dead') && job.settledAt !== undefined && job.settledAt >= since)
+        counts.push({ kind: job.state, bucket: bucket(job.settledAt), n: 1 });
+      for (const entry of job.history) {
+        const at = Date.parse(entry.at);
+        if (at >= since) counts.push({ kind: 'failed', bucket: bucket(at), n: 1 });
+      }
+      if (lastWorker === undefined || (job.state !== 'running' && job.updatedAt < now - query.workersWindowMs)) continue;
+      const seen = workers.get(lastWorker) ?? { worker: lastWorker, lastSeenAt: job.updatedAt, running: 0 };
+      seen.lastSeenAt = Math.max(seen.lastSeenAt, job.updatedAt);
+      if (job.state === 'running') seen.running++;
+      workers.set(lastWorker, seen);
+    }
+    return activityOf(now, query, Math.max(1, Math.ceil(query.windowMs / query.bucketMs)), counts, [...workers.values()]);
   }
 
   #open(): void {

@@ -73,7 +73,8 @@ export async function inRounds<T>(what: string, pending: T[], round: (batch: T[]
 export const ms = (column: string): string => `round(extract(epoch FROM ${column}) * 1000)::float8`;
 /** Epoch milliseconds (a float8 expression) as timestamptz. */
 export const ts = (value: string): string => `to_timestamp(${value} / 1000.0)`;
-export const CLEAR_CLAIM = 'claim_message_id = NULL, claim_attempt = NULL, claim_worker = NULL, claim_expires_at = NULL';
+/** Ends a claim. `claim_worker` stays: the last worker to claim the job, for the console's workers seen lately. */
+export const CLEAR_CLAIM = 'claim_message_id = NULL, claim_attempt = NULL, claim_expires_at = NULL';
 
 /** The columns of a JobRecord, from a row aliased `j`. */
 export const RECORD_COLUMNS = [

@@ -14,12 +14,14 @@
 import { join } from 'node:path';
 import pg from 'pg';
 import { defaultMigrationsDir, migrate, quoteSchema, type MigrateResult } from '../shared/migrate.js';
+import { activityOf } from './job-activity.js';
 import { decodeCursor, pageSize, toPage } from './job-page.js';
 import { TERMINAL_STATES } from './job-store.js';
 import { claimBatch } from './postgres-claim.js';
 import {
   CLEAR_CLAIM,
   inRounds,
+  ms,
   NEW_JOB_COLUMNS,
   newJobFields,
   runPrepared,
@@ -29,11 +31,13 @@ import {
   ts,
 } from './postgres-sql.js';
 import type {
+  ActivityQuery,
   CancelResult,
   ClaimRequest,
   ClaimResult,
   CreateResult,
   JobFilter,
+  JobActivity,
   JobPage,
   JobRecord,
   JobState,
@@ -391,6 +395,56 @@ export class PostgresJobStore implements JobStore {
       total += rowCount ?? 0;
       if ((rowCount ?? 0) < batchSize) return total;
     }
+  }
+
+  async activity(query: ActivityQuery): Promise<JobActivity> {
+    const t = this.#table;
+    const count = Math.max(1, Math.ceil(query.windowMs / query.bucketMs));
+    // Rows that can hold something in the window: settled in it (jobs_settled) or not settled yet
+    // (jobs_state_created); a job that failed in the window and settled since settled in it too.
+    const { rows } = await this.#pool.query<{ kind: string; bucket: number | null; n: number; worker: string | null; seen: number | null }>(
+      `WITH w AS (
+         SELECT ${ms('now()')} AS now_ms, ${ms('now()')} - $1::float8 AS since_ms
+       ),
+       recent AS (
+         SELECT j.* FROM ${t} j, w
+         WHERE j.settled_at >= ${ts('w.since_ms')} OR j.state IN ('pending', 'running', 'backoff')
+       ),
+       settled AS (
+         SELECT j.state AS kind, floor((${ms('j.settled_at')} - w.since_ms) / $2::float8)::int AS bucket, count(*)::int AS n
+         FROM recent j, w WHERE j.state IN ('succeeded', 'dead') AND j.settled_at >= ${ts('w.since_ms')}
+         GROUP BY 1, 2
+       ),
+       failed AS (
+         SELECT 'failed' AS kind, floor((${ms("(h->>'at')::timestamptz")} - w.since_ms) / $2::float8)::int AS bucket, count(*)::int AS n
+         FROM recent j CROSS JOIN w CROSS JOIN LATERAL jsonb_array_elements(j.history) h
+         WHERE (h->>'at')::timestamptz >= ${ts('w.since_ms')}
+         GROUP BY 2
+       ),
+       workers AS (
+         SELECT j.claim_worker AS worker, max(${ms('j.updated_at')}) AS seen, (count(*) FILTER (WHERE j.state = 'running'))::int AS n
+         FROM recent j, w
+         WHERE j.claim_worker IS NOT NULL AND (j.state = 'running' OR j.updated_at >= ${ts('(w.now_ms - $3::float8)')})
+         GROUP BY 1
+       )
+       SELECT 'now' AS kind, NULL::int AS bucket, 0 AS n, NULL::text AS worker, w.now_ms AS seen FROM w
+       UNION ALL SELECT kind, bucket, n, NULL, NULL FROM settled
+       UNION ALL SELECT kind, bucket, n, NULL, NULL FROM failed
+       UNION ALL SELECT 'worker', NULL, n, worker, seen FROM workers`,
+      [query.windowMs, query.bucketMs, query.workersWindowMs],
+    );
+    const now = rows.find((row) => row.kind === 'now')?.seen ?? Date.now();
+    return activityOf(
+      now,
+      query,
+      count,
+      rows.filter((row) => row.kind !== 'now' && row.kind !== 'worker') as Array<{
+        kind: 'succeeded' | 'dead' | 'failed';
+        bucket: number;
+        n: number;
+      }>,
+      rows.filter((row) => row.kind === 'worker').map((row) => ({ worker: row.worker ?? '', lastSeenAt: row.seen ?? now, running: row.n })),
+    );
   }
 
   async ping(): Promise<void> {

@@ -45,6 +45,7 @@ describe('calsync-jobs dev --once (npm start)', () => {
     expect(run.status, output).toBe(0);
     expect(run.stdout).toContain('  store   embedded PGlite (in memory)');
     expect(run.stdout).toMatch(/ {2}jobs {4}http:\/\/127\.0\.0\.1:\d+\/jobs/);
+    expect(run.stdout).toMatch(/ {2}console http:\/\/127\.0\.0\.1:\d+\//);
     // --once exits, and its in-memory store with it: it says how to keep the jobs and read them back.
     expect(run.stdout).not.toMatch(/^look a job up: curl/m);
     expect(run.stdout).toMatch(

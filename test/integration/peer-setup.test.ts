@@ -36,4 +36,13 @@ describe('scripts/peers/setup.sh', () => {
       rmSync(bin, { recursive: true, force: true });
     }
   });
+
+  it('chromium.sh check names the package when the browser is missing', () => {
+    const run = spawnSync('bash', [join(REPO_ROOT, 'scripts', 'peers', 'chromium.sh'), 'check'], {
+      encoding: 'utf8',
+      env: { ...process.env, CALSYNC_CHROMIUM: '/nonexistent/chromium' },
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('chromium is not installed: apt-get install chromium');
+  });
 });

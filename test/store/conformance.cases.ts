@@ -564,4 +564,48 @@ export function storeCases(harness: () => StoreHarness): void {
       }
     });
   });
+  // Not concurrent with prune: on PGlite each takes the one session's second connection.
+  describe('activity', () => {
+    test('counts settles and failed attempts per bucket over the window, and the workers seen lately', async ({ expect }) => {
+      const store = await harness().fresh();
+      try {
+        const type = uniqueType();
+        const jobs = Array.from({ length: 5 }, () => newJob(type));
+        await store.createJobs(jobs);
+        const claims = jobs.map((job, i) => claimOf(job, { worker: i < 3 ? 'host-a:1' : 'host-b:2' }));
+        await store.claim(claims);
+        const recentFailure = (attempt: number) => ({ ...historyOf(attempt)[0]!, at: new Date().toISOString() });
+        const outcomes: SettleOutcome[] = [
+          { kind: 'succeeded' },
+          { kind: 'succeeded' },
+          // Two failed attempts in the window, one long before it.
+          { kind: 'dead', reason: 'attempts_exhausted', error: failure, history: [...historyOf(1), recentFailure(2), recentFailure(3)] },
+          { kind: 'backoff', nextAttempt: 2, scheduledAt: Date.now() + LONG_LEASE_MS, error: failure, history: [recentFailure(1)] },
+        ];
+        await store.settle(outcomes.map((outcome, i) => ({ jobId: jobs[i]!.id, attempt: 1, messageId: claims[i]!.messageId, outcome })));
+        // jobs[4] stays running on host-b.
+        const activity = await store.activity({ windowMs: 3_600_000, bucketMs: 60_000, workersWindowMs: 900_000 });
+        expect(activity.buckets).toHaveLength(60);
+        expect(activity.buckets[0]!.start).toBe(activity.now - 3_600_000);
+        expect(activity.buckets[59]!.start).toBe(activity.now - 60_000);
+        const sum = (key: 'succeeded' | 'dead' | 'failed') => activity.buckets.reduce((total, b) => total + b[key], 0);
+        expect({ succeeded: sum('succeeded'), dead: sum('dead'), failed: sum('failed') }).toEqual({ succeeded: 2, dead: 1, failed: 3 });
+        // All of it just now: in the last bucket or the one before it.
+        expect(activity.buckets.slice(0, 58).every((b) => b.succeeded + b.dead + b.failed === 0)).toBe(true);
+        expect(activity.workers.map((w) => [w.worker, w.running]).sort()).toEqual([
+          ['host-a:1', 0],
+          ['host-b:2', 1],
+        ]);
+        expect(activity.workers.every((w) => Math.abs(w.lastSeenAt - activity.now) < 60_000)).toBe(true);
+        // A window shorter than the time since: nothing settled in it, and only the worker still running is seen.
+        // (The wait matters: the memory store does all of the above within one millisecond.)
+        await sleep(30);
+        const none = await store.activity({ windowMs: 10, bucketMs: 10, workersWindowMs: 10 });
+        expect(none.buckets).toEqual([{ start: none.now - 10, succeeded: 0, dead: 0, failed: 0 }]);
+        expect(none.workers.map((w) => w.worker)).toEqual(['host-b:2']);
+      } finally {
+        await store.close();
+      }
+    });
+  });
 }

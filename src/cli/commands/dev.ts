@@ -1,14 +1,16 @@
 /**
  * `npm start`: the embedded default. An SQS server in this process (unless AWS_ENDPOINT_URL_SQS is
  * set), the job store (PGlite in this process unless CALSYNC_STORE_URL or --store says otherwise), the
- * queues, a worker with the demo jobs, the HTTP job lookup (`GET /jobs/:id` on a free port), and a small
+ * queues, a worker with the demo jobs, the HTTP job lookup (`GET /jobs/:id` on a free port), the web
+ * console (with a store; a free port of 127.0.0.1 unless CALSYNC_CONSOLE_PORT names one), and a small
  * demo set whose fate is printed as it settles.
  */
 import { createApiServer, type ApiServer } from '../../api/server.js';
 import { storeRecorder } from '../../ops/job-recorder.js';
 import type { StoreSpec } from '../../store/open-store.js';
 import { demoJobs } from '../../jobs/demo.js';
-import { loadApiSettings, loadConfig } from '../../config/config.js';
+import { loadApiSettings, loadConfig, loadConsoleSettings } from '../../config/config.js';
+import { mountConsole, type MountedConsole } from './console.js';
 import { DEFAULTS } from '../../config/settings.js';
 import { JobQueue } from '../../telemetry/instrumented.js';
 import { createLogger } from '../../runtime/logger.js';
@@ -20,7 +22,8 @@ export const DEV_USAGE = `Usage: calsync-jobs dev [--once] [--metrics-port N] [-
 Starts an SQS server inside this process (127.0.0.1; or uses AWS_ENDPOINT_URL_SQS when set) and the
 job store (PGlite in this process, in memory; CALSYNC_STORE_DIR keeps it on disk), creates the queues,
 runs a worker with the demo jobs, serves the job lookup (GET /jobs/:id on a free port of 127.0.0.1, or
-CALSYNC_API_PORT) and enqueues a demo set: a plain job, a job that fails twice and then succeeds, a
+CALSYNC_API_PORT) and the web console (a free port of 127.0.0.1, or CALSYNC_CONSOLE_PORT; the
+CALSYNC_CONSOLE_* settings apply) and enqueues a demo set: a plain job, a job that fails twice and then succeeds, a
 poison job, a slow job that outlives its visibility timeout, and a message that is not a job at all.
 Prints what happens to each, then keeps running until Ctrl-C.
 
@@ -68,6 +71,8 @@ export async function devCommand(argv: string[]): Promise<number> {
   );
   // The job lookup listens on a free port unless CALSYNC_API_PORT names one.
   const apiSettings = loadApiSettings(env, env.CALSYNC_API_PORT ? {} : { apiPort: '0' });
+  // So does the console; it listens on loopback unless CALSYNC_CONSOLE_HOST (with a token) says otherwise.
+  const consoleSettings = loadConsoleSettings(env, env.CALSYNC_CONSOLE_PORT ? {} : { consolePort: '0' });
   const config = { ...loaded, metricsPort: loaded.metricsPort ?? DEFAULTS.devMetricsPort };
   // The demo's own lines are the interface; JSON logs only for warnings and worse unless asked.
   const logger = createLogger({ level: env.CALSYNC_LOG_LEVEL ? config.logLevel : 'error', redact: config.logRedact });
@@ -101,7 +106,19 @@ export async function devCommand(argv: string[]): Promise<number> {
       return 2;
     }
   }
+  let consoleServer: MountedConsole | undefined;
+  if (store) {
+    try {
+      consoleServer = await mountConsole({ config, settings: consoleSettings, store, connection, jobs, logger });
+    } catch (error) {
+      await api?.close();
+      await running.shutdown();
+      console.error(`calsync-jobs dev: cannot serve the console: ${(error as Error).message}`);
+      return 2;
+    }
+  }
   const shutdown = async (): Promise<void> => {
+    await consoleServer?.console.close();
     await api?.close();
     await running.shutdown();
   };
@@ -115,6 +132,7 @@ export async function devCommand(argv: string[]): Promise<number> {
   if (running.metricsUrl) console.log(`  metrics ${running.metricsUrl}/metrics  (health: /healthz, /readyz)`);
   console.log(`  store   ${storeLine(config.store, store?.url)}`);
   if (lookupUrl) console.log(`  jobs    ${lookupUrl}/jobs  (GET /jobs/:id, POST /jobs/:id/cancel)`);
+  if (consoleServer) console.log(`  console ${consoleServer.url}/`);
 
   const queue = new JobQueue({
     transport: connection.transport,
