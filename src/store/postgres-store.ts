@@ -17,6 +17,7 @@ import { defaultMigrationsDir, migrate, quoteSchema, type MigrateResult } from '
 import { decodeCursor, pageSize, toPage } from './job-page.js';
 import { TERMINAL_STATES } from './job-store.js';
 import { claimBatch } from './postgres-claim.js';
+import { PostgresScheduleStore } from './postgres-schedules.js';
 import { CLEAR_CLAIM, inRounds, NEW_JOB_COLUMNS, newJobFields, RECORD_COLUMNS, type RecordRow, toRecord, ts } from './postgres-sql.js';
 import type {
   CancelResult,
@@ -65,6 +66,8 @@ export class PostgresJobStore implements JobStore {
   readonly #schema: string;
   readonly #table: string;
   readonly #closePool: boolean;
+  /** The schedules in the same schema (postgres-schedules.ts). */
+  readonly schedules: PostgresScheduleStore;
   #closing: Promise<void> | undefined;
 
   constructor(options: PostgresJobStoreOptions) {
@@ -72,6 +75,7 @@ export class PostgresJobStore implements JobStore {
     this.#schema = options.schema ?? DEFAULT_SCHEMA;
     this.#table = `${quoteSchema(this.#schema)}.jobs`;
     this.#closePool = options.closePool ?? false;
+    this.schedules = new PostgresScheduleStore(this.#pool, quoteSchema(this.#schema));
   }
 
   /** A pool to `url` (max 10 by default), migrated and pinged; `close()` ends the pool. */
