@@ -29,7 +29,14 @@ export interface JobRequest<Payload = unknown> {
   idempotencyKey?: string;
   /** Wait before the first attempt; over 900 s the message hops (`notBefore`). */
   delayMs?: number;
+  /**
+   * The job's id (a UUID), for a producer that derives it (a schedule's tick: one id per tick, so a tick
+   * sent twice is one job to the store). @defaultValue a random UUID
+   */
+  id?: string;
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
 
 /** What {@link JobQueue.enqueue} resolves to: the job's id, and whether a job with its idempotency key already existed. */
 export interface EnqueueResult {
@@ -231,8 +238,12 @@ export class JobQueue {
         `${prefix}idempotencyKey: expected a string of 1 to 256 characters`,
       );
     }
+    if (job.id !== undefined && (typeof job.id !== 'string' || !UUID.test(job.id))) {
+      throw new InvalidJobError('invalid_option', `${prefix}id`, `${prefix}id: expected a UUID, got ${JSON.stringify(job.id)}`);
+    }
     const now = this.#clock.now();
     const envelope = newEnvelope({
+      ...(job.id === undefined ? {} : { id: job.id }),
       type: job.type,
       payload,
       idempotencyKey: job.idempotencyKey,

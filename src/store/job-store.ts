@@ -11,7 +11,6 @@
  * and `MemoryJobStore` (unit tests). test/store/conformance.cases.ts holds both to the same rules.
  */
 import type { HistoryEntry } from '../queue/envelope.js';
-import type { ScheduleStore } from './schedule-store.js';
 
 export const JOB_STATES = ['pending', 'running', 'backoff', 'succeeded', 'dead', 'cancelled'] as const;
 export type JobState = (typeof JOB_STATES)[number];
@@ -182,8 +181,6 @@ export type RetryResult =
   | { kind: 'not_retryable'; state: JobState };
 
 export interface JobStore {
-  /** The schedules kept beside the jobs (schedule-store.ts), when this store holds them. */
-  readonly schedules?: ScheduleStore | undefined;
   /** Records new jobs (state `pending`); one round trip. Dedups by (type, idempotency key) and by id. */
   createJobs(jobs: readonly NewJob[]): Promise<CreateResult[]>;
   /** Removes rows a producer recorded but could not send (`pending`, never claimed). */

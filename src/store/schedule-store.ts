@@ -6,12 +6,12 @@
  * holding rows leaves them to the next claim once the lease runs out; the ticks it may already have sent
  * have ids derived from (schedule, tick time), so the job store dedups them.
  *
- * Reached from a job store as `store.schedules` (job-store.ts). Implementations: `PostgresScheduleStore`
+ * Reached from a job store as `store.schedules` ({@link schedulesOf}), so job-store.ts stays as it is. Implementations: `PostgresScheduleStore`
  * (postgres-schedules.ts) and `MemoryScheduleStore` (memory-schedules.ts), held to the same rules by
  * test/store/schedule.cases.ts. Times are epoch milliseconds; the ones compared (due, lease) are the
  * store's clock.
  */
-import type { JobState } from './job-store.js';
+import type { JobState, JobStore } from './job-store.js';
 
 export const OVERLAP_POLICIES = ['skip', 'bufferOne', 'allowAll'] as const;
 /**
@@ -151,4 +151,15 @@ export function schedulePageSize(limit: number | undefined): number {
 /** The recent runs after appending `added`: the newest {@link MAX_RECENT_RUNS}, oldest first. */
 export function appendRuns(runs: readonly ScheduleRun[], added: readonly ScheduleRun[]): ScheduleRun[] {
   return [...runs, ...added].slice(-MAX_RECENT_RUNS);
+}
+
+/** A job store that keeps schedules beside its jobs (both of ours do). */
+export interface JobStoreWithSchedules extends JobStore {
+  readonly schedules: ScheduleStore;
+}
+
+/** The schedules of `store`, or undefined when it holds none (a store of another make). */
+export function schedulesOf(store: JobStore): ScheduleStore | undefined {
+  const schedules = (store as Partial<JobStoreWithSchedules>).schedules;
+  return schedules !== undefined && typeof schedules.claimDue === 'function' ? schedules : undefined;
 }

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, test } from 'vitest';
 import type { JobStore } from '../../src/store/job-store.js';
-import type { ScheduleSpec, ScheduleStore } from '../../src/store/schedule-store.js';
+import { schedulesOf, type ScheduleSpec, type ScheduleStore } from '../../src/store/schedule-store.js';
 
 export interface ScheduleHarness {
   readonly name: string;
@@ -32,7 +32,7 @@ function spec(fields: Partial<ScheduleSpec> = {}): ScheduleSpec {
 export function scheduleCases(harness: () => ScheduleHarness): void {
   const created: string[] = [];
   const schedules = (): ScheduleStore => {
-    const store = harness().store.schedules;
+    const store = schedulesOf(harness().store);
     if (!store) throw new Error(`${harness().name} has no schedules`);
     return store;
   };
