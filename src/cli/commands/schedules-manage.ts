@@ -17,7 +17,7 @@ import { startOtel } from '../../telemetry/sdk.js';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connectionFlags, parse, UsageError } from '../args.js';
 import { connect, requireStore } from '../connect.js';
 import { loadJobs } from '../load-jobs.js';
-import { timingText } from './schedules.js';
+import { timingText } from './schedule-text.js';
 
 export const SCHEDULES_SET_USAGE = `Usage: calsync-jobs schedules set <id> --type T --payload JSON (--every 5m | --cron "*/5 * * * *" [--tz Europe/Berlin]) [--jitter 30s] [--overlap skip|buffer-one|allow-all] [--catchup-window 1m] [--paused] [--jobs <module>] [--json]
 
