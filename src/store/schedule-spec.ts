@@ -10,7 +10,7 @@ import { cronOf } from './schedule-timing.js';
 import { OVERLAP_POLICIES, type OverlapPolicy, type ScheduleSpec } from './schedule-store.js';
 
 export interface ScheduleInput {
-  /** 1–200 characters: letters, digits and `._:/@-`. */
+  /** 1–1024 characters: letters, digits and `._:/@%-`. */
   id: string;
   job: { type: string; payload?: unknown };
   /** Interval: ms, or a duration like `'5m'`; at least 1 s. Exactly one of every and cron. */
@@ -33,7 +33,7 @@ export interface ScheduleInput {
 
 export const SCHEDULE_DEFAULTS = { overlap: 'skip', catchupWindowMs: 60_000, jitterMs: 0 } as const;
 export const MIN_EVERY_MS = 1_000;
-const ID = /^[A-Za-z0-9._:/@-]{1,200}$/;
+const ID = /^[A-Za-z0-9._:/@%-]{1,1024}$/;
 const DAY_MS = 86_400_000;
 
 const bad = (field: string, expected: string, value: unknown): ConfigError =>
