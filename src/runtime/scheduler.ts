@@ -32,7 +32,7 @@ export interface TickQueue {
 }
 
 export interface SchedulerOptions {
-  /** How often an idle scheduler looks for due ticks. @defaultValue 250 */
+  /** How often an idle scheduler looks for due ticks, on average (each wait is drawn from 0.5–1.5 × this). @defaultValue 250 */
   pollMs?: number;
   /** Schedules claimed per pass. @defaultValue 200 */
   batchSize?: number;
@@ -107,8 +107,10 @@ export class Scheduler {
         await sleep(delayMs, clock, signal).catch(() => undefined);
         continue;
       }
-      // A full batch means more is due: go again at once.
-      if (!full) await sleep(this.#pollMs, clock, signal).catch(() => undefined);
+      // A full batch means more is due: go again at once. Otherwise wait pollMs on average, drawn from
+      // [0.5, 1.5) × pollMs, so the workers' passes do not fall into step and one always win.
+      const random = this.#deps.random ?? systemRandom;
+      if (!full) await sleep(this.#pollMs * (0.5 + random()), clock, signal).catch(() => undefined);
     }
   }
 
