@@ -132,11 +132,13 @@ export async function scheduleBench(sqsEndpoint: string, log: (line: string) => 
   try {
     const database = await postgres.createDatabase();
     const store = await PostgresJobStore.connect(database.url, { max: 4 });
+    // Queues of their own per phase: the baseline's leftovers must not reach the scheduler's workers.
+    const baselineQueues = await ensureQueues(transport, { prefix: `bench-base-${process.pid}`, maxReceiveCount: 5 });
     const queues = await ensureQueues(transport, { prefix: `bench-sched-${process.pid}`, maxReceiveCount: 5 });
     const config = (scheduler: boolean): SchedulerWorkerConfig => ({
       sqsEndpoint,
-      queueUrl: queues.mainQueueUrl,
-      dlqUrl: queues.dlqUrl,
+      queueUrl: (scheduler ? queues : baselineQueues).mainQueueUrl,
+      dlqUrl: (scheduler ? queues : baselineQueues).dlqUrl,
       storeUrl: database.url,
       scheduler,
     });
@@ -155,25 +157,37 @@ export async function scheduleBench(sqsEndpoint: string, log: (line: string) => 
     for (const c of children) c.start();
     const baselineEnds = Date.now() + WINDOW_S * 1000;
     let sent = 0;
-    // Batches of 10 every 10 / rate seconds: the tick rate, as SendMessageBatch carries it.
-    for (let next = Date.now(); next < baselineEnds; next += (10 / rate) * 1000) {
+    // Batches of 10 every 10 / rate seconds (the tick rate, as SendMessageBatch carries it), several in
+    // flight so a slow commit does not slow the rate; the window ends on time whatever was sent.
+    const inFlight = new Set<Promise<unknown>>();
+    for (let next = Date.now(); Date.now() < baselineEnds; next += (10 / rate) * 1000) {
       await sleepUntil(next);
-      await producer.enqueueMany(Array.from({ length: 10 }, () => ({ type: 'bench.tick', payload: { n: 1 } })));
+      if (inFlight.size >= 16) await Promise.race(inFlight);
+      const sending = producer.enqueueMany(Array.from({ length: 10 }, () => ({ type: 'bench.tick', payload: { n: 1 } })));
+      inFlight.add(sending);
+      void sending.finally(() => inFlight.delete(sending)).catch(() => undefined);
       sent += 10;
     }
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    await Promise.allSettled([...inFlight]);
+    // CPU is counted until the workers stop: let them finish what was sent (bounded).
+    const drainedBy = Date.now() + 20_000;
+    while (Date.now() < drainedBy && (await transport.depth(baselineQueues.mainQueueUrl)).visible > 0)
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
     const baseline = await Promise.all(children.map((c) => c.stop()));
     const baselinePgCpu = postgres.cpuMicros() - pgCpu;
     await Promise.all(children.splice(0).map((c) => c.kill()));
     const baselineJobs = sum(baseline.map((r) => r.jobsRun));
-    log(`schedules: baseline ran ${baselineJobs} of ${sent} jobs`);
+    log(`schedules: baseline ran ${baselineJobs} of ${sent} jobs (${(sent / WINDOW_S).toFixed(0)}/s sent)`);
 
-    // The scheduler: 100,000 schedules whose first fires spread over the 5 minutes from startAt.
-    const startAt = Date.now() + 20_000;
-    log(`schedules: seeding ${N} schedules every 5 min`);
-    await seed(database.url, N, startAt);
+    // The scheduler: workers first (nothing is due yet), then 100,000 schedules whose first fires
+    // spread over the 5 minutes from startAt, far enough ahead for the seeding to finish.
     for (let i = 0; i < WORKERS; i++) children.push(startChild(config(true)));
     await Promise.all(children.map((c) => c.ready));
+    const startAt = Date.now() + 45_000;
+    log(`schedules: seeding ${N} schedules every 5 min, the first fires from ${new Date(startAt).toISOString()}`);
+    await seed(database.url, N, startAt);
+    if (Date.now() > startAt) throw new Error(`seeding ${N} schedules outlasted the 45 s before their first fire time`);
     await sleepUntil(startAt);
     pgCpu = postgres.cpuMicros();
     for (const c of children) c.start();

@@ -93,6 +93,8 @@ export interface JobQueueOptions {
   traceSend?: SendTracer;
   /** Records each job before it is sent, and dedups by idempotency key. @defaultValue none: every job is sent */
   recorder?: JobRecorder;
+  /** SendMessageBatch requests one call keeps in flight (the scheduler sends hundreds of ticks at once). @defaultValue 1 */
+  maxSendsInFlight?: number;
 }
 
 /** The producer's sends: 3 tries, retried at once (the caller is waiting; the SDK has already backed off). */
@@ -118,6 +120,7 @@ export class JobQueue {
   readonly #attributes: AttributeHook | undefined;
   readonly #traceSend: SendTracer;
   readonly #recorder: JobRecorder | undefined;
+  readonly #maxSendsInFlight: number;
 
   constructor(options: JobQueueOptions) {
     this.#transport = options.transport;
@@ -129,6 +132,7 @@ export class JobQueue {
     this.#attributes = options.attributes;
     this.#traceSend = options.traceSend ?? untracedSend;
     this.#recorder = options.recorder;
+    this.#maxSendsInFlight = options.maxSendsInFlight ?? 1;
   }
 
   /** Validates and sends one job; resolves to its id. Bad input throws `InvalidJobError` before any request. */
@@ -191,7 +195,7 @@ export class JobQueue {
       maxMessageBytes: this.#maxBytes,
       retry: PRODUCER_SEND_RETRY,
       alwaysBatch: true,
-      maxInFlight: 1,
+      maxInFlight: this.#maxSendsInFlight,
       ...(signal ? { signal } : {}),
     });
     const sends = prepared.map((job) =>

@@ -31,6 +31,8 @@ export function startWorkerScheduler(
     maxMessageBytes: options.maxMessageBytes,
     clock: options.clock,
     traceSend: deps.telemetry.traceSend,
+    // A pass sends up to a batch of ticks (200 by default: 20 SendMessageBatch requests) at once.
+    maxSendsInFlight: 8,
     recorder: storeRecorder(options.store, options.storePayloads ?? { enabled: true, redactPaths: DEFAULT_REDACT_PATHS }),
     ...(options.signMessage ? { attributes: options.signMessage } : {}),
   });
