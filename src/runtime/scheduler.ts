@@ -4,7 +4,8 @@
  * lease, so workers share the due rows and never take the same one), plans each (schedule-plan.ts),
  * enqueues the ticks through the producer path with the store's recorder (each row created before its
  * send, so `jobs show <id>` finds it), and writes the next ticks back (`advance`, only while the lease
- * holds). One pass is three store round trips for the whole batch, whatever its size.
+ * holds). One pass is three store round trips for the whole batch, whatever its size; two passes run
+ * at once, each on rows of its own.
  *
  * Crash safety: a tick's job id is derived from (schedule, tick time). A worker that dies after sending
  * but before `advance` leaves its rows to the next claim once the lease expires; that claim derives the
@@ -38,9 +39,14 @@ export interface SchedulerOptions {
   batchSize?: number;
   /** How long a claimed schedule is this worker's; a worker that dies is taken over after it. @defaultValue 10000 */
   leaseMs?: number;
+  /**
+   * Passes under way at once: each claims its own rows (SKIP LOCKED), so while one waits on its sends
+   * another claims; with many ticks due this hides the round trips' latency. @defaultValue 2
+   */
+  passes?: number;
 }
 
-export const SCHEDULER_DEFAULTS = { pollMs: 250, batchSize: 200, leaseMs: 10_000 } as const;
+export const SCHEDULER_DEFAULTS = { pollMs: 250, batchSize: 100, leaseMs: 10_000, passes: 2 } as const;
 
 export interface SchedulerDeps {
   store: JobStore;
@@ -66,20 +72,21 @@ export class Scheduler {
   readonly #pollMs: number;
   readonly #batchSize: number;
   readonly #leaseMs: number;
+  readonly #passes: number;
   readonly #abort = new AbortController();
   #loop: Promise<void> | undefined;
-  #failures = 0;
 
   constructor(deps: SchedulerDeps, options: SchedulerOptions = {}) {
     this.#deps = deps;
     this.#pollMs = options.pollMs ?? SCHEDULER_DEFAULTS.pollMs;
     this.#batchSize = options.batchSize ?? SCHEDULER_DEFAULTS.batchSize;
     this.#leaseMs = options.leaseMs ?? SCHEDULER_DEFAULTS.leaseMs;
+    this.#passes = options.passes ?? SCHEDULER_DEFAULTS.passes;
   }
 
   start(): void {
     if (this.#loop !== undefined) throw new Error('scheduler.start(): already started');
-    this.#loop = this.#run();
+    this.#loop = Promise.all(Array.from({ length: this.#passes }, () => this.#run())).then(() => undefined);
   }
 
   /** Stops claiming; resolves once the pass under way (its sends and advance) is done. Idempotent. */
@@ -91,19 +98,17 @@ export class Scheduler {
   async #run(): Promise<void> {
     const { clock } = this.#deps;
     const signal = this.#abort.signal;
+    let failures = 0;
     while (!signal.aborted) {
       let full = false;
       try {
         full = (await this.pass()) >= this.#batchSize;
-        this.#failures = 0;
+        failures = 0;
       } catch (error) {
-        this.#failures++;
-        const delayMs = backoffDelay(this.#failures, FAILURE_BACKOFF, this.#deps.random ?? systemRandom);
+        failures++;
+        const delayMs = backoffDelay(failures, FAILURE_BACKOFF, this.#deps.random ?? systemRandom);
         this.#deps.onError(toError(error), 'scheduler');
-        this.#deps.logger.warn(
-          { err: error, failures: this.#failures, retryInMs: Math.round(delayMs) },
-          'scheduler pass failed; backing off',
-        );
+        this.#deps.logger.warn({ err: error, failures, retryInMs: Math.round(delayMs) }, 'scheduler pass failed; backing off');
         await sleep(delayMs, clock, signal).catch(() => undefined);
         continue;
       }

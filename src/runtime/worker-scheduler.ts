@@ -31,8 +31,8 @@ export function startWorkerScheduler(
     maxMessageBytes: options.maxMessageBytes,
     clock: options.clock,
     traceSend: deps.telemetry.traceSend,
-    // A pass sends up to a batch of ticks (200 by default: 20 SendMessageBatch requests) at once.
-    maxSendsInFlight: 8,
+    // A pass sends up to a batch of ticks (100 by default: 10 SendMessageBatch requests) at once.
+    maxSendsInFlight: 4,
     recorder: storeRecorder(options.store, options.storePayloads ?? { enabled: true, redactPaths: DEFAULT_REDACT_PATHS }),
     ...(options.signMessage ? { attributes: options.signMessage } : {}),
   });
