@@ -18,7 +18,8 @@
  *
  * The rows are inserted with SQL in batches (the timing computed by src/store/schedule-timing.ts, as
  * `schedules.upsert` would): 100,000 upserts one by one would only measure the seeding.
- * Knobs: BENCH_SCHEDULES_N (100000), BENCH_SCHEDULES_SECONDS (45); BENCH_QUICK: 10,000 and 15 s.
+ * Knobs: BENCH_SCHEDULES_N (100000), BENCH_SCHEDULES_SECONDS (45), BENCH_SCHEDULES_PASSES (the
+ * scheduler's passes at once; its default, 2); BENCH_QUICK: 10,000 and 15 s.
  */
 import { fork } from 'node:child_process';
 import { join } from 'node:path';
@@ -141,6 +142,7 @@ export async function scheduleBench(sqsEndpoint: string, log: (line: string) => 
       dlqUrl: (scheduler ? queues : baselineQueues).dlqUrl,
       storeUrl: database.url,
       scheduler,
+      passes: process.env.BENCH_SCHEDULES_PASSES === undefined ? undefined : Number(process.env.BENCH_SCHEDULES_PASSES),
     });
 
     // Baseline first: the same workers, scheduler off, the same job at the same rate from a producer.
@@ -150,13 +152,14 @@ export async function scheduleBench(sqsEndpoint: string, log: (line: string) => 
     await Promise.all(children.map((c) => c.ready));
     const producer = new JobQueue({
       transport,
-      queueUrl: queues.mainQueueUrl,
+      queueUrl: baselineQueues.mainQueueUrl,
       recorder: storeRecorder(store, { enabled: true, redactPaths: [] }),
     });
     let pgCpu = postgres.cpuMicros();
     for (const c of children) c.start();
     const baselineEnds = Date.now() + WINDOW_S * 1000;
     let sent = 0;
+    let failedSends = 0;
     // Batches of 10 every 10 / rate seconds (the tick rate, as SendMessageBatch carries it), several in
     // flight so a slow commit does not slow the rate; the window ends on time whatever was sent.
     const inFlight = new Set<Promise<unknown>>();
@@ -165,7 +168,11 @@ export async function scheduleBench(sqsEndpoint: string, log: (line: string) => 
       if (inFlight.size >= 16) await Promise.race(inFlight);
       const sending = producer.enqueueMany(Array.from({ length: 10 }, () => ({ type: 'bench.tick', payload: { n: 1 } })));
       inFlight.add(sending);
-      void sending.finally(() => inFlight.delete(sending)).catch(() => undefined);
+      void sending
+        .finally(() => inFlight.delete(sending))
+        .catch((error: unknown) => {
+          if (failedSends++ === 0) log(`schedules: a baseline send failed: ${String(error)}`);
+        });
       sent += 10;
     }
     await Promise.allSettled([...inFlight]);

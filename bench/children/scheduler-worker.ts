@@ -22,6 +22,8 @@ export interface SchedulerWorkerConfig {
   dlqUrl: string;
   storeUrl: string;
   scheduler: boolean;
+  /** The scheduler's passes at once (BENCH_SCHEDULES_PASSES). @defaultValue the scheduler's default */
+  passes?: number | undefined;
 }
 
 export interface SchedulerWorkerResult {
@@ -68,7 +70,7 @@ const worker = createWorker({
   dlqUrl: config.dlqUrl,
   concurrency: 50,
   store,
-  scheduler: config.scheduler,
+  scheduler: config.scheduler && config.passes !== undefined ? { passes: config.passes } : config.scheduler,
   logger: pino({ level: 'warn' }, process.stderr),
   telemetry: {
     ...noopWorkerTelemetry,

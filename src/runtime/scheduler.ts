@@ -177,11 +177,9 @@ export class Scheduler {
    */
   async #enqueue(fired: readonly Fired[]): Promise<void> {
     const { queue, store, clock } = this.#deps;
-    const signal = this.#abort.signal.aborted ? undefined : this.#abort.signal;
-    const results = await queue.enqueueMany(
-      fired.map((f) => f.request),
-      signal,
-    );
+    // No abort signal: a pass under way when the worker stops finishes its sends and its advance (the
+    // worker's stop waits for it, bounded by its hard limit), rather than leaving leased rows behind.
+    const results = await queue.enqueueMany(fired.map((f) => f.request));
     const again = fired.filter((_, index) => results[index]!.deduplicated);
     for (const { request } of again) {
       const row = await store.getJob(request.id!);
@@ -190,7 +188,7 @@ export class Scheduler {
         { jobId: request.id, type: request.type },
         'a tick recorded but perhaps never sent (its worker died): sending it again',
       );
-      await queue.sendEnvelope(newEnvelope({ id: request.id, type: request.type, payload: request.payload, now: clock.now() }), signal);
+      await queue.sendEnvelope(newEnvelope({ id: request.id, type: request.type, payload: request.payload, now: clock.now() }));
     }
   }
 }
