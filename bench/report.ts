@@ -4,6 +4,7 @@ import type { DecodeRow } from './decode.js';
 import { fmt, type Spread } from './stats.js';
 import { storeMarkdown, type StoreReport } from './store.js';
 import { consoleMarkdown, type ConsoleReport } from './console.js';
+import { scheduleMarkdown, type ScheduleBenchReport } from './schedules.js';
 
 export interface ThroughputRow {
   name: string;
@@ -89,6 +90,8 @@ export interface BenchReport {
   store: StoreReport | undefined;
   /** The console's jobs list over 10,000 jobs in PostgreSQL (bench/console.ts). */
   console: ConsoleReport | undefined;
+  /** 100,000 schedules every 5 minutes, 2 workers (bench/schedules.ts). */
+  schedules: ScheduleBenchReport | undefined;
   targets: Target[];
   notes: string[];
 }
@@ -198,6 +201,7 @@ export function markdown(report: BenchReport): string {
   }
   if (report.store) lines.push('', storeMarkdown(report.store).trimEnd());
   if (report.console) lines.push('', consoleMarkdown(report.console).trimEnd());
+  if (report.schedules) lines.push('', scheduleMarkdown(report.schedules).trimEnd());
   lines.push('', '## Targets', '');
   for (const t of report.targets) lines.push(`- ${t.info ? 'INFO' : t.pass ? 'PASS' : 'FAIL'} ${t.name}: ${t.detail}`);
   if (report.notes.length > 0) {

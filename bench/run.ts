@@ -8,9 +8,10 @@
  * BENCH_ELASTICMQ (`0` skips it, `1` requires it; default: when java and mvn are installed),
  * BENCH_LATENCY_MS (default 10; 0 skips the added-latency matrix),
  * BENCH_QUICK=1 (1 run, 1000 messages, short trickle: a smoke test, not a measurement); the job-store
- * section's own knobs are in bench/store.ts, the console's in bench/console.ts.
+ * section's own knobs are in bench/store.ts, the console's in bench/console.ts, the schedules
+ * section's in bench/schedules.ts.
  *
- * `npm run bench -- --only store` (or `--only decode,fauxqs,latency,elasticmq,store,console`, any of them)
+ * `npm run bench -- --only store` (or `--only decode,fauxqs,latency,elasticmq,store,console,schedules`, any of them)
  * runs only those sections and writes bench/results/latest-<sections>.json and .md instead, so a
  * partial run never replaces the full one.
  */
@@ -40,8 +41,9 @@ import { memory, pickup, type MemoryResult, type PickupResult } from './scenario
 import { fmt, median, spread } from './stats.js';
 import { storeScenarios } from './store.js';
 import { consoleScenarios } from './console.js';
+import { scheduleBench } from './schedules.js';
 
-const SECTIONS = ['decode', 'fauxqs', 'latency', 'elasticmq', 'store', 'console'] as const;
+const SECTIONS = ['decode', 'fauxqs', 'latency', 'elasticmq', 'store', 'console', 'schedules'] as const;
 type Section = (typeof SECTIONS)[number];
 
 /** `--only a,b` / `--only=a,b`: the sections to run; all of them without it. */
@@ -374,6 +376,7 @@ function otherTargets(report: BenchReport): TargetLine[] {
   }
   for (const t of report.store?.targets ?? []) out.push({ ...t, name: `job store: ${t.name}` });
   for (const t of report.console?.targets ?? []) out.push(t);
+  for (const t of report.schedules?.targets ?? []) out.push({ ...t, name: `schedules: ${t.name}` });
   return out;
 }
 
@@ -411,6 +414,7 @@ async function main(): Promise<void> {
     decode: [],
     store: undefined,
     console: undefined,
+    schedules: undefined,
     targets: [],
     notes: [],
   };
@@ -425,7 +429,7 @@ async function main(): Promise<void> {
       log(`[${elapsed()}] decode ${r.name}: ${r.decodeUsPerKiB.median.toFixed(2)} µs/KiB, ${r.ratio.median.toFixed(2)} × JSON.parse`);
   }
 
-  const needsFauxqs = sections.has('fauxqs') || sections.has('latency') || sections.has('store');
+  const needsFauxqs = sections.has('fauxqs') || sections.has('latency') || sections.has('store') || sections.has('schedules');
   const server = needsFauxqs ? await startServerProcess() : undefined;
   if (server) report.servers.push(`fauxqs (pid ${server.pid})`);
   try {
@@ -466,6 +470,10 @@ async function main(): Promise<void> {
         report.store = await storeScenarios(target, server.pid);
       });
       report.servers.push(`PostgreSQL ${report.store?.postgres?.version ?? ''} (private cluster, fsync on)`);
+    }
+    if (server && sections.has('schedules')) {
+      report.schedules = await scheduleBench(server.endpoint, (line) => log(`[${elapsed()}] ${line}`));
+      report.servers.push(`PostgreSQL ${report.schedules.postgres.version} for the schedules (private cluster, fsync on)`);
     }
   } finally {
     await server?.stop();

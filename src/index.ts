@@ -107,6 +107,19 @@ export { startEmbeddedStore, type EmbeddedStore } from './store/embedded.js';
 export { storeRecorder } from './ops/job-recorder.js';
 export type { PayloadPolicy } from './store/payload-policy.js';
 
+// Schedules (docs/schedules.md)
+export {
+  createSchedules,
+  type ScheduleDetail,
+  type ScheduleRunView,
+  type Schedules,
+  type SchedulesOptions,
+  type ScheduleView,
+} from './ops/schedules.js';
+export type { ScheduleInput } from './store/schedule-spec.js';
+export type { OverlapPolicy, ScheduleStore } from './store/schedule-store.js';
+export type { SchedulerOptions } from './runtime/scheduler.js';
+
 // Telemetry (the worker and the producer above emit spans and metrics by default; see docs/metrics.md)
 export type { AttemptTelemetry, WorkerTelemetry } from './runtime/attempt-telemetry.js';
 export { createWorkerTelemetry } from './telemetry/worker-telemetry.js';

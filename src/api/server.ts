@@ -1,7 +1,8 @@
 /**
  * The calendar product's HTTP API: validates requests with the jobs' own schemas and enqueues jobs,
  * and looks jobs up in the job store (src/api/jobs-routes.ts: `GET /jobs/:id`, `GET /jobs`,
- * `POST /jobs/:id/cancel`).
+ * `POST /jobs/:id/cancel`) and keeps calendars' periodic syncs there (src/api/schedule-routes.ts:
+ * `PUT|GET|DELETE /accounts/:id/calendars/:calendar/schedule`).
  *
  * - `POST /accounts/:id/calendars/:calendar/sync` → `calendar.sync`
  * - `POST /accounts/:id/calendars/:calendar/events` with `{ op, event }` → `calendar.write`
@@ -20,6 +21,7 @@ import type { EnqueueResult } from '../queue/job-queue.js';
 import type { JobStore } from '../store/job-store.js';
 import { allow, decodeSegment, HttpProblem, send } from './http.js';
 import { handleJobsRoute } from './jobs-routes.js';
+import { handleScheduleRoute } from './schedule-routes.js';
 import { CALENDAR_SYNC_TYPE } from '../jobs/calendar/calendar-sync.js';
 import { CALENDAR_WRITE_TYPE } from '../jobs/calendar/calendar-write.js';
 import {
@@ -118,6 +120,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (await handleJobsRoute(req, res, url, options.store, options.logger)) return;
+    const readJson = async (): Promise<unknown> => parseJson(await readBody(req, maxBodyBytes));
+    if (await handleScheduleRoute(req, res, url, { store: options.store, logger: options.logger, body: readJson })) return;
     const path = url.pathname;
     const match = ROUTE.exec(path);
     if (match === null) throw new HttpProblem(404, `no route for ${path}`);

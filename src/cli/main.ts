@@ -9,6 +9,7 @@ import { devCommand } from './commands/dev.js';
 import { dlqCommand } from './commands/dlq.js';
 import { enqueueCommand } from './commands/enqueue.js';
 import { jobsCommand } from './commands/jobs.js';
+import { schedulesCommand } from './commands/schedules.js';
 import { machinesCommand } from './commands/machines.js';
 import { queuesCommand } from './commands/queues.js';
 import { statsCommand } from './commands/stats.js';
@@ -23,6 +24,7 @@ Commands:
   dev             embedded SQS + worker + demo jobs (what npm start runs)
   enqueue         send one job
   jobs            jobs in the job store: list, show <id>, cancel <id>, retry <id>, prune
+  schedules       periodic jobs: set <id>, list, show <id>, pause|resume|trigger|delete <id>
   queues create   create the main queue and its dead-letter queue
   stats           queue depths of the main queue and the DLQ (--watch, --json)
   dlq             dead jobs: list, show <id>, redrive, purge --yes
@@ -39,6 +41,7 @@ const COMMANDS: Record<string, Command> = {
   dev: devCommand,
   enqueue: enqueueCommand,
   jobs: jobsCommand,
+  schedules: schedulesCommand,
   queues: queuesCommand,
   stats: statsCommand,
   dlq: dlqCommand,

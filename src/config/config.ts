@@ -51,6 +51,8 @@ export interface CalsyncConfig {
   storeRetentionMs: number;
   /** Keep job payloads in the store (redacted, capped). @defaultValue true */
   storePayloads: boolean;
+  /** Run the scheduler in this worker (`CALSYNC_SCHEDULER`, `--no-scheduler`). @defaultValue true */
+  scheduler: boolean;
 }
 
 /** Defaults a command sets for itself: `dev` takes the store `embedded`. */
@@ -138,6 +140,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigFl
     ...readStore(read, defaults),
     storeRetentionMs: read.value('storeRetentionMs') ?? DEFAULTS.storeRetentionMs,
     storePayloads: read.value('storePayloads') ?? DEFAULTS.storePayloads,
+    scheduler: read.value('scheduler') ?? DEFAULTS.scheduler,
   };
 }
 

@@ -45,6 +45,8 @@ export const DEFAULTS = {
   /** Settled jobs are pruned this long after they settled (7 days). */
   storeRetentionMs: 7 * 86_400_000,
   storePayloads: true,
+  /** Every worker with a job store runs the scheduler (docs/schedules.md). */
+  scheduler: true,
   /** `calsync-jobs jobs list` */
   jobsListLimit: 50,
   /** `calsync-jobs console` */
@@ -176,6 +178,8 @@ export const SETTINGS = {
   storeRetentionMs: { env: ['CALSYNC_STORE_RETENTION'], rule: durationText },
   /** Store job payloads in the rows (redacted with the log paths, capped). */
   storePayloads: { env: ['CALSYNC_STORE_PAYLOADS'], rule: booleanText },
+  /** Fire due schedules from this worker (needs a store); `--no-scheduler` or `CALSYNC_SCHEDULER=false` turns it off. */
+  scheduler: { env: ['CALSYNC_SCHEDULER'], flag: '--no-scheduler', rule: booleanText },
   /** `calsync-jobs jobs list --since 1h`: created in the last hour. */
   jobsSinceMs: { env: [], flag: '--since', rule: durationText },
   jobsListLimit: { env: [], flag: '--limit', rule: integerText(1, 1_000) },

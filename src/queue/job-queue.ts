@@ -29,7 +29,14 @@ export interface JobRequest<Payload = unknown> {
   idempotencyKey?: string;
   /** Wait before the first attempt; over 900 s the message hops (`notBefore`). */
   delayMs?: number;
+  /**
+   * The job's id (a UUID), for a producer that derives it (a schedule's tick: one id per tick, so a tick
+   * sent twice is one job to the store). @defaultValue a random UUID
+   */
+  id?: string;
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
 
 /** What {@link JobQueue.enqueue} resolves to: the job's id, and whether a job with its idempotency key already existed. */
 export interface EnqueueResult {
@@ -86,6 +93,8 @@ export interface JobQueueOptions {
   traceSend?: SendTracer;
   /** Records each job before it is sent, and dedups by idempotency key. @defaultValue none: every job is sent */
   recorder?: JobRecorder;
+  /** SendMessageBatch requests one call keeps in flight (the scheduler sends hundreds of ticks at once). @defaultValue 1 */
+  maxSendsInFlight?: number;
 }
 
 /** The producer's sends: 3 tries, retried at once (the caller is waiting; the SDK has already backed off). */
@@ -111,6 +120,7 @@ export class JobQueue {
   readonly #attributes: AttributeHook | undefined;
   readonly #traceSend: SendTracer;
   readonly #recorder: JobRecorder | undefined;
+  readonly #maxSendsInFlight: number;
 
   constructor(options: JobQueueOptions) {
     this.#transport = options.transport;
@@ -122,6 +132,7 @@ export class JobQueue {
     this.#attributes = options.attributes;
     this.#traceSend = options.traceSend ?? untracedSend;
     this.#recorder = options.recorder;
+    this.#maxSendsInFlight = options.maxSendsInFlight ?? 1;
   }
 
   /** Validates and sends one job; resolves to its id. Bad input throws `InvalidJobError` before any request. */
@@ -184,7 +195,7 @@ export class JobQueue {
       maxMessageBytes: this.#maxBytes,
       retry: PRODUCER_SEND_RETRY,
       alwaysBatch: true,
-      maxInFlight: 1,
+      maxInFlight: this.#maxSendsInFlight,
       ...(signal ? { signal } : {}),
     });
     const sends = prepared.map((job) =>
@@ -231,8 +242,12 @@ export class JobQueue {
         `${prefix}idempotencyKey: expected a string of 1 to 256 characters`,
       );
     }
+    if (job.id !== undefined && (typeof job.id !== 'string' || !UUID.test(job.id))) {
+      throw new InvalidJobError('invalid_option', `${prefix}id`, `${prefix}id: expected a UUID, got ${JSON.stringify(job.id)}`);
+    }
     const now = this.#clock.now();
     const envelope = newEnvelope({
+      ...(job.id === undefined ? {} : { id: job.id }),
       type: job.type,
       payload,
       idempotencyKey: job.idempotencyKey,

@@ -84,7 +84,19 @@ export interface QueueDepthOptions {
   intervalMs?: number;
 }
 
-export interface WorkerTelemetry {
+/** What the scheduler (scheduler.ts) reports. */
+export interface SchedulerTelemetry {
+  /** Ticks run, by job type and run kind (tick, catchup, buffered). */
+  recordTicksFired(jobType: string, kind: string, count: number): void;
+  /** Ticks not run: `overlap` (the policy, or collapsed into one catch-up run) or `missed` (past the catch-up window). */
+  recordTicksSkipped(jobType: string, reason: 'overlap' | 'missed', count: number): void;
+  /** From a tick's fire time (its time plus jitter) to its job enqueued. */
+  recordTickLag(jobType: string, lagMs: number): void;
+  /** Schedules due at the latest claim. */
+  recordSchedulesDue(count: number): void;
+}
+
+export interface WorkerTelemetry extends SchedulerTelemetry {
   startAttempt(info: AttemptInfo): AttemptTelemetry;
   /** Counts a message dead-lettered before any machine ran (invalid envelope, bad signature). */
   recordInvalid(reason: string, jobType?: string): void;
@@ -119,4 +131,8 @@ export const noopWorkerTelemetry: WorkerTelemetry = {
   recordDuplicate: () => undefined,
   observeQueueDepth: () => ({ stop: () => undefined }),
   traceSend: untracedSend,
+  recordTicksFired: () => undefined,
+  recordTicksSkipped: () => undefined,
+  recordTickLag: () => undefined,
+  recordSchedulesDue: () => undefined,
 };

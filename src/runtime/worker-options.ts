@@ -7,6 +7,7 @@ import { SQS_LIMITS, type JobTransport } from '../queue/transport.js';
 import type { JobStore } from '../store/job-store.js';
 import type { PayloadPolicy } from '../store/payload-policy.js';
 import type { WorkerTelemetry } from './attempt-telemetry.js';
+import type { SchedulerOptions } from './scheduler.js';
 
 /** Options of {@link createWorker}. Everything but the transport, the queues and the jobs is optional. */
 export interface WorkerOptions {
@@ -55,6 +56,12 @@ export interface WorkerOptions {
   store?: JobStore;
   /** What of a payload the worker records when it creates a job's row (a producer without the store). @defaultValue stored, default redaction */
   storePayloads?: PayloadPolicy;
+  /**
+   * The scheduler (docs/schedules.md): fires the store's due schedules from this worker, beside every
+   * other worker's. Needs a `store` that holds schedules; `false` turns it off here.
+   * @defaultValue true
+   */
+  scheduler?: boolean | SchedulerOptions;
   clock?: Clock;
   random?: Random;
 }
@@ -121,6 +128,7 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     shutdownGraceMs: integer('shutdownGraceMs', options.shutdownGraceMs ?? WORKER_DEFAULTS.shutdownGraceMs),
     maxMessageBytes: integer('maxMessageBytes', options.maxMessageBytes ?? SQS_LIMITS.maxMessageBytes),
     logPayloads: options.logPayloads ?? false,
+    scheduler: options.scheduler ?? true,
     clock: options.clock ?? systemClock,
     random: options.random ?? systemRandom,
   };

@@ -21,6 +21,7 @@ import { JobRunner, type InFlightJob } from './job-runner.js';
 import { createLogger } from './logger.js';
 import { noopWorkerTelemetry, type WorkerTelemetry, type WorkerTelemetryFactory } from './attempt-telemetry.js';
 import { StoreLink } from './store-link.js';
+import { startWorkerScheduler } from './worker-scheduler.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './worker-options.js';
 
 /** How long past the grace period `stop()` may wait for settles and the last deletes before it returns. */
@@ -64,6 +65,7 @@ export class Worker {
   #ready = false;
   #depthObserver: { stop(): void } | undefined;
   #store: StoreLink | undefined;
+  #scheduler: { stop(): Promise<void> } | undefined;
 
   constructor(options: WorkerOptions & { queueDepthIntervalMs?: number }, defaultTelemetry?: WorkerTelemetryFactory) {
     this.options = resolveWorkerOptions(options);
@@ -137,6 +139,11 @@ export class Worker {
     this.#runner = new JobRunner(options, { executor, events: this.#events, telemetry: this.#telemetry, logger: this.#logger, store });
     this.#setState('running');
     for (let i = 0; i < options.pollers; i++) this.#pollers.push(this.#poll());
+    this.#scheduler = startWorkerScheduler(options, {
+      logger: this.#logger,
+      telemetry: this.#telemetry,
+      onError: (error, during) => this.#events.emit('worker:error', { error, during }),
+    });
     if (this.#queueDepthIntervalMs !== undefined && this.#queueDepthIntervalMs > 0) {
       this.#depthObserver = this.#telemetry.observeQueueDepth(
         (queue) => options.transport.depth(queue === 'main' ? options.queueUrl : options.dlqUrl),
@@ -193,6 +200,8 @@ export class Worker {
     };
     try {
       this.#setState('draining');
+      // No new ticks from here; the pass under way finishes (its sends and advance) before the store stops.
+      const schedulerStopped = this.#scheduler?.stop() ?? Promise.resolve();
       for (const wake of this.#slotWaiters.splice(0)) wake();
       const polls = Promise.all(this.#pollers);
       // An aborted long poll can still be handed messages by the server, which come back later with
@@ -222,6 +231,7 @@ export class Worker {
           'stop: jobs still settling at the hard limit; their messages come back after their visibility timeout',
         );
       }
+      if (!(await within(schedulerStopped, hardEnds))) this.#logger.warn('stop: the scheduler pass was still sending at the hard limit');
       if (this.#store && !(await within(this.#store.stop(), hardEnds))) {
         this.#logger.warn('stop: job store writes still pending at the hard limit; their messages come back');
       }

@@ -9,6 +9,7 @@ import type { HistoryEntry } from '../queue/envelope.js';
 import { decodeCursor, isAfter, newestFirst, pageSize, toPage } from './job-page.js';
 import { TERMINAL_STATES } from './job-store.js';
 import { activityOf, type ActivityCount } from './job-activity.js';
+import { MemoryScheduleStore } from './memory-schedules.js';
 import type {
   ActivityQuery,
   JobActivity,
@@ -56,9 +57,16 @@ export class MemoryJobStore implements JobStore {
   /** `type` NUL `idempotencyKey` → job id: the partial unique index. */
   readonly #keys = new Map<string, string>();
   #closed = false;
+  /** The schedules beside these jobs (memory-schedules.ts). */
+  readonly schedules: MemoryScheduleStore;
 
   constructor(options: MemoryJobStoreOptions = {}) {
     this.#now = options.now ?? systemClock.now;
+    this.schedules = new MemoryScheduleStore({
+      now: () => this.#now(),
+      jobState: (id) => this.#rows.get(id)?.job.state,
+      checkOpen: () => this.#open(),
+    });
   }
 
   async createJobs(jobs: readonly NewJob[]): Promise<CreateResult[]> {

@@ -30,6 +30,7 @@ import {
   toRecord,
   ts,
 } from './postgres-sql.js';
+import { PostgresScheduleStore } from './postgres-schedules.js';
 import type {
   ActivityQuery,
   CancelResult,
@@ -87,6 +88,8 @@ export class PostgresJobStore implements JobStore {
   readonly #table: string;
   readonly #closePool: boolean;
   readonly #prepare: boolean;
+  /** The schedules in the same schema (postgres-schedules.ts). */
+  readonly schedules: PostgresScheduleStore;
   #closing: Promise<void> | undefined;
 
   constructor(options: PostgresJobStoreOptions) {
@@ -95,6 +98,7 @@ export class PostgresJobStore implements JobStore {
     this.#table = `${quoteSchema(this.#schema)}.jobs`;
     this.#closePool = options.closePool ?? false;
     this.#prepare = options.prepareStatements ?? true;
+    this.schedules = new PostgresScheduleStore(this.#pool, quoteSchema(this.#schema));
   }
 
   /** A pool to `url` (max 10 by default), migrated and pinged; `close()` ends the pool. */

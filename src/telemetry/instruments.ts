@@ -16,6 +16,10 @@ export const INSTRUMENT_NAMES = {
   queueLag: 'calsync_jobs_queue_lag_seconds',
   queueDepth: 'calsync_jobs_queue_depth',
   duplicatesDropped: 'calsync_jobs_duplicates_dropped',
+  ticksFired: 'calsync_jobs_schedule_ticks_fired',
+  ticksSkipped: 'calsync_jobs_schedule_ticks_skipped',
+  tickLag: 'calsync_jobs_schedule_lag_seconds',
+  schedulesDue: 'calsync_jobs_schedules_due',
 } as const;
 
 /** The names as a Prometheus scrape of the worker's `/metrics` shows them. */
@@ -28,6 +32,10 @@ export const PROMETHEUS_NAMES = {
   queueLag: 'calsync_jobs_queue_lag_seconds',
   queueDepth: 'calsync_jobs_queue_depth',
   duplicatesDropped: 'calsync_jobs_duplicates_dropped_total',
+  ticksFired: 'calsync_jobs_schedule_ticks_fired_total',
+  ticksSkipped: 'calsync_jobs_schedule_ticks_skipped_total',
+  tickLag: 'calsync_jobs_schedule_lag_seconds',
+  schedulesDue: 'calsync_jobs_schedules_due',
 } as const;
 
 /** Attempt durations: 5 ms … 15 min (the longest sensible attempt timeout). */
@@ -38,6 +46,9 @@ export const QUEUE_LAG_BUCKETS_SECONDS = [
   0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800, 3600, 7200, 21_600, 86_400,
 ] as const;
 
+/** Schedule lag (a tick's fire time to its job enqueued): 5 ms … 10 min (a catch-up run after downtime is late by design). */
+export const TICK_LAG_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 600] as const;
+
 export interface JobInstruments {
   processed: Counter;
   failed: Counter;
@@ -46,6 +57,9 @@ export interface JobInstruments {
   duration: Histogram;
   queueLag: Histogram;
   duplicatesDropped: Counter;
+  ticksFired: Counter;
+  ticksSkipped: Counter;
+  tickLag: Histogram;
 }
 
 export function createJobInstruments(meter: Meter): JobInstruments {
@@ -81,6 +95,20 @@ export function createJobInstruments(meter: Meter): JobInstruments {
       description:
         'Messages the job store said must not run, deleted unrun, by job type and reason (terminal, cancelled, older_attempt, claim_held).',
       unit: '{message}',
+    }),
+    ticksFired: meter.createCounter(INSTRUMENT_NAMES.ticksFired, {
+      description: 'Schedule ticks whose job was enqueued, by job type and kind (tick, catchup, buffered).',
+      unit: '{tick}',
+    }),
+    ticksSkipped: meter.createCounter(INSTRUMENT_NAMES.ticksSkipped, {
+      description:
+        'Schedule ticks not run, by job type and reason (overlap: the policy or a catch-up collapsed into one run; missed: past the catch-up window).',
+      unit: '{tick}',
+    }),
+    tickLag: meter.createHistogram(INSTRUMENT_NAMES.tickLag, {
+      description: "Time from a schedule tick's fire time (its time plus jitter) to its job enqueued, by job type.",
+      unit: 's',
+      advice: { explicitBucketBoundaries: [...TICK_LAG_BUCKETS_SECONDS] },
     }),
   };
 }

@@ -46,6 +46,8 @@ export function createWorkerTelemetry(options: WorkerTelemetryOptions): WorkerTe
   const instruments = createJobInstruments(meter);
   let depthGauge: ObservableGauge | undefined;
   let depthPoller: { stop(): void } | undefined;
+  let dueGauge: ObservableGauge | undefined;
+  let schedulesDue = 0;
 
   const startAttempt = (info: AttemptInfo): AttemptTelemetry => {
     const startedAtMs = clock.now();
@@ -127,5 +129,24 @@ export function createWorkerTelemetry(options: WorkerTelemetryOptions): WorkerTe
       };
     },
     traceSend: withProducerSpan,
+    recordTicksFired(jobType, kind, count) {
+      instruments.ticksFired.add(count, { job_type: jobType, kind });
+    },
+    recordTicksSkipped(jobType, reason, count) {
+      instruments.ticksSkipped.add(count, { job_type: jobType, reason });
+    },
+    recordTickLag(jobType, lagMs) {
+      instruments.tickLag.record(lagMs / 1000, { job_type: jobType });
+    },
+    recordSchedulesDue(count) {
+      schedulesDue = count;
+      if (dueGauge === undefined) {
+        dueGauge = meter.createObservableGauge(INSTRUMENT_NAMES.schedulesDue, {
+          description: "Schedules due at this worker's latest claim (claimed, held by other workers, or left for the next pass).",
+          unit: '{schedule}',
+        });
+        dueGauge.addCallback((result) => result.observe(schedulesDue));
+      }
+    },
   };
 }

@@ -41,6 +41,13 @@ beforeAll(async () => {
     .end({ outcome: 'dead', error: new NamedError('NonRetryableError', 'gone'), reason: 'attempts_exhausted' });
   telemetry.recordInvalid('invalid_envelope');
   telemetry.recordDuplicate('claim_held', 'sync-calendar');
+  telemetry.recordTicksFired('calendar.sync', 'tick', 3);
+  telemetry.recordTicksFired('calendar.sync', 'catchup', 1);
+  telemetry.recordTicksSkipped('calendar.sync', 'overlap', 2);
+  telemetry.recordTicksSkipped('calendar.sync', 'missed', 5);
+  telemetry.recordTickLag('calendar.sync', 40);
+  telemetry.recordTickLag('calendar.sync', 1_200);
+  telemetry.recordSchedulesDue(7);
   stopDepth = telemetry.observeQueueDepth(async (queue) =>
     queue === 'main' ? { visible: 12, inFlight: 3, delayed: 7 } : { visible: 2, inFlight: 0, delayed: 1 },
   ).stop;
@@ -86,6 +93,10 @@ describe('metrics server', () => {
     expect(body).toContain(`# TYPE ${PROMETHEUS_NAMES.queueLag} histogram`);
     expect(body).toContain(`# TYPE ${PROMETHEUS_NAMES.queueDepth} gauge`);
     expect(body).toContain(`# TYPE ${PROMETHEUS_NAMES.duplicatesDropped} counter`);
+    expect(body).toContain(`# TYPE ${PROMETHEUS_NAMES.ticksFired} counter`);
+    expect(body).toContain(`# TYPE ${PROMETHEUS_NAMES.ticksSkipped} counter`);
+    expect(body).toContain(`# TYPE ${PROMETHEUS_NAMES.tickLag} histogram`);
+    expect(body).toContain(`# TYPE ${PROMETHEUS_NAMES.schedulesDue} gauge`);
     expect(PROMETHEUS_NAMES).toEqual({
       processed: 'calsync_jobs_processed_total',
       failed: 'calsync_jobs_failed_total',
@@ -95,6 +106,10 @@ describe('metrics server', () => {
       queueLag: 'calsync_jobs_queue_lag_seconds',
       queueDepth: 'calsync_jobs_queue_depth',
       duplicatesDropped: 'calsync_jobs_duplicates_dropped_total',
+      ticksFired: 'calsync_jobs_schedule_ticks_fired_total',
+      ticksSkipped: 'calsync_jobs_schedule_ticks_skipped_total',
+      tickLag: 'calsync_jobs_schedule_lag_seconds',
+      schedulesDue: 'calsync_jobs_schedules_due',
     });
     expect(body).not.toMatch(/_total_total|_seconds_seconds/);
 
@@ -106,6 +121,15 @@ describe('metrics server', () => {
     expect(sample(body, 'calsync_jobs_dead_lettered_total', { job_type: 'write-event', reason: 'attempts_exhausted' })).toBe(1);
     expect(sample(body, 'calsync_jobs_dead_lettered_total', { job_type: 'unknown', reason: 'invalid_envelope' })).toBe(1);
     expect(sample(body, 'calsync_jobs_duplicates_dropped_total', { job_type: 'sync-calendar', reason: 'claim_held' })).toBe(1);
+
+    expect(sample(body, 'calsync_jobs_schedule_ticks_fired_total', { job_type: 'calendar.sync', kind: 'tick' })).toBe(3);
+    expect(sample(body, 'calsync_jobs_schedule_ticks_fired_total', { job_type: 'calendar.sync', kind: 'catchup' })).toBe(1);
+    expect(sample(body, 'calsync_jobs_schedule_ticks_skipped_total', { job_type: 'calendar.sync', reason: 'overlap' })).toBe(2);
+    expect(sample(body, 'calsync_jobs_schedule_ticks_skipped_total', { job_type: 'calendar.sync', reason: 'missed' })).toBe(5);
+    expect(sample(body, 'calsync_jobs_schedule_lag_seconds_count', { job_type: 'calendar.sync' })).toBe(2);
+    expect(sample(body, 'calsync_jobs_schedule_lag_seconds_sum', { job_type: 'calendar.sync' })).toBeCloseTo(1.24);
+    expect(sample(body, 'calsync_jobs_schedule_lag_seconds_bucket', { job_type: 'calendar.sync', le: '1' })).toBe(1);
+    expect(sample(body, 'calsync_jobs_schedules_due', {})).toBe(7);
 
     expect(sample(body, 'calsync_jobs_duration_seconds_count', { job_type: 'sync-calendar', outcome: 'succeeded' })).toBe(1);
     expect(sample(body, 'calsync_jobs_duration_seconds_sum', { job_type: 'sync-calendar', outcome: 'succeeded' })).toBeCloseTo(0.12);

@@ -204,7 +204,7 @@ conformance(
         const tables = await pool.query<{ table_name: string }>(
           "SELECT table_name FROM information_schema.tables WHERE table_schema = 'calsync_jobs' ORDER BY table_name",
         );
-        expect(tables.rows.map((r) => r.table_name)).toEqual(['jobs', 'schema_migrations']);
+        expect(tables.rows.map((r) => r.table_name)).toEqual(['jobs', 'schedules', 'schema_migrations']);
         // A handful of rows is cheaper to scan whole; with scans off the plan shows what a large table gets.
         await pool.query('SET enable_seqscan = off');
         const plan = await pool.query<{ 'QUERY PLAN': string }>(

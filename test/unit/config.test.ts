@@ -223,3 +223,12 @@ describe('the job store settings', () => {
     expect(errorOf({}, { pruneOlderThanMs: '30' }, (_, flags) => loadPruneSettings(config, flags)).setting).toBe('--older-than');
   });
 });
+
+describe('the scheduler setting', () => {
+  it('is on by default; CALSYNC_SCHEDULER=false or --no-scheduler turns it off; a bad value names the variable', () => {
+    expect(loadConfig({}).scheduler).toBe(true);
+    expect(loadConfig({ CALSYNC_SCHEDULER: 'false' }).scheduler).toBe(false);
+    expect(loadConfig({ CALSYNC_SCHEDULER: 'on' }, { scheduler: false }).scheduler).toBe(false);
+    expect(() => loadConfig({ CALSYNC_SCHEDULER: 'sometimes' })).toThrow('CALSYNC_SCHEDULER: expected true or false, got "sometimes"');
+  });
+});

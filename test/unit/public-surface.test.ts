@@ -30,6 +30,7 @@ const EXPORTED = [
   'createJobMachine',
   'createJobQueueFromEnv',
   'createLogger',
+  'createSchedules',
   'createWorker',
   'createWorkerTelemetry',
   'decodeDeadLetter',

@@ -24,6 +24,9 @@ Serves the calendar HTTP API until SIGTERM or SIGINT:
   POST /accounts/:id/calendars/:calendar/events   enqueues calendar.write ({ op, event })
   GET  /jobs/:id, GET /jobs?state=&type=&key=&limit=&cursor=, POST /jobs/:id/cancel
                                                   the job store's jobs (501 without --store)
+  PUT|GET|DELETE /accounts/:id/calendars/:calendar/schedule
+                                                  the calendar's periodic calendar.sync, e.g.
+                                                  PUT {"every":"5m","jitter":"60s"} (501 without --store)
 
 202 {"id", "jobId"} for a new job; with a store, 200 {"id", "jobId", "deduplicated": true} when the
 Idempotency-Key header matched a job of that type (nothing is sent).

@@ -13,17 +13,19 @@ import { closeJobs, loadJobs } from '../load-jobs.js';
 import { startOtel } from '../../telemetry/sdk.js';
 import { onShutdownSignals } from '../signals.js';
 
-export const WORKER_USAGE = `Usage: calsync-jobs worker [--jobs <module>] [--concurrency N] [--embedded] [--metrics-port N]
+export const WORKER_USAGE = `Usage: calsync-jobs worker [--jobs <module>] [--concurrency N] [--embedded] [--metrics-port N] [--no-scheduler]
 
 Runs jobs from the queue until SIGTERM or SIGINT, then drains (CALSYNC_SHUTDOWN_GRACE_MS, default ${DEFAULTS.shutdownGraceMs / 1000} s).
 With a job store (--store, CALSYNC_STORE_URL) each attempt is claimed and settled there, and settled
-jobs older than CALSYNC_STORE_RETENTION are pruned every hour.
+jobs older than CALSYNC_STORE_RETENTION are pruned every hour, and the worker fires the store's due
+schedules (calsync-jobs schedules --help) beside every other worker, unless --no-scheduler.
 
   --jobs <module>       a module whose default export is an array of defineJob() results
                         (default: this project's src/jobs)
   --concurrency N       CALSYNC_CONCURRENCY: handlers at once (default ${DEFAULTS.concurrency})
   --metrics-port N      CALSYNC_METRICS_PORT: serve /metrics, /healthz, /readyz on ${DEFAULTS.metricsHost}:N
   --shutdown-grace-ms N CALSYNC_SHUTDOWN_GRACE_MS
+  --no-scheduler        CALSYNC_SCHEDULER=false: fire no schedules from this worker
 ${CONNECTION_HELP}`;
 
 export interface RunningWorker {
@@ -99,6 +101,7 @@ export async function startWorkerProcess(
     ...(connection.signMessage ? { signMessage: connection.signMessage } : {}),
     ...(connection.verifyMessage ? { verifyMessage: connection.verifyMessage } : {}),
     ...(store ? { store: store.store, storePayloads: policy } : {}),
+    scheduler: config.scheduler,
   });
   worker.start();
   const pruner = store ? startPruning(store, config.storeRetentionMs, logger) : undefined;
@@ -191,6 +194,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
       concurrency: { type: 'string' },
       'metrics-port': { type: 'string' },
       'shutdown-grace-ms': { type: 'string' },
+      'no-scheduler': { type: 'boolean' },
     },
     WORKER_USAGE,
   );
@@ -203,6 +207,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
     concurrency: values.concurrency,
     metricsPort: values['metrics-port'],
     shutdownGraceMs: values['shutdown-grace-ms'],
+    scheduler: values['no-scheduler'] ? false : undefined,
   });
   const jobs = await loadJobs(values.jobs as string | undefined);
   const running = await startWorkerProcess(config, jobs);
