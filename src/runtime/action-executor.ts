@@ -6,6 +6,7 @@
  * | `ack`         | DeleteMessage (batched)                                                     |
  * | `retry`       | SendMessage of the next envelope with DelaySeconds, then delete             |
  * | `defer`       | SendMessage of the same envelope for the rest of its wait, then delete      |
+ * | `holdBack`    | the same: a job held back by its keys, re-sent after a delay, no attempt    |
  * | `deadLetter`  | SendMessage to the DLQ (envelope + reason + history), then delete           |
  * | `checkpoint`  | SendMessage of the envelope with the checkpoint, attempt reset, then delete |
  * | `extendLease` | ChangeMessageVisibility                                                     |
@@ -24,7 +25,15 @@
  */
 import type { Logger } from 'pino';
 import type { SnapshotFrom } from 'xstate';
-import type { CheckpointParams, DeadLetterParams, DeferParams, JobAction, JobMachine, RetryParams } from '../machines/job-machine.js';
+import type {
+  CheckpointParams,
+  DeadLetterParams,
+  DeferParams,
+  HoldBackParams,
+  JobAction,
+  JobMachine,
+  RetryParams,
+} from '../machines/job-machine.js';
 import { jobAttributes } from '../queue/attributes.js';
 import { deadLetterBody, invalidMessageBody, type DeadLetterRecord } from '../queue/dead-letter.js';
 import { delaySecondsFor, notBeforeFor } from '../queue/delay.js';
@@ -116,6 +125,9 @@ export class ActionExecutor {
           break;
         case 'defer':
           await this.#defer(scope, action.params);
+          break;
+        case 'holdBack':
+          await this.#holdBack(scope, action.params);
           break;
         case 'deadLetter':
           await this.#deadLetter(scope, action.params);
@@ -215,6 +227,26 @@ export class ActionExecutor {
     if (settled === 'abandoned' || settled === 'dead_instead') return;
     scope.telemetry.end({ outcome: 'deferred' });
     this.#events.emit('job:deferred', { ...this.#base(scope), delayMs });
+  }
+
+  /**
+   * Held back by its keys (docs/keys.md): the same envelope re-sent after the delay, no attempt
+   * counted (a fresh message, so the queue's receive count and redrive limit are not spent). A claim
+   * held (a handler's RateLimitedError) is given back first with the throttle, as a hop's is.
+   */
+  async #holdBack(scope: ExecutionScope, { delayMs, reason, throttle }: HoldBackParams): Promise<void> {
+    const now = this.#options.clock.now();
+    const verdict = await this.#settleInStore(scope, {
+      kind: 'pending',
+      attempt: scope.envelope.attempt,
+      scheduledAt: now + delayMs,
+      ...(throttle ? { throttle } : {}),
+    });
+    if (verdict !== 'go') return void (await this.#notOurs(scope, verdict, 'hold-back'));
+    const settled = await this.#sendThenDelete(scope, 'defer', scope.envelope, delaySecondsFor(delayMs), { 'job.held_delay_ms': delayMs });
+    if (settled === 'abandoned' || settled === 'dead_instead') return;
+    scope.telemetry.end({ outcome: 'held' });
+    this.#events.emit('job:held', { ...this.#base(scope), reason, delayMs });
   }
 
   async #checkpoint(scope: ExecutionScope, params: CheckpointParams): Promise<boolean> {

@@ -16,6 +16,8 @@ export const INSTRUMENT_NAMES = {
   queueLag: 'calsync_jobs_queue_lag_seconds',
   queueDepth: 'calsync_jobs_queue_depth',
   duplicatesDropped: 'calsync_jobs_duplicates_dropped',
+  held: 'calsync_jobs_held',
+  keysHeld: 'calsync_jobs_keys_held',
 } as const;
 
 /** The names as a Prometheus scrape of the worker's `/metrics` shows them. */
@@ -28,6 +30,8 @@ export const PROMETHEUS_NAMES = {
   queueLag: 'calsync_jobs_queue_lag_seconds',
   queueDepth: 'calsync_jobs_queue_depth',
   duplicatesDropped: 'calsync_jobs_duplicates_dropped_total',
+  held: 'calsync_jobs_held_total',
+  keysHeld: 'calsync_jobs_keys_held',
 } as const;
 
 /** Attempt durations: 5 ms … 15 min (the longest sensible attempt timeout). */
@@ -46,13 +50,14 @@ export interface JobInstruments {
   duration: Histogram;
   queueLag: Histogram;
   duplicatesDropped: Counter;
+  held: Counter;
 }
 
 export function createJobInstruments(meter: Meter): JobInstruments {
   return {
     processed: meter.createCounter(INSTRUMENT_NAMES.processed, {
       description:
-        'Job attempts finished, by job type and outcome (succeeded, retrying, dead, released, deferred, checkpointed, abandoned, cancelled).',
+        'Job attempts finished, by job type and outcome (succeeded, retrying, dead, released, deferred, checkpointed, abandoned, cancelled, held).',
       unit: '{attempt}',
     }),
     failed: meter.createCounter(INSTRUMENT_NAMES.failed, {
@@ -81,6 +86,11 @@ export function createJobInstruments(meter: Meter): JobInstruments {
       description:
         'Messages the job store said must not run, deleted unrun, by job type and reason (terminal, cancelled, older_attempt, claim_held).',
       unit: '{message}',
+    }),
+    held: meter.createCounter(INSTRUMENT_NAMES.held, {
+      description:
+        'Jobs held back by their keys (not run now, no attempt counted), by job type and reason: concurrency (the key is at its limit) or rate (out of starts, or throttled by a RateLimitedError).',
+      unit: '{job}',
     }),
   };
 }
