@@ -9,8 +9,16 @@ export {
   type JobDefinition,
   type JobHandler,
   type JobOptions,
+  type JobKeyOptions,
+  type KeyOf,
 } from './machines/define-job.js';
-export { RetryableError, NonRetryableError, type JobErrorOptions } from './machines/errors.js';
+export {
+  RetryableError,
+  NonRetryableError,
+  RateLimitedError,
+  type JobErrorOptions,
+  type RateLimitedErrorOptions,
+} from './machines/errors.js';
 export {
   computeDelay,
   resolveRetryPolicy,

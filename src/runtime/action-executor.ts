@@ -61,6 +61,8 @@ export interface ExecutionScope {
   lease: Lease;
   /** With a job store: the attempt this message claimed, which every settle is compared against. */
   claim?: ClaimRef | undefined;
+  /** The job's fairness key: successors keep its SQS MessageGroupId. */
+  groupId?: string | undefined;
 }
 
 /** The claim a settle's compare-and-set matches: the job, the claimed attempt, the claiming message. */
@@ -478,6 +480,7 @@ export class ActionExecutor {
           operation,
           attributes,
           scope.lease,
+          scope.groupId,
         ),
       );
     } catch (error) {
@@ -643,6 +646,7 @@ export class ActionExecutor {
     operation: ProducerOperation,
     attributes: Record<string, string | number>,
     lease: Lease,
+    groupId?: string,
   ): Promise<void> {
     const jobType = envelope?.type ?? 'unknown';
     const info = {
@@ -655,7 +659,11 @@ export class ActionExecutor {
     };
     await this.#telemetry.traceSend(info, async (carrier) => {
       const messageAttributes = jobAttributes(body, jobType, this.#options.signMessage, carrier);
-      return await this.#sender.send(queueUrl, { body, delaySeconds, attributes: messageAttributes }, { deadline: sendDeadline(lease) });
+      return await this.#sender.send(
+        queueUrl,
+        { body, delaySeconds, attributes: messageAttributes, ...(groupId === undefined ? {} : { groupId }) },
+        { deadline: sendDeadline(lease) },
+      );
     });
   }
 }

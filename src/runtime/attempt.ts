@@ -81,6 +81,8 @@ export class Attempt {
   #heldKey: string | undefined;
   /** RateLimitedErrors the job threw before this attempt (from its claim). */
   #throttles = 0;
+  /** The job's fairness key (its successors' MessageGroupId). */
+  #groupId: string | undefined;
 
   constructor(deps: AttemptDeps, message: ReceivedMessage, lease: Lease, start?: AttemptStart) {
     this.#deps = deps;
@@ -107,6 +109,7 @@ export class Attempt {
     const intake = this.#start?.intake ?? takeIn(message, this.#deps.intake);
     if (!intake.ok) return await executor.deadLetterInvalid(message, this.#lease, intake.reason, intake.text, intake.envelope);
     const { envelope, job, payload } = intake;
+    this.#groupId = payload.valid ? payload.keys?.fairness : undefined;
     let lostByClaim: boolean | undefined;
     if (this.#start?.claim) {
       const first = await this.#start.claim;
@@ -390,6 +393,7 @@ export class Attempt {
       durationMs,
       lease: this.#lease,
       claim: this.#claim,
+      groupId: this.#groupId,
     };
   }
 
