@@ -18,6 +18,7 @@ let provider: MeterProvider;
 let server: MetricsServer;
 let ready = false;
 let stopDepth: () => void = () => {};
+let stopKeys: () => void = () => {};
 
 beforeAll(async () => {
   exporter = new PrometheusExporter({ preventServerStart: true });
@@ -41,6 +42,10 @@ beforeAll(async () => {
     .end({ outcome: 'dead', error: new NamedError('NonRetryableError', 'gone'), reason: 'attempts_exhausted' });
   telemetry.recordInvalid('invalid_envelope');
   telemetry.recordDuplicate('claim_held', 'sync-calendar');
+  telemetry.recordHeld?.('concurrency', 'sync-calendar');
+  telemetry.recordHeld?.('concurrency', 'sync-calendar');
+  telemetry.recordHeld?.('rate', 'write-event');
+  stopKeys = telemetry.observeKeysHeld?.(() => 3).stop ?? (() => undefined);
   stopDepth = telemetry.observeQueueDepth(async (queue) =>
     queue === 'main' ? { visible: 12, inFlight: 3, delayed: 7 } : { visible: 2, inFlight: 0, delayed: 1 },
   ).stop;
@@ -51,6 +56,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   stopDepth();
+  stopKeys();
   await server?.close();
   await provider?.shutdown();
 });
@@ -86,6 +92,8 @@ describe('metrics server', () => {
     expect(body).toContain(`# TYPE ${PROMETHEUS_NAMES.queueLag} histogram`);
     expect(body).toContain(`# TYPE ${PROMETHEUS_NAMES.queueDepth} gauge`);
     expect(body).toContain(`# TYPE ${PROMETHEUS_NAMES.duplicatesDropped} counter`);
+    expect(body).toContain(`# TYPE ${PROMETHEUS_NAMES.held} counter`);
+    expect(body).toContain(`# TYPE ${PROMETHEUS_NAMES.keysHeld} gauge`);
     expect(PROMETHEUS_NAMES).toEqual({
       processed: 'calsync_jobs_processed_total',
       failed: 'calsync_jobs_failed_total',
@@ -95,6 +103,8 @@ describe('metrics server', () => {
       queueLag: 'calsync_jobs_queue_lag_seconds',
       queueDepth: 'calsync_jobs_queue_depth',
       duplicatesDropped: 'calsync_jobs_duplicates_dropped_total',
+      held: 'calsync_jobs_held_total',
+      keysHeld: 'calsync_jobs_keys_held',
     });
     expect(body).not.toMatch(/_total_total|_seconds_seconds/);
 
@@ -106,6 +116,9 @@ describe('metrics server', () => {
     expect(sample(body, 'calsync_jobs_dead_lettered_total', { job_type: 'write-event', reason: 'attempts_exhausted' })).toBe(1);
     expect(sample(body, 'calsync_jobs_dead_lettered_total', { job_type: 'unknown', reason: 'invalid_envelope' })).toBe(1);
     expect(sample(body, 'calsync_jobs_duplicates_dropped_total', { job_type: 'sync-calendar', reason: 'claim_held' })).toBe(1);
+    expect(sample(body, 'calsync_jobs_held_total', { job_type: 'sync-calendar', reason: 'concurrency' })).toBe(2);
+    expect(sample(body, 'calsync_jobs_held_total', { job_type: 'write-event', reason: 'rate' })).toBe(1);
+    expect(sample(body, 'calsync_jobs_keys_held', {})).toBe(3);
 
     expect(sample(body, 'calsync_jobs_duration_seconds_count', { job_type: 'sync-calendar', outcome: 'succeeded' })).toBe(1);
     expect(sample(body, 'calsync_jobs_duration_seconds_sum', { job_type: 'sync-calendar', outcome: 'succeeded' })).toBeCloseTo(0.12);
