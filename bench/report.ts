@@ -2,6 +2,7 @@
 import type { RequestCounts } from './counting-proxy.js';
 import type { DecodeRow } from './decode.js';
 import { fmt, type Spread } from './stats.js';
+import { keysMarkdown, type KeysReport } from './keys.js';
 import { storeMarkdown, type StoreReport } from './store.js';
 
 export interface ThroughputRow {
@@ -86,6 +87,8 @@ export interface BenchReport {
   decode: DecodeRow[];
   /** Store off vs PGlite vs PostgreSQL (bench/store.ts). */
   store: StoreReport | undefined;
+  /** Per-key control (bench/keys.ts); absent when the section did not run. */
+  keys?: KeysReport | undefined;
   targets: Target[];
   notes: string[];
 }
@@ -194,6 +197,7 @@ export function markdown(report: BenchReport): string {
       lines.push(`| ${r.name} | ${r.kib.toFixed(0)} | ${fmt(r.parseUsPerKiB, 2)} | ${fmt(r.decodeUsPerKiB, 2)} | ${fmt(r.ratio, 2)} |`);
   }
   if (report.store) lines.push('', storeMarkdown(report.store).trimEnd());
+  if (report.keys) lines.push('', keysMarkdown(report.keys).trimEnd());
   lines.push('', '## Targets', '');
   for (const t of report.targets) lines.push(`- ${t.info ? 'INFO' : t.pass ? 'PASS' : 'FAIL'} ${t.name}: ${t.detail}`);
   if (report.notes.length > 0) {

@@ -38,9 +38,10 @@ import {
 } from './report.js';
 import { memory, pickup, type MemoryResult, type PickupResult } from './scenarios.js';
 import { fmt, median, spread } from './stats.js';
+import { keyScenarios } from './keys.js';
 import { storeScenarios } from './store.js';
 
-const SECTIONS = ['decode', 'fauxqs', 'latency', 'elasticmq', 'store'] as const;
+const SECTIONS = ['decode', 'fauxqs', 'latency', 'elasticmq', 'store', 'keys'] as const;
 type Section = (typeof SECTIONS)[number];
 
 /** `--only a,b` / `--only=a,b`: the sections to run; all of them without it. */
@@ -372,6 +373,22 @@ function otherTargets(report: BenchReport): TargetLine[] {
     });
   }
   for (const t of report.store?.targets ?? []) out.push({ ...t, name: `job store: ${t.name}` });
+  const keyed = report.keys?.throughput.find((r) => r.ratioToNoKey !== undefined);
+  if (keyed?.ratioToNoKey)
+    out.push({
+      name: 'per-key: jobs/s with a concurrency key over 1,000 keys ≥ 0.7 × no key',
+      pass: keyed.ratioToNoKey.median >= 0.7,
+      detail: `${fmt(keyed.ratioToNoKey, 2)} × (${fmt(keyed.jobsPerSec)} jobs/s), ${fmt(keyed.storeRoundTripsPerJob, 3)} store round trips per job`,
+    });
+  const release = report.keys?.release.find((r) => r.workers === 1);
+  if (release)
+    out.push({
+      name: "per-key: a key's release to its next job's start p50 < 100 ms",
+      pass: release.p50Ms < 100,
+      detail: report
+        .keys!.release.map((r) => `${r.workers} worker(s): p50 ${r.p50Ms.toFixed(1)} ms, p95 ${r.p95Ms.toFixed(1)} ms`)
+        .join('; '),
+    });
   return out;
 }
 
@@ -422,7 +439,7 @@ async function main(): Promise<void> {
       log(`[${elapsed()}] decode ${r.name}: ${r.decodeUsPerKiB.median.toFixed(2)} µs/KiB, ${r.ratio.median.toFixed(2)} × JSON.parse`);
   }
 
-  const needsFauxqs = sections.has('fauxqs') || sections.has('latency') || sections.has('store');
+  const needsFauxqs = sections.has('fauxqs') || sections.has('latency') || sections.has('store') || sections.has('keys');
   const server = needsFauxqs ? await startServerProcess() : undefined;
   if (server) report.servers.push(`fauxqs (pid ${server.pid})`);
   try {
@@ -463,6 +480,12 @@ async function main(): Promise<void> {
         report.store = await storeScenarios(target, server.pid);
       });
       report.servers.push(`PostgreSQL ${report.store?.postgres?.version ?? ''} (private cluster, fsync on)`);
+    }
+    if (server && sections.has('keys')) {
+      await withTarget('fauxqs', server.endpoint, async (target) => {
+        report.keys = await keyScenarios(target);
+      });
+      if (!sections.has('store')) report.servers.push(`PostgreSQL ${report.keys?.postgres.version ?? ''} (private cluster, fsync on)`);
     }
   } finally {
     await server?.stop();

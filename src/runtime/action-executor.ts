@@ -63,6 +63,8 @@ export interface ExecutionScope {
   claim?: ClaimRef | undefined;
   /** The job's fairness key: successors keep its SQS MessageGroupId. */
   groupId?: string | undefined;
+  /** Called once the store has the settle (the claim, and so its key's hold, is gone): a parked job of the key may go. */
+  onStoreSettled?: (() => void) | undefined;
 }
 
 /** The claim a settle's compare-and-set matches: the job, the claimed attempt, the claiming message. */
@@ -542,6 +544,7 @@ export class ActionExecutor {
     const { jobId, attempt, messageId } = scope.claim;
     const result = await this.#store.settle({ jobId, attempt, messageId, outcome }, scope.lease);
     if (result === undefined) return 'failed';
+    scope.onStoreSettled?.();
     return result.kind === 'settled' ? 'go' : result.kind;
   }
 

@@ -99,8 +99,16 @@ export class Attempt {
     } finally {
       this.#lease.stop();
       if (this.#held) this.#deps.store?.release(this.#held);
-      if (this.#heldKey !== undefined) this.#deps.keyGate?.release(this.#heldKey);
+      this.#releaseKey();
     }
+  }
+
+  /** The key gate hears once that this attempt's key is free (at its settle's store write, or at the end). */
+  #releaseKey(): void {
+    if (this.#heldKey === undefined) return;
+    const key = this.#heldKey;
+    this.#heldKey = undefined;
+    this.#deps.keyGate?.release(key);
   }
 
   async #process(): Promise<void> {
@@ -394,6 +402,7 @@ export class Attempt {
       lease: this.#lease,
       claim: this.#claim,
       groupId: this.#groupId,
+      onStoreSettled: () => this.#releaseKey(),
     };
   }
 
