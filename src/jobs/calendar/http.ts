@@ -1,7 +1,8 @@
 /**
  * The one door every CalDAV request goes through: adds Basic auth and the job's AbortSignal, and turns
- * transport failures into errors that steer retries (`RetryableError` for 429, 5xx and network errors,
- * with `Retry-After` honoured through `nextRetryDelayMs`). tsdav gets this function as its `fetch`.
+ * transport failures into errors that steer retries: `RateLimitedError` for 429 or 503 with a
+ * `Retry-After` (the account's CalDAV key waits on every worker, docs/keys.md), `RetryableError` for
+ * other 429s and 5xx and network errors. tsdav gets this function as its `fetch`.
  */
 import { NonRetryableError, RateLimitedError, RetryableError } from '../../machines/errors.js';
 import type { CalDavAccount } from './accounts.js';
