@@ -333,6 +333,7 @@ export class Attempt {
         },
         durationMs,
       );
+      if (this.#snapshot?.value === 'held') this.#deps.telemetry.recordHeld?.('rate', envelope.type);
     } else {
       const failure = classifyFailure(outcome.error);
       logger().warn({ err: toError(outcome.error), durationMs }, `attempt failed: ${failure.error.message}`);
