@@ -179,7 +179,7 @@ describe('concurrency per key across 3 worker processes', () => {
     // The dead worker's hold ends with its claim, at most one lease (the visibility timeout) after its
     // last renewal; then the key's next start (the next job, or the lost attempt retried) follows, the
     // held job's re-send delay being bounded by that end, rounded up to SQS's whole seconds.
-    expect(first - killedAt).toBeLessThanOrEqual(VISIBILITY_SECONDS * 1000 + 1_500);
+    expect(first - killedAt).toBeLessThanOrEqual(VISIBILITY_SECONDS * 1000 + 2_000);
     expect(await states([holder!, next!])).toEqual(['succeeded@2', 'succeeded@1']);
     await startWorker();
   }, 90_000);
@@ -191,7 +191,6 @@ describe('rate per key across 3 worker processes', () => {
       'keys.rated',
       Array.from({ length: 50 }, (_, n) => ({ key: 'r-slow', n })),
     );
-    const enqueuedOther = Date.now();
     const others = await enqueue(
       'keys.rated',
       Array.from({ length: 5 }, (_, n) => ({ key: 'r-other', n })),
@@ -217,8 +216,9 @@ describe('rate per key across 3 worker processes', () => {
     const otherStarts = lines()
       .filter((l) => l.e === 'start' && l.key === 'r-other')
       .map((l) => l.t);
+    // Another key is not slowed: its 5 jobs all started within the slow key's first two windows.
     expect(otherStarts).toHaveLength(5);
-    expect(Math.max(...otherStarts) - enqueuedOther).toBeLessThan(2_000);
+    expect(Math.max(...otherStarts)).toBeLessThan(stamps[10]!);
   }, 120_000);
 });
 
@@ -238,7 +238,6 @@ describe('RateLimitedError across 3 worker processes', () => {
       'keys.throttled',
       Array.from({ length: 20 }, (_, n) => ({ key: 't-k', n: n + 1 })),
     );
-    const enqueuedOther = Date.now();
     const others = await enqueue(
       'keys.throttled',
       Array.from({ length: 5 }, (_, n) => ({ key: 't-other', n })),
@@ -255,7 +254,9 @@ describe('RateLimitedError across 3 worker processes', () => {
     const otherStarts = lines()
       .filter((l) => l.e === 'start' && l.key === 't-other')
       .map((l) => l.t);
-    expect(Math.max(...otherStarts) - enqueuedOther).toBeLessThan(2_000);
+    // Another key is not throttled: its jobs ran before the throttled key's first start after the throw.
+    expect(otherStarts).toHaveLength(5);
+    expect(Math.max(...otherStarts)).toBeLessThan(Math.min(...starts.map((l) => l.t)));
     expect(await store.getJob(thrower!)).toMatchObject({ state: 'succeeded', attempt: 1, history: [] });
   }, 90_000);
 });

@@ -121,13 +121,13 @@ describe('concurrency per key', () => {
     const stamps: Stamp[] = [];
     const job = stamping('chain', stamps, 100, { concurrency: { key: (p) => p.key, limit: 1 } });
     for (let n = 0; n < 5; n++) await r.enqueue('chain', { key: 'k', n });
-    r.worker([job]);
+    const resent: string[] = [];
+    r.worker([job]).on('job:held', (event) => resent.push(event.jobId));
     await eventually('5 runs', () => stamps.length === 5, 10_000);
-    const runs = stamps.sort((x, y) => x.start - y.start);
-    const gaps = runs.slice(1).map((run, i) => run.start - runs[i]!.end);
-    // No SQS delay (a whole second) between them: the parked jobs woke on the release.
-    expect(Math.max(...gaps)).toBeLessThan(500);
+    // None was re-sent for later (an SQS delay): each parked job woke on the release and claimed then.
+    expect(resent).toEqual([]);
     expect(overlaps(stamps, 'k')).toBe(0);
+    expect(r.held).toEqual(['concurrency', 'concurrency', 'concurrency', 'concurrency']);
   });
 
   it('at most half the slots park: another key is not held up by a busy one', async () => {
@@ -150,10 +150,10 @@ describe('concurrency per key', () => {
     for (let n = 0; n < 3; n++) await r.enqueue('half', { key: `free-${n}`, n });
     await eventually('11 runs', () => stamps.length === 11, 30_000);
     const free = stamps.filter((s) => s.key.startsWith('free-'));
-    const busy = stamps.filter((s) => s.key === 'busy');
-    // The busy key takes 8 × 300 ms in a row; the free jobs find a slot long before that.
-    expect(Math.max(...free.map((s) => s.end)) - started).toBeLessThan(1_000);
-    expect(Math.max(...busy.map((s) => s.end)) - started).toBeGreaterThan(2_400);
+    const busy = stamps.filter((s) => s.key === 'busy').sort((a, b) => a.start - b.start);
+    // The busy key runs its 8 jobs one after another; the free jobs find a slot long before that ends.
+    expect(Math.max(...free.map((s) => s.end))).toBeLessThan(busy[4]!.start);
+    expect(busy.at(-1)!.end - started).toBeGreaterThan(8 * 300);
     expect(overlaps(stamps, 'busy')).toBe(0);
   });
 });
@@ -173,8 +173,9 @@ describe('rate per key', () => {
       .sort((a, b) => a - b);
     for (const at of starts) expect(starts.filter((s) => s >= at && s < at + 500).length).toBeLessThanOrEqual(3);
     expect(starts.at(-1)! - starts[0]!).toBeGreaterThanOrEqual(1_000);
+    // The other key is not held back by the slow one: all of it started before the slow key's second window.
     const other = stamps.filter((s) => s.key === 'other').map((s) => s.start);
-    expect(Math.max(...other) - starts[0]!).toBeLessThan(400);
+    expect(Math.max(...other)).toBeLessThan(starts[3]!);
     expect(r.held.filter((reason) => reason === 'rate').length).toBeGreaterThan(0);
   });
 });
@@ -208,7 +209,10 @@ describe('RateLimitedError', () => {
     await r.enqueue('limited', { key: 'elsewhere', n: 9 });
     await eventually('5 runs', () => stamps.length === 5, 15_000);
     for (const stamp of stamps.filter((s) => s.key === 'k')) expect(stamp.start - thrownAt).toBeGreaterThanOrEqual(1_500 - 5);
-    expect(stamps.find((s) => s.key === 'elsewhere')!.start - thrownAt).toBeLessThan(1_000);
+    // Another key was not throttled: it ran before any job of the throttled key could.
+    expect(stamps.find((s) => s.key === 'elsewhere')!.start).toBeLessThan(
+      Math.min(...stamps.filter((s) => s.key === 'k').map((s) => s.start)),
+    );
     expect(stamps.find((s) => s.n === 0)!.attempt).toBe(1);
     expect(await r.store!.getJob(first.id)).toMatchObject({ state: 'succeeded', attempt: 1, history: [] });
   });
