@@ -9,9 +9,8 @@ export {
   type JobDefinition,
   type JobHandler,
   type JobOptions,
-  type JobKeyOptions,
-  type KeyOf,
 } from './machines/define-job.js';
+export type { JobKeyOptions, KeyOf } from './machines/job-keys.js';
 export {
   RetryableError,
   NonRetryableError,

@@ -11,7 +11,7 @@ import type { ReceivedMessage } from '../queue/transport.js';
 import { toError } from '../shared/errors.js';
 import type { ClaimRequest, ClaimResult } from '../store/job-store.js';
 import { storedPayload } from '../store/payload-policy.js';
-import type { PayloadKeys } from '../machines/define-job.js';
+import type { PayloadKeys } from '../machines/job-keys.js';
 import type { ActionExecutor } from './action-executor.js';
 import type { KeyGate } from './key-gate.js';
 import { Attempt, type AttemptDeps } from './attempt.js';

@@ -15,7 +15,8 @@
  * crash while parked loses nothing (no claim was taken; the message comes back, uncharged).
  */
 import type { Logger } from 'pino';
-import { keyOptionsOf, type JobDefinition } from '../machines/define-job.js';
+import type { JobDefinition } from '../machines/define-job.js';
+import { keyOptionsOf } from '../machines/job-keys.js';
 import { backoffDelay, type Backoff } from '../shared/backoff.js';
 import type { Clock, Random } from '../shared/clock.js';
 import type { ClaimResult } from '../store/job-store.js';

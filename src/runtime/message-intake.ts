@@ -7,7 +7,8 @@
  * Here too: each job type's machine and stepper, built once ({@link knownJobs}), and the envelope
  * read as its machine's input ({@link jobInput}).
  */
-import { payloadKeys, type JobDefinition, type PayloadKeys } from '../machines/define-job.js';
+import type { JobDefinition } from '../machines/define-job.js';
+import { payloadKeys, type PayloadKeys } from '../machines/job-keys.js';
 import { createJobMachine, type JobMachine, type JobMachineInput } from '../machines/job-machine.js';
 import { createJobStepper, type JobStepper } from '../machines/job-stepper.js';
 import { decodeEnvelope, formatIssues, type Envelope } from '../queue/envelope.js';

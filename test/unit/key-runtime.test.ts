@@ -75,6 +75,21 @@ async function rig(options: { store?: boolean } = {}) {
   };
 }
 
+/** The one dead letter the DLQ gets (read once it is there: it is sent after the store is written). */
+async function deadLetter(r: Awaited<ReturnType<typeof rig>>) {
+  let letters: Awaited<ReturnType<typeof r.dlq>> = [];
+  await eventually(
+    'a dead letter',
+    async () => {
+      letters = [...letters, ...(await r.dlq())];
+      return letters.length > 0;
+    },
+    10_000,
+  );
+  expect(letters).toHaveLength(1);
+  return letters[0];
+}
+
 /** A job type that stamps each run and sleeps `ms`. */
 function stamping(type: string, stamps: Stamp[], ms: number, keys: Partial<Parameters<typeof defineJob<typeof payload>>[0]> = {}) {
   return defineJob({
@@ -112,8 +127,10 @@ describe('concurrency per key', () => {
     const b = stamps.filter((s) => s.key === 'b');
     expect(a.some((x) => b.some((y) => x.start < y.end && y.start < x.end))).toBe(true);
     expect(r.held.filter((reason) => reason === 'concurrency').length).toBeGreaterThan(0);
-    const rows = (await r.store!.listJobs({ type: 'keyed' })).jobs;
-    expect(rows.map((row) => `${row.state}@${row.attempt}`)).toEqual(Array(12).fill('succeeded@1'));
+    // The handler's stamp comes before its settle: wait for the rows.
+    const states = async () => (await r.store!.listJobs({ type: 'keyed' })).jobs.map((row) => `${row.state}@${row.attempt}`);
+    await eventually('12 rows to settle', async () => (await states()).every((state) => state === 'succeeded@1'), 10_000);
+    expect(await states()).toEqual(Array(12).fill('succeeded@1'));
   });
 
   it('a job parked on a key this worker holds starts as soon as the holder settles', async () => {
@@ -214,6 +231,7 @@ describe('RateLimitedError', () => {
       Math.min(...stamps.filter((s) => s.key === 'k').map((s) => s.start)),
     );
     expect(stamps.find((s) => s.n === 0)!.attempt).toBe(1);
+    await eventually('the first job to settle', async () => (await r.store!.getJob(first.id))?.state === 'succeeded', 10_000);
     expect(await r.store!.getJob(first.id)).toMatchObject({ state: 'succeeded', attempt: 1, history: [] });
   });
 
@@ -232,9 +250,10 @@ describe('RateLimitedError', () => {
     });
     const envelope = await r.enqueue('capped', { key: 'k', n: 0 });
     r.worker([job]);
-    await eventually('the job to end', async () => (await r.store!.getJob(envelope.id))?.state === 'dead', 10_000);
+    // The store is written dead before the dead letter is sent: wait for the letter.
+    const dead = await deadLetter(r);
+    expect((await r.store!.getJob(envelope.id))?.state).toBe('dead');
     expect(attempts).toEqual([1, 1]);
-    const [dead] = await r.dlq();
     expect(dead?.record?.reason).toBe('attempts_exhausted');
     expect(dead?.record?.error?.name).toBe('RateLimitedError');
   });
@@ -271,9 +290,10 @@ describe('held back, not failed', () => {
     const first = await r.enqueue('deadline', { key: 'k', n: 0 });
     const second = await r.enqueue('deadline', { key: 'k', n: 1 });
     r.worker([job]);
-    await eventually('the second to die', async () => (await r.store!.getJob(second.id))?.state === 'dead', 10_000);
-    expect((await r.store!.getJob(first.id))?.state).toBe('succeeded');
-    const [dead] = await r.dlq();
+    const dead = await deadLetter(r);
+    expect(dead?.envelope?.id).toBe(second.id);
+    expect((await r.store!.getJob(second.id))?.state).toBe('dead');
+    await eventually('the first to succeed', async () => (await r.store!.getJob(first.id))?.state === 'succeeded', 10_000);
     expect(dead?.record?.reason).toBe('deadline_exceeded');
     expect((await r.store!.getJob(second.id))?.attempt).toBe(1);
   });
