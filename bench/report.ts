@@ -2,6 +2,7 @@
 import type { RequestCounts } from './counting-proxy.js';
 import type { DecodeRow } from './decode.js';
 import { fmt, type Spread } from './stats.js';
+import { keysMarkdown, type KeysReport } from './keys.js';
 import { storeMarkdown, type StoreReport } from './store.js';
 import { consoleMarkdown, type ConsoleReport } from './console.js';
 import { scheduleMarkdown, type ScheduleBenchReport } from './schedules.js';
@@ -92,6 +93,8 @@ export interface BenchReport {
   console: ConsoleReport | undefined;
   /** 100,000 schedules every 5 minutes, 2 workers (bench/schedules.ts). */
   schedules: ScheduleBenchReport | undefined;
+  /** Per-key control (bench/keys.ts); absent when the section did not run. */
+  keys?: KeysReport | undefined;
   targets: Target[];
   notes: string[];
 }
@@ -202,6 +205,7 @@ export function markdown(report: BenchReport): string {
   if (report.store) lines.push('', storeMarkdown(report.store).trimEnd());
   if (report.console) lines.push('', consoleMarkdown(report.console).trimEnd());
   if (report.schedules) lines.push('', scheduleMarkdown(report.schedules).trimEnd());
+  if (report.keys) lines.push('', keysMarkdown(report.keys).trimEnd());
   lines.push('', '## Targets', '');
   for (const t of report.targets) lines.push(`- ${t.info ? 'INFO' : t.pass ? 'PASS' : 'FAIL'} ${t.name}: ${t.detail}`);
   if (report.notes.length > 0) {

@@ -39,11 +39,12 @@ import {
 } from './report.js';
 import { memory, pickup, type MemoryResult, type PickupResult } from './scenarios.js';
 import { fmt, median, spread } from './stats.js';
+import { keyScenarios } from './keys.js';
 import { storeScenarios } from './store.js';
 import { consoleScenarios } from './console.js';
 import { scheduleBench } from './schedules.js';
 
-const SECTIONS = ['decode', 'fauxqs', 'latency', 'elasticmq', 'store', 'console', 'schedules'] as const;
+const SECTIONS = ['decode', 'fauxqs', 'latency', 'elasticmq', 'store', 'keys', 'console', 'schedules'] as const;
 type Section = (typeof SECTIONS)[number];
 
 /** `--only a,b` / `--only=a,b`: the sections to run; all of them without it. */
@@ -377,6 +378,22 @@ function otherTargets(report: BenchReport): TargetLine[] {
   for (const t of report.store?.targets ?? []) out.push({ ...t, name: `job store: ${t.name}` });
   for (const t of report.console?.targets ?? []) out.push(t);
   for (const t of report.schedules?.targets ?? []) out.push({ ...t, name: `schedules: ${t.name}` });
+  const keyed = report.keys?.throughput.find((r) => r.ratioToNoKey !== undefined);
+  if (keyed?.ratioToNoKey)
+    out.push({
+      name: 'per-key: jobs/s with a concurrency key over 1,000 keys ≥ 0.7 × no key',
+      pass: keyed.ratioToNoKey.median >= 0.7,
+      detail: `${fmt(keyed.ratioToNoKey, 2)} × (${fmt(keyed.jobsPerSec)} jobs/s), ${fmt(keyed.storeRoundTripsPerJob, 3)} store round trips per job`,
+    });
+  const release = report.keys?.release.find((r) => r.workers === 1);
+  if (release)
+    out.push({
+      name: "per-key: a key's release to its next job's start p50 < 100 ms",
+      pass: release.p50Ms < 100,
+      detail: report
+        .keys!.release.map((r) => `${r.workers} worker(s): p50 ${r.p50Ms.toFixed(1)} ms, p95 ${r.p95Ms.toFixed(1)} ms`)
+        .join('; '),
+    });
   return out;
 }
 
@@ -429,7 +446,8 @@ async function main(): Promise<void> {
       log(`[${elapsed()}] decode ${r.name}: ${r.decodeUsPerKiB.median.toFixed(2)} µs/KiB, ${r.ratio.median.toFixed(2)} × JSON.parse`);
   }
 
-  const needsFauxqs = sections.has('fauxqs') || sections.has('latency') || sections.has('store') || sections.has('schedules');
+  const needsFauxqs =
+    sections.has('fauxqs') || sections.has('latency') || sections.has('store') || sections.has('keys') || sections.has('schedules');
   const server = needsFauxqs ? await startServerProcess() : undefined;
   if (server) report.servers.push(`fauxqs (pid ${server.pid})`);
   try {
@@ -474,6 +492,12 @@ async function main(): Promise<void> {
     if (server && sections.has('schedules')) {
       report.schedules = await scheduleBench(server.endpoint, (line) => log(`[${elapsed()}] ${line}`));
       report.servers.push(`PostgreSQL ${report.schedules.postgres.version} for the schedules (private cluster, fsync on)`);
+    }
+    if (server && sections.has('keys')) {
+      await withTarget('fauxqs', server.endpoint, async (target) => {
+        report.keys = await keyScenarios(target);
+      });
+      if (!sections.has('store')) report.servers.push(`PostgreSQL ${report.keys?.postgres.version ?? ''} (private cluster, fsync on)`);
     }
   } finally {
     await server?.stop();

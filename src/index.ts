@@ -10,7 +10,14 @@ export {
   type JobHandler,
   type JobOptions,
 } from './machines/define-job.js';
-export { RetryableError, NonRetryableError, type JobErrorOptions } from './machines/errors.js';
+export type { JobKeyOptions, KeyOf } from './machines/job-keys.js';
+export {
+  RetryableError,
+  NonRetryableError,
+  RateLimitedError,
+  type JobErrorOptions,
+  type RateLimitedErrorOptions,
+} from './machines/errors.js';
 export {
   computeDelay,
   resolveRetryPolicy,

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { ConfigError } from '../shared/errors.js';
+import { DEFAULT_MAXIMUM_THROTTLES, resolveKeys, type JobKeyOptions, type ResolvedJobKeys } from './job-keys.js';
 import { resolveRetryPolicy, type ResolvedRetryPolicy, type RetryPolicy } from './retry-policy.js';
 
 /** What a handler gets besides its payload. */
@@ -28,7 +29,7 @@ export interface JobContext<Checkpoint = unknown> {
 
 export type JobHandler<Payload, Checkpoint = unknown> = (payload: Payload, ctx: JobContext<Checkpoint>) => Promise<void> | void;
 
-export interface JobOptions<Schema extends z.ZodType, Checkpoint = unknown> {
+export interface JobOptions<Schema extends z.ZodType, Checkpoint = unknown> extends JobKeyOptions<z.output<Schema>> {
   /** Dotted name, e.g. `calendar.sync`. */
   type: string;
   schema: Schema;
@@ -57,6 +58,9 @@ export interface JobDefinition<Payload = unknown, Checkpoint = unknown> {
   readonly deadlineMs: number | undefined;
   /** See {@link JobOptions.close}; absent when the job holds nothing. */
   readonly close?: () => Promise<void> | void;
+  /** The per-key options, checked (docs/keys.md); absent when the job has none. */
+  readonly keys?: ResolvedJobKeys<Payload>;
+  readonly maximumThrottles: number;
 }
 
 export const DEFAULT_ATTEMPT_TIMEOUT_MS = 300_000;
@@ -86,6 +90,14 @@ export function defineJob<Schema extends z.ZodType, Checkpoint = unknown>(
   if (options.deadlineMs !== undefined && (!Number.isFinite(options.deadlineMs) || options.deadlineMs <= 0)) {
     throw new ConfigError(`${options.type}.deadlineMs`, `expected a number > 0, got ${String(options.deadlineMs)}`);
   }
+  const keys = resolveKeys(options);
+  const maximumThrottles = options.maximumThrottles ?? DEFAULT_MAXIMUM_THROTTLES;
+  if (!Number.isInteger(maximumThrottles) || maximumThrottles < 0 || maximumThrottles > 10_000) {
+    throw new ConfigError(
+      `${options.type}.maximumThrottles`,
+      `expected an integer from 0 to 10000, got ${String(options.maximumThrottles)}`,
+    );
+  }
   let retry: ResolvedRetryPolicy;
   try {
     retry = resolveRetryPolicy(options.retry);
@@ -102,6 +114,8 @@ export function defineJob<Schema extends z.ZodType, Checkpoint = unknown>(
     attemptTimeoutMs,
     deadlineMs: options.deadlineMs,
     ...(options.close ? { close: options.close } : {}),
+    ...(keys ? { keys } : {}),
+    maximumThrottles,
   };
 }
 

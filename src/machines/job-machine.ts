@@ -13,7 +13,9 @@
  *      │                  ├──CHECKPOINT──▶ checkpointed            (checkpoint: continue from saved state)
  *      │                  ├──RELEASE──▶ released                   (release: the job back to the queue on shutdown)
  *      │                  └──LEASE_DUE──▶ running                  (extendLease)
+ *      │                  ├──THROTTLED──▶ held | backoff | dead    (RateLimitedError: held back, up to maximumThrottles)
  *      ├──INVALID──▶ dead                                          (deadLetter invalid_payload)
+ *      ├──HELD──▶ held | dead                                      (holdBack: a key busy or out of starts; dead past the deadline)
  *      └──WORKER_LOST──▶ backoff (retry) | dead                    (the message came back unsettled)
  */
 import { setup, assign, type StateMachine } from 'xstate';
@@ -36,6 +38,8 @@ export interface JobMachineInput {
   notBeforeMs?: number | undefined;
   policy: ResolvedRetryPolicy;
   deadlineMs?: number | undefined;
+  /** RateLimitedErrors allowed before one counts as a failure. @defaultValue 20 */
+  maximumThrottles?: number | undefined;
 }
 
 export interface JobMachineContext {
@@ -47,7 +51,11 @@ export interface JobMachineContext {
   policy: ResolvedRetryPolicy;
   deadlineMs: number | undefined;
   lastError: JobError | undefined;
+  maximumThrottles: number;
 }
+
+/** Why a job was held back by its keys (docs/keys.md). */
+export type HoldReason = 'concurrency' | 'rate' | 'throttled';
 
 export type JobMachineEvent =
   | { type: 'START'; now: number }
@@ -68,6 +76,22 @@ export type JobMachineEvent =
       /** A pre-drawn value in [0, 1) for jitter: the machine itself draws nothing. */
       random: number;
     }
+  /** Its key is busy or out of starts: not run now, re-sent after `delayMs`; no attempt is counted. */
+  | { type: 'HELD'; now: number; reason: HoldReason; delayMs: number }
+  /**
+   * The handler threw a RateLimitedError: `throttles` is the job's count including this one. Held back
+   * for `retryAfterMs` while within `maximumThrottles` (and the deadline); past it, a retryable failure.
+   */
+  | {
+      type: 'THROTTLED';
+      now: number;
+      retryAfterMs: number;
+      throttles: number;
+      key?: string | undefined;
+      error: JobError;
+      durationMs: number;
+      random: number;
+    }
   | { type: 'CHECKPOINT'; state: unknown }
   | { type: 'LEASE_DUE' }
   | { type: 'RELEASE' };
@@ -77,14 +101,31 @@ export type FailedEvent = Extract<JobMachineEvent, { type: 'FAILED' }>;
 /** What a failure leads to. Pure; shared by the guards and the action parameters. */
 export type FailureVerdict = { kind: 'retry'; delayMs: number } | { kind: 'dead'; reason: DeadReason };
 
-/** A lost attempt is judged like any retryable failure. */
-function asFailure(event: FailedEvent | Extract<JobMachineEvent, { type: 'WORKER_LOST' }>): FailedEvent {
-  return event.type === 'FAILED'
-    ? event
-    : { type: 'FAILED', now: event.now, durationMs: 0, error: WORKER_LOST_ERROR, retryable: true, random: event.random };
+type ThrottledEvent = Extract<JobMachineEvent, { type: 'THROTTLED' }>;
+type FailureLike = FailedEvent | ThrottledEvent | Extract<JobMachineEvent, { type: 'WORKER_LOST' }>;
+
+/** A lost attempt is judged like any retryable failure; so is a throttle past the cap (its wait as the delay). */
+function asFailure(event: FailureLike): FailedEvent {
+  if (event.type === 'FAILED') return event;
+  if (event.type === 'THROTTLED')
+    return {
+      type: 'FAILED',
+      now: event.now,
+      durationMs: event.durationMs,
+      error: event.error,
+      retryable: true,
+      nextRetryDelayMs: event.retryAfterMs,
+      random: event.random,
+    };
+  return { type: 'FAILED', now: event.now, durationMs: 0, error: WORKER_LOST_ERROR, retryable: true, random: event.random };
 }
 
-function retryParams(context: JobMachineContext, event: FailedEvent | Extract<JobMachineEvent, { type: 'WORKER_LOST' }>): RetryParams {
+/** A hold of `delayMs` from `now` ends past the job's deadline. */
+function holdPastDeadline(context: JobMachineContext, now: number, delayMs: number): boolean {
+  return context.deadlineMs !== undefined && now + delayMs > context.createdAtMs + context.deadlineMs;
+}
+
+function retryParams(context: JobMachineContext, event: FailureLike): RetryParams {
   const verdict = failureVerdict(context, asFailure(event));
   return {
     delayMs: verdict.kind === 'retry' ? verdict.delayMs : 0,
@@ -94,10 +135,7 @@ function retryParams(context: JobMachineContext, event: FailedEvent | Extract<Jo
   };
 }
 
-function deadLetterParams(
-  context: JobMachineContext,
-  event: FailedEvent | Extract<JobMachineEvent, { type: 'WORKER_LOST' }>,
-): DeadLetterParams {
+function deadLetterParams(context: JobMachineContext, event: FailureLike): DeadLetterParams {
   const failure = asFailure(event);
   const verdict = failureVerdict(context, failure);
   return { reason: verdict.kind === 'dead' ? verdict.reason : 'attempts_exhausted', error: failure.error, history: context.history };
@@ -154,6 +192,7 @@ const PLACEHOLDER_CONTEXT: JobMachineContext = {
   },
   deadlineMs: undefined,
   lastError: undefined,
+  maximumThrottles: 20,
 };
 
 /** The machine's starting context for an envelope (what `initialTransition` would compute). */
@@ -167,6 +206,7 @@ export function initialContext(input: JobMachineInput): JobMachineContext {
     policy: input.policy,
     deadlineMs: input.deadlineMs,
     lastError: input.history?.at(-1)?.error,
+    maximumThrottles: input.maximumThrottles ?? 20,
   };
 }
 
@@ -188,6 +228,12 @@ export interface RetryParams {
 export interface DeferParams {
   delayMs: number;
 }
+/** Re-send the same envelope after `delayMs`, no attempt counted; `throttle` when a RateLimitedError asked for it. */
+export interface HoldBackParams {
+  delayMs: number;
+  reason: HoldReason;
+  throttle?: { key: string | undefined; retryAfterMs: number } | undefined;
+}
 export interface DeadLetterParams {
   reason: DeadReason;
   error: JobError | undefined;
@@ -208,6 +254,7 @@ export const jobMachineSetup = setup({
     ack: (_, _params: undefined) => {},
     retry: (_, _params: RetryParams) => {},
     defer: (_, _params: DeferParams) => {},
+    holdBack: (_, _params: HoldBackParams) => {},
     deadLetter: (_, _params: DeadLetterParams) => {},
     extendLease: (_, _params: undefined) => {},
     checkpoint: (_, _params: CheckpointParams) => {},
@@ -218,7 +265,13 @@ export const jobMachineSetup = setup({
     pastDeadline: ({ context, event }) =>
       event.type === 'START' && context.deadlineMs !== undefined && event.now > context.createdAtMs + context.deadlineMs,
     willRetry: ({ context, event }) =>
-      (event.type === 'FAILED' || event.type === 'WORKER_LOST') && failureVerdict(context, asFailure(event)).kind === 'retry',
+      (event.type === 'FAILED' || event.type === 'WORKER_LOST' || event.type === 'THROTTLED') &&
+      failureVerdict(context, asFailure(event)).kind === 'retry',
+    heldPastDeadline: ({ context, event }) => event.type === 'HELD' && holdPastDeadline(context, event.now, event.delayMs),
+    throttleAllowed: ({ context, event }) =>
+      event.type === 'THROTTLED' &&
+      event.throttles <= context.maximumThrottles &&
+      !holdPastDeadline(context, event.now, event.retryAfterMs),
   },
 });
 
@@ -270,6 +323,20 @@ export function createJobMachine(id = 'job') {
               ],
             },
           ],
+          HELD: [
+            {
+              guard: 'heldPastDeadline',
+              target: 'dead',
+              actions: {
+                type: 'deadLetter',
+                params: ({ context }) => ({ reason: 'deadline_exceeded' as const, error: context.lastError, history: context.history }),
+              },
+            },
+            {
+              target: 'held',
+              actions: { type: 'holdBack', params: ({ event }) => ({ delayMs: event.delayMs, reason: event.reason }) },
+            },
+          ],
           START: [
             {
               guard: 'pastDeadline',
@@ -303,6 +370,41 @@ export function createJobMachine(id = 'job') {
               { type: 'checkpoint', params: ({ context }) => ({ state: context.checkpoint, history: context.history }) },
             ],
           },
+          THROTTLED: [
+            {
+              guard: 'throttleAllowed',
+              target: 'held',
+              actions: {
+                type: 'holdBack',
+                params: ({ event }) => ({
+                  delayMs: event.retryAfterMs,
+                  reason: 'throttled' as const,
+                  throttle: { key: event.key, retryAfterMs: event.retryAfterMs },
+                }),
+              },
+            },
+            {
+              guard: 'willRetry',
+              target: 'backoff',
+              actions: [
+                assign(({ context, event }) => ({
+                  history: [...context.history, failureEntry(context, asFailure(event))],
+                  lastError: event.error,
+                })),
+                { type: 'retry', params: ({ context, event }) => retryParams(context, event) },
+              ],
+            },
+            {
+              target: 'dead',
+              actions: [
+                assign(({ context, event }) => ({
+                  history: [...context.history, failureEntry(context, asFailure(event))],
+                  lastError: event.error,
+                })),
+                { type: 'deadLetter', params: ({ context, event }) => deadLetterParams(context, event) },
+              ],
+            },
+          ],
           FAILED: [
             {
               guard: 'willRetry',
@@ -326,6 +428,7 @@ export function createJobMachine(id = 'job') {
       backoff: { type: 'final' },
       dead: { type: 'final' },
       deferred: { type: 'final' },
+      held: { type: 'final' },
       checkpointed: { type: 'final' },
       released: { type: 'final' },
     },

@@ -55,6 +55,10 @@ export interface RecordedJob {
   scheduledAt?: number | undefined;
   /** As enqueued; the recorder applies its own payload policy (redaction, size cap). */
   payload: unknown;
+  /** The job type's `coalesce` key of this payload: while a pending job holds it, this one is not recorded. */
+  coalesceKey?: string | undefined;
+  /** The payload's concurrency and rate keys, so their rows are ready for its claims. */
+  keys?: readonly string[] | undefined;
 }
 
 /**
@@ -68,10 +72,20 @@ export interface JobRecorder {
   forget(ids: readonly string[]): Promise<void>;
 }
 
+/** A key of a payload (a job definition's key function). */
+type PayloadKey = (payload: any) => string;
+
 /** The minimum a registered job type offers for validation (a `JobDefinition` fits). */
 export interface JobSchemaEntry {
   type: string;
   schema: ZodType;
+  /** Its per-key options (a `JobDefinition`'s `keys`, docs/keys.md): what the producer computes from a payload. */
+  keys?: {
+    readonly concurrency?: { readonly key: PayloadKey } | undefined;
+    readonly rateLimit?: { readonly key: PayloadKey } | undefined;
+    readonly coalesce?: { readonly key: PayloadKey } | undefined;
+    readonly fairnessKey?: PayloadKey | undefined;
+  };
 }
 
 export interface JobQueueOptions {
@@ -107,6 +121,8 @@ export interface PreparedJob {
   attributes: Record<string, string>;
   /** What a {@link JobRecorder} records of it. */
   record: RecordedJob;
+  /** The SQS MessageGroupId (the type's `fairnessKey`). */
+  groupId?: string | undefined;
 }
 
 /** Sends jobs to one queue. Construct once per process; it holds no connections of its own. */
@@ -115,6 +131,7 @@ export class JobQueue {
   readonly queueName: string;
   readonly #transport: JobTransport;
   readonly #schemas: Map<string, ZodType> | undefined;
+  readonly #keys: Map<string, NonNullable<JobSchemaEntry['keys']>>;
   readonly #maxBytes: number;
   readonly #clock: Clock;
   readonly #attributes: AttributeHook | undefined;
@@ -126,7 +143,9 @@ export class JobQueue {
     this.#transport = options.transport;
     this.queueUrl = options.queueUrl;
     this.queueName = options.queueName ?? options.queueUrl.split('/').pop() ?? options.queueUrl;
-    this.#schemas = options.jobs ? new Map([...options.jobs].map((job) => [job.type, job.schema])) : undefined;
+    const entries = options.jobs ? [...options.jobs] : undefined;
+    this.#schemas = entries ? new Map(entries.map((job) => [job.type, job.schema])) : undefined;
+    this.#keys = new Map(entries?.flatMap((job) => (job.keys ? [[job.type, job.keys] as const] : [])) ?? []);
     this.#maxBytes = options.maxMessageBytes ?? SQS_LIMITS.maxMessageBytes;
     this.#clock = options.clock ?? systemClock;
     this.#attributes = options.attributes;
@@ -209,7 +228,12 @@ export class JobQueue {
         },
         // Called at once: every job is queued before the flush below.
         (carrier) =>
-          sender.send(this.queueUrl, { body: job.body, delaySeconds: job.delaySeconds, attributes: { ...carrier, ...job.attributes } }),
+          sender.send(this.queueUrl, {
+            body: job.body,
+            delaySeconds: job.delaySeconds,
+            attributes: { ...carrier, ...job.attributes },
+            ...(job.groupId === undefined ? {} : { groupId: job.groupId }),
+          }),
       ),
     );
     sender.flush(this.queueUrl);
@@ -222,7 +246,7 @@ export class JobQueue {
     if (typeof job?.type !== 'string' || job.type.length === 0) {
       throw new InvalidJobError('invalid_option', `${prefix}type`, `${prefix}type: expected a non-empty string`);
     }
-    if (this.#schemas) validateJob(this.#schemas, job, prefix);
+    const parsed = this.#schemas ? validateJob(this.#schemas, job, prefix) : job.payload;
     const payload: unknown = job.payload;
     const delayMs = job.delayMs ?? 0;
     if (!Number.isFinite(delayMs) || delayMs < 0) {
@@ -254,7 +278,41 @@ export class JobQueue {
       notBefore: notBeforeFor(delayMs, now),
       now,
     });
-    return this.#finish(envelope, delaySecondsFor(delayMs), prefix, delayMs > 0 ? now + delayMs : undefined);
+    const prepared = this.#finish(envelope, delaySecondsFor(delayMs), prefix, delayMs > 0 ? now + delayMs : undefined);
+    return this.#withKeys(prepared, parsed, prefix);
+  }
+
+  /** The job's keys (docs/keys.md): coalescing and key rows for the recorder, the fairness key as MessageGroupId. */
+  #withKeys(prepared: PreparedJob, parsed: unknown, prefix: string): PreparedJob {
+    const keys = this.#keys.get(prepared.envelope.type);
+    if (!keys) return prepared;
+    const value = (fn: PayloadKey | undefined, name: string): string | undefined => {
+      if (fn === undefined) return undefined;
+      let key: unknown;
+      try {
+        key = fn(parsed);
+      } catch (error) {
+        throw new InvalidJobError('invalid_payload', `${prefix}payload`, `${prefix}payload: ${name} threw: ${(error as Error)?.message}`);
+      }
+      if (typeof key !== 'string' || key.length === 0 || key.length > 128) {
+        throw new InvalidJobError(
+          'invalid_payload',
+          `${prefix}payload`,
+          `${prefix}payload: ${name}: expected a non-empty string of at most 128 characters, got ${JSON.stringify(key)}`,
+        );
+      }
+      return key;
+    };
+    const coalesceKey = value(keys.coalesce?.key, 'coalesce.key');
+    const rowKeys = [value(keys.concurrency?.key, 'concurrency.key'), value(keys.rateLimit?.key, 'rateLimit.key')].filter(
+      (key): key is string => key !== undefined,
+    );
+    const groupId = value(keys.fairnessKey, 'fairnessKey');
+    return {
+      ...prepared,
+      record: { ...prepared.record, ...(coalesceKey ? { coalesceKey } : {}), ...(rowKeys.length > 0 ? { keys: rowKeys } : {}) },
+      ...(groupId ? { groupId } : {}),
+    };
   }
 
   #finish(envelope: Envelope, delaySeconds: number, prefix: string, scheduledAt?: number): PreparedJob {
@@ -284,8 +342,9 @@ export class JobQueue {
 /**
  * Checks a job against the registered schemas: an unknown type or a payload that fails its schema
  * throws `InvalidJobError` naming the field (`payload.calendarId: expected string, received number`).
+ * Returns the parsed payload.
  */
-export function validateJob(schemas: ReadonlyMap<string, ZodType>, job: JobRequest, prefix = ''): void {
+export function validateJob(schemas: ReadonlyMap<string, ZodType>, job: JobRequest, prefix = ''): unknown {
   const schema = schemas.get(job.type);
   if (!schema) {
     const known = [...schemas.keys()].sort().join(', ');
@@ -296,6 +355,7 @@ export function validateJob(schemas: ReadonlyMap<string, ZodType>, job: JobReque
     const message = formatIssues(result.error, `${prefix}payload`);
     throw new InvalidJobError('invalid_payload', message.slice(0, message.indexOf(':')), message);
   }
+  return result.data;
 }
 
 /** One error for the jobs that could not be sent: the first failure, counted and kept as the cause. */

@@ -25,6 +25,11 @@ export interface OutgoingMessage {
   /** 0–900. */
   delaySeconds?: number;
   attributes?: Readonly<Record<string, string>>;
+  /**
+   * SQS MessageGroupId (a job's `fairnessKey`): on a standard queue, SQS fair queues. A server that
+   * refuses it on a standard queue gets the message without it (the SQS transport says so once).
+   */
+  groupId?: string;
 }
 
 /** One entry of a batch send; `id` is unique within the batch (SQS batch entry id rules). */

@@ -6,6 +6,7 @@
  * | `ack`         | DeleteMessage (batched)                                                     |
  * | `retry`       | SendMessage of the next envelope with DelaySeconds, then delete             |
  * | `defer`       | SendMessage of the same envelope for the rest of its wait, then delete      |
+ * | `holdBack`    | the same: a job held back by its keys, re-sent after a delay, no attempt    |
  * | `deadLetter`  | SendMessage to the DLQ (envelope + reason + history), then delete           |
  * | `checkpoint`  | SendMessage of the envelope with the checkpoint, attempt reset, then delete |
  * | `extendLease` | ChangeMessageVisibility                                                     |
@@ -24,7 +25,15 @@
  */
 import type { Logger } from 'pino';
 import type { SnapshotFrom } from 'xstate';
-import type { CheckpointParams, DeadLetterParams, DeferParams, JobAction, JobMachine, RetryParams } from '../machines/job-machine.js';
+import type {
+  CheckpointParams,
+  DeadLetterParams,
+  DeferParams,
+  HoldBackParams,
+  JobAction,
+  JobMachine,
+  RetryParams,
+} from '../machines/job-machine.js';
 import { jobAttributes } from '../queue/attributes.js';
 import { deadLetterBody, invalidMessageBody, type DeadLetterRecord } from '../queue/dead-letter.js';
 import { delaySecondsFor, notBeforeFor } from '../queue/delay.js';
@@ -52,6 +61,10 @@ export interface ExecutionScope {
   lease: Lease;
   /** With a job store: the attempt this message claimed, which every settle is compared against. */
   claim?: ClaimRef | undefined;
+  /** The job's fairness key: successors keep its SQS MessageGroupId. */
+  groupId?: string | undefined;
+  /** Called once the store has the settle (the claim, and so its key's hold, is gone): a parked job of the key may go. */
+  onStoreSettled?: (() => void) | undefined;
 }
 
 /** The claim a settle's compare-and-set matches: the job, the claimed attempt, the claiming message. */
@@ -116,6 +129,9 @@ export class ActionExecutor {
           break;
         case 'defer':
           await this.#defer(scope, action.params);
+          break;
+        case 'holdBack':
+          await this.#holdBack(scope, action.params);
           break;
         case 'deadLetter':
           await this.#deadLetter(scope, action.params);
@@ -215,6 +231,26 @@ export class ActionExecutor {
     if (settled === 'abandoned' || settled === 'dead_instead') return;
     scope.telemetry.end({ outcome: 'deferred' });
     this.#events.emit('job:deferred', { ...this.#base(scope), delayMs });
+  }
+
+  /**
+   * Held back by its keys (docs/keys.md): the same envelope re-sent after the delay, no attempt
+   * counted (a fresh message, so the queue's receive count and redrive limit are not spent). A claim
+   * held (a handler's RateLimitedError) is given back first with the throttle, as a hop's is.
+   */
+  async #holdBack(scope: ExecutionScope, { delayMs, reason, throttle }: HoldBackParams): Promise<void> {
+    const now = this.#options.clock.now();
+    const verdict = await this.#settleInStore(scope, {
+      kind: 'pending',
+      attempt: scope.envelope.attempt,
+      scheduledAt: now + delayMs,
+      ...(throttle ? { throttle } : {}),
+    });
+    if (verdict !== 'go') return void (await this.#notOurs(scope, verdict, 'hold-back'));
+    const settled = await this.#sendThenDelete(scope, 'defer', scope.envelope, delaySecondsFor(delayMs), { 'job.held_delay_ms': delayMs });
+    if (settled === 'abandoned' || settled === 'dead_instead') return;
+    scope.telemetry.end({ outcome: 'held' });
+    this.#events.emit('job:held', { ...this.#base(scope), reason, delayMs });
   }
 
   async #checkpoint(scope: ExecutionScope, params: CheckpointParams): Promise<boolean> {
@@ -446,6 +482,7 @@ export class ActionExecutor {
           operation,
           attributes,
           scope.lease,
+          scope.groupId,
         ),
       );
     } catch (error) {
@@ -507,6 +544,7 @@ export class ActionExecutor {
     const { jobId, attempt, messageId } = scope.claim;
     const result = await this.#store.settle({ jobId, attempt, messageId, outcome }, scope.lease);
     if (result === undefined) return 'failed';
+    scope.onStoreSettled?.();
     return result.kind === 'settled' ? 'go' : result.kind;
   }
 
@@ -611,6 +649,7 @@ export class ActionExecutor {
     operation: ProducerOperation,
     attributes: Record<string, string | number>,
     lease: Lease,
+    groupId?: string,
   ): Promise<void> {
     const jobType = envelope?.type ?? 'unknown';
     const info = {
@@ -623,7 +662,11 @@ export class ActionExecutor {
     };
     await this.#telemetry.traceSend(info, async (carrier) => {
       const messageAttributes = jobAttributes(body, jobType, this.#options.signMessage, carrier);
-      return await this.#sender.send(queueUrl, { body, delaySeconds, attributes: messageAttributes }, { deadline: sendDeadline(lease) });
+      return await this.#sender.send(
+        queueUrl,
+        { body, delaySeconds, attributes: messageAttributes, ...(groupId === undefined ? {} : { groupId }) },
+        { deadline: sendDeadline(lease) },
+      );
     });
   }
 }

@@ -50,7 +50,9 @@ export type AttemptOutcome =
   | 'checkpointed'
   | 'abandoned'
   /** The job was cancelled in the job store while this attempt held it. */
-  | 'cancelled';
+  | 'cancelled'
+  /** Held back by its keys (busy, out of starts, throttled): re-sent after a delay, no attempt counted. */
+  | 'held';
 
 export interface AttemptResult {
   outcome: AttemptOutcome;
@@ -102,6 +104,10 @@ export interface WorkerTelemetry extends SchedulerTelemetry {
   recordInvalid(reason: string, jobType?: string): void;
   /** Counts a message the job store said must not run, deleted unrun (`calsync_jobs_duplicates_dropped_total{reason}`). */
   recordDuplicate(reason: string, jobType: string): void;
+  /** Counts a job held back by its keys (`calsync_jobs_held_total{reason="concurrency"|"rate"}`); a throttle counts as `rate`. */
+  recordHeld?(reason: 'concurrency' | 'rate', jobType: string): void;
+  /** Reports how many concurrency keys this worker's running jobs hold (`calsync_jobs_keys_held`), read at each collection. */
+  observeKeysHeld?(read: () => number): { stop(): void };
   /**
    * Reports the queue-depth gauge from a background refresh of `read` (at most once per interval and
    * queue; default 15 s, minimum 5 s). One at a time: `stop()` the previous one before calling again.

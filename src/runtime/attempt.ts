@@ -24,7 +24,11 @@ import type { Lease } from './lease.js';
 import { wasAttemptLost } from './lost-attempt.js';
 import { jobInput, takeIn, type Intake, type IntakeRules } from './message-intake.js';
 import type { ResolvedWorkerOptions } from './worker-options.js';
-import type { ClaimResult } from '../store/job-store.js';
+import type { ClaimRequest, ClaimResult } from '../store/job-store.js';
+import { RateLimitedError } from '../machines/errors.js';
+import type { HoldReason } from '../machines/job-machine.js';
+import type { KeyGate } from './key-gate.js';
+import type { KnownJob } from './message-intake.js';
 import type { ClaimRef } from './action-executor.js';
 import type { HeldClaim, StoreLink } from './store-link.js';
 
@@ -40,6 +44,8 @@ export interface AttemptDeps {
   logger: Logger;
   /** The job store's side of the worker, when there is a store. */
   store?: StoreLink | undefined;
+  /** Parks or re-sends jobs their keys hold back (with a store). */
+  keyGate?: KeyGate | undefined;
 }
 
 /** What the runner already knows of the message: its intake, and (with a store) its batch's claim. */
@@ -47,6 +53,8 @@ export interface AttemptStart {
   intake: Intake;
   /** Resolves to this message's claim, or `undefined` when the store could not be asked. */
   claim?: Promise<ClaimResult | undefined> | undefined;
+  /** The claim as asked: a job held back by its keys asks again with it. */
+  request?: ClaimRequest | undefined;
 }
 
 export class Attempt {
@@ -78,6 +86,12 @@ export class Attempt {
   readonly handled = new Promise<void>((resolve) => {
     this.#markHandled = resolve;
   });
+  /** The concurrency key this attempt holds in the key gate, released when its settle is done. */
+  #heldKey: string | undefined;
+  /** RateLimitedErrors the job threw before this attempt (from its claim). */
+  #throttles = 0;
+  /** The job's fairness key (its successors' MessageGroupId). */
+  #groupId: string | undefined;
 
   constructor(deps: AttemptDeps, message: ReceivedMessage, lease: Lease, start?: AttemptStart) {
     this.#deps = deps;
@@ -95,7 +109,16 @@ export class Attempt {
       this.#markHandled();
       this.#lease.stop();
       if (this.#held) this.#deps.store?.release(this.#held);
+      this.#releaseKey();
     }
+  }
+
+  /** The key gate hears once that this attempt's key is free (at its settle's store write, or at the end). */
+  #releaseKey(): void {
+    if (this.#heldKey === undefined) return;
+    const key = this.#heldKey;
+    this.#heldKey = undefined;
+    this.#deps.keyGate?.release(key);
   }
 
   async #process(): Promise<void> {
@@ -104,10 +127,15 @@ export class Attempt {
     const intake = this.#start?.intake ?? takeIn(message, this.#deps.intake);
     if (!intake.ok) return await executor.deadLetterInvalid(message, this.#lease, intake.reason, intake.text, intake.envelope);
     const { envelope, job, payload } = intake;
+    this.#groupId = payload.valid ? payload.keys?.fairness : undefined;
     let lostByClaim: boolean | undefined;
     if (this.#start?.claim) {
-      const claim = await this.#start.claim;
+      const first = await this.#start.claim;
+      const claim = first?.kind === 'held' ? await this.#whileHeld(first, job, envelope) : first;
+      if (claim === 'done') return;
       if (claim === undefined) return await this.#giveBackUnclaimed(envelope);
+      // #whileHeld returns only once the answer is no longer `held`.
+      if (claim.kind === 'held') return;
       if (claim.kind === 'drop') {
         // The earlier receive of this very message still holds the attempt (its worker may be running
         // it): leave the message alone; it comes back once that claim has expired.
@@ -120,6 +148,12 @@ export class Attempt {
       this.#held = { ...this.#claim, lease: this.#lease, onCancelled: () => this.#cancel() };
       this.#deps.store?.hold(this.#held);
       lostByClaim = claim.lost;
+      this.#throttles = claim.throttles ?? 0;
+      const key = this.#start.request?.concurrency?.key;
+      if (key !== undefined) {
+        this.#heldKey = key;
+        this.#deps.keyGate?.hold(key);
+      }
     }
     const { definition, stepper } = job;
     this.#envelope = envelope;
@@ -152,6 +186,85 @@ export class Attempt {
     if (snapshot.value !== 'running') return;
     this.#telemetry = this.#startTelemetry(envelope, snapshot.context.attempt);
     await this.#runHandler(definition, envelope, payload.valid ? payload.data : undefined);
+  }
+
+  /**
+   * Held back by its keys: park and ask again (key-gate.ts) until claimed, or re-send the job for later
+   * (`HELD`, no attempt counted; dead instead when past its deadline). Resolves to the claim that came,
+   * `undefined` when the store could not be asked, or `done` when the message was settled here.
+   */
+  async #whileHeld(
+    first: Extract<ClaimResult, { kind: 'held' }>,
+    job: KnownJob,
+    envelope: Envelope,
+  ): Promise<ClaimResult | undefined | 'done'> {
+    const { keyGate: gate, store, telemetry, options } = this.#deps;
+    const request = this.#start?.request;
+    telemetry.recordHeld?.(first.reason === 'concurrency' ? 'concurrency' : 'rate', envelope.type);
+    let claim: ClaimResult | undefined = first;
+    let parkedMs = 0;
+    let polls = 0;
+    while (claim?.kind === 'held') {
+      const held: Extract<ClaimResult, { kind: 'held' }> = claim;
+      const plan = gate && request ? gate.plan(held, { concurrencyKey: request.concurrency?.key, parkedMs, polls }) : undefined;
+      if (plan === undefined || plan.kind === 'resend') {
+        await this.#holdBack(job, envelope, held.reason, plan?.delayMs ?? gate?.resendDelay(held) ?? held.retryAfterMs ?? 1_000);
+        return 'done';
+      }
+      const started = options.clock.now();
+      const end = await gate!.park(plan);
+      parkedMs += options.clock.now() - started;
+      if (plan.key === undefined && held.reason === 'concurrency') polls++;
+      // The lease ran out while parked: the message comes back (nothing was claimed, nothing is charged).
+      if (!this.#lease.held) return 'done';
+      if (end === 'stopping') {
+        await this.#holdBack(job, envelope, held.reason, gate!.resendDelay(held));
+        return 'done';
+      }
+      const leaseMs = Math.max(1, this.#lease.expiresAt - options.clock.now());
+      claim = await store!
+        .claim([{ ...request!, leaseMs }])
+        .then((results) => results[0])
+        .catch(() => undefined);
+    }
+    return claim;
+  }
+
+  /** Feeds `HELD` to the machine: the job is re-sent after `delayMs` (or dead past its deadline). */
+  async #holdBack(job: KnownJob, envelope: Envelope, reason: HoldReason, delayMs: number): Promise<void> {
+    const { clock } = this.#deps.options;
+    this.#envelope = envelope;
+    this.#stepper = job.stepper;
+    const snapshot = restoreJob(job.machine, jobInput(envelope, job.definition));
+    const [next, actions] = job.stepper.step(snapshot, { type: 'HELD', now: clock.now(), reason, delayMs });
+    this.#snapshot = next;
+    if (next.value === 'dead' && !(await this.#claimToEnd(envelope))) return;
+    this.#telemetry = this.#startTelemetry(envelope, next.context.attempt);
+    this.#deps.logger.debug({ jobId: envelope.id, type: envelope.type, reason, delayMs }, 'held back by its keys: re-sent for later');
+    await this.#execute(actions, 0);
+  }
+
+  /**
+   * A held job past its deadline is written dead like any other: that needs its claim, so it is
+   * claimed without its keys (it will not run). False when the store says it must not be (dropped here)
+   * or could not be asked (the message comes back).
+   */
+  async #claimToEnd(envelope: Envelope): Promise<boolean> {
+    const { store, options, executor } = this.#deps;
+    const request = this.#start?.request;
+    if (!store || !request) return true;
+    const { concurrency: _c, rate: _r, ...plain } = request;
+    const claim = await store
+      .claim([{ ...plain, leaseMs: Math.max(1, this.#lease.expiresAt - options.clock.now()) }])
+      .then((results) => results[0])
+      .catch(() => undefined);
+    if (claim === undefined || claim.kind === 'held') return false;
+    if (claim.kind === 'drop') {
+      if (!claim.sameMessage) await executor.dropDuplicate(this.#message, this.#lease, envelope, claim.reason);
+      return false;
+    }
+    this.#claim = { jobId: envelope.id, attempt: envelope.attempt, messageId: this.#message.messageId };
+    return true;
   }
 
   #startTelemetry(envelope: Envelope, attempt: number): AttemptTelemetry {
@@ -209,6 +322,29 @@ export class Attempt {
     }
     if (outcome.kind === 'ok') {
       await this.#send({ type: 'SUCCEEDED', now: clock.now() }, durationMs);
+    } else if (RateLimitedError.is(outcome.error) && this.#claim) {
+      // With a store: the key waits on every worker, the job after it, no attempt counted (to a cap).
+      const error = outcome.error;
+      const request = this.#start?.request;
+      const key = error.key ?? request?.rate?.key ?? request?.concurrency?.key;
+      logger().info(
+        { retryAfterMs: error.retryAfterMs, key },
+        `rate limited: ${key ? `key ${key}` : 'this job'} waits ${error.retryAfterMs} ms`,
+      );
+      await this.#send(
+        {
+          type: 'THROTTLED',
+          now: clock.now(),
+          retryAfterMs: error.retryAfterMs,
+          throttles: this.#throttles + 1,
+          key,
+          error: classifyFailure(error).error,
+          durationMs,
+          random: options.random(),
+        },
+        durationMs,
+      );
+      if (this.#snapshot?.value === 'held') this.#deps.telemetry.recordHeld?.('rate', envelope.type);
     } else {
       const failure = classifyFailure(outcome.error);
       logger().warn({ err: toError(outcome.error), durationMs }, `attempt failed: ${failure.error.message}`);
@@ -277,6 +413,8 @@ export class Attempt {
       durationMs,
       lease: this.#lease,
       claim: this.#claim,
+      groupId: this.#groupId,
+      onStoreSettled: () => this.#releaseKey(),
     };
   }
 

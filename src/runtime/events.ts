@@ -15,6 +15,8 @@ export interface WorkerEventMap {
   'job:retrying': JobEventBase & { durationMs: number; delayMs: number; error: JobError };
   'job:dead': JobEventBase & { reason: DeadReason | string; error: JobError | undefined };
   'job:deferred': JobEventBase & { delayMs: number };
+  /** Held back by its keys (docs/keys.md): re-sent after `delayMs`, no attempt counted. */
+  'job:held': JobEventBase & { reason: 'concurrency' | 'rate' | 'throttled'; delayMs: number };
   'job:checkpointed': JobEventBase;
   'job:released': JobEventBase;
   /** Cancelled in the job store: the attempt was aborted (or had just ended) and its message deleted. */

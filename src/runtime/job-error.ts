@@ -1,4 +1,4 @@
-import { NonRetryableError, RetryableError } from '../machines/errors.js';
+import { NonRetryableError, RateLimitedError, RetryableError } from '../machines/errors.js';
 import type { FailedEvent, JobError } from '../machines/job-machine.js';
 import { toError } from '../shared/errors.js';
 import { BrandedError } from '../shared/branded-error.js';
@@ -56,7 +56,8 @@ export function classifyFailure(thrown: unknown): Pick<FailedEvent, 'error' | 'r
   return {
     error: jobError,
     retryable: !NonRetryableError.is(error),
-    nextRetryDelayMs: RetryableError.is(error) ? error.nextRetryDelayMs : undefined,
+    // A RateLimitedError judged as a failure (no store, or past maximumThrottles) waits as it asked.
+    nextRetryDelayMs: RetryableError.is(error) ? error.nextRetryDelayMs : RateLimitedError.is(error) ? error.retryAfterMs : undefined,
     timedOut: AttemptTimeoutError.is(error),
   };
 }

@@ -11,7 +11,9 @@ import type { ReceivedMessage } from '../queue/transport.js';
 import { toError } from '../shared/errors.js';
 import type { ClaimRequest, ClaimResult } from '../store/job-store.js';
 import { storedPayload } from '../store/payload-policy.js';
+import type { PayloadKeys } from '../machines/job-keys.js';
 import type { ActionExecutor } from './action-executor.js';
+import type { KeyGate } from './key-gate.js';
 import { Attempt, type AttemptDeps } from './attempt.js';
 import type { WorkerTelemetry } from './attempt-telemetry.js';
 import type { WorkerEvents } from './events.js';
@@ -20,6 +22,11 @@ import { knownJobs, takeIn, type Intake } from './message-intake.js';
 import { DEFAULT_REDACT_PATHS } from './logger.js';
 import type { StoreLink } from './store-link.js';
 import type { ResolvedWorkerOptions } from './worker-options.js';
+
+/** A payload's concurrency and rate keys as its claim carries them (key-gate.ts, docs/keys.md). */
+function claimKeys(keys: PayloadKeys | undefined): Pick<ClaimRequest, 'concurrency' | 'rate'> {
+  return { ...(keys?.concurrency ? { concurrency: keys.concurrency } : {}), ...(keys?.rate ? { rate: keys.rate } : {}) };
+}
 
 /** One message being processed; the worker keeps these to release them on a forced stop. */
 export interface InFlightJob {
@@ -43,7 +50,14 @@ export class JobRunner {
 
   constructor(
     options: ResolvedWorkerOptions,
-    deps: { executor: ActionExecutor; events: WorkerEvents; telemetry: WorkerTelemetry; logger: Logger; store?: StoreLink | undefined },
+    deps: {
+      executor: ActionExecutor;
+      events: WorkerEvents;
+      telemetry: WorkerTelemetry;
+      logger: Logger;
+      store?: StoreLink | undefined;
+      keyGate?: KeyGate | undefined;
+    },
   ) {
     this.#options = options;
     this.#store = deps.store;
@@ -75,14 +89,19 @@ export class JobRunner {
     intakes.forEach((intake, index) => {
       if (!intake.ok) return;
       slot.set(index, requests.length);
-      requests.push(this.#claimRequest(messages[index]!, intake.envelope, leases[index]!.expiresAt));
+      const keys = intake.payload.valid ? intake.payload.keys : undefined;
+      requests.push({ ...this.#claimRequest(messages[index]!, intake.envelope, leases[index]!.expiresAt), ...claimKeys(keys) });
     });
     const claims: Promise<ClaimResult[] | undefined> =
       requests.length === 0 ? Promise.resolve([]) : store.claim(requests).catch(() => undefined);
     return messages.map((message, index) => {
       const at = slot.get(index);
       const claim = at === undefined ? undefined : claims.then((results) => results?.[at]);
-      return this.#begin(new Attempt(this.#attemptDeps, message, leases[index]!, { intake: intakes[index] as Intake, claim }), message);
+      const request = at === undefined ? undefined : requests[at];
+      return this.#begin(
+        new Attempt(this.#attemptDeps, message, leases[index]!, { intake: intakes[index] as Intake, claim, request }),
+        message,
+      );
     });
   }
 

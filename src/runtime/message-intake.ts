@@ -8,6 +8,7 @@
  * read as its machine's input ({@link jobInput}).
  */
 import type { JobDefinition } from '../machines/define-job.js';
+import { payloadKeys, type PayloadKeys } from '../machines/job-keys.js';
 import { createJobMachine, type JobMachine, type JobMachineInput } from '../machines/job-machine.js';
 import { createJobStepper, type JobStepper } from '../machines/job-stepper.js';
 import { decodeEnvelope, formatIssues, type Envelope } from '../queue/envelope.js';
@@ -33,7 +34,7 @@ export function knownJobs(definitions: readonly JobDefinition<any, any>[]): Read
 }
 
 /** The payload against its type's schema: the parsed value, or why it does not fit. */
-export type PayloadCheck = { valid: true; data: unknown } | { valid: false; message: string };
+export type PayloadCheck = { valid: true; data: unknown; keys?: PayloadKeys | undefined } | { valid: false; message: string };
 
 export type Intake =
   | { ok: true; envelope: Envelope; job: KnownJob; payload: PayloadCheck }
@@ -68,6 +69,7 @@ export function jobInput(envelope: Envelope, definition: JobDefinition<any, any>
     notBeforeMs: envelope.notBefore === undefined ? undefined : Date.parse(envelope.notBefore),
     policy: definition.retry,
     deadlineMs: definition.deadlineMs,
+    maximumThrottles: definition.maximumThrottles,
   };
 }
 
@@ -75,10 +77,21 @@ export function jobInput(envelope: Envelope, definition: JobDefinition<any, any>
 function checkPayload(definition: JobDefinition<any, any>, payload: unknown): PayloadCheck {
   try {
     const parsed = definition.schema.safeParse(payload);
-    return parsed.success ? { valid: true, data: parsed.data } : { valid: false, message: formatIssues(parsed.error, 'payload') };
+    if (!parsed.success) return { valid: false, message: formatIssues(parsed.error, 'payload') };
+    return withKeys(definition, parsed.data);
   } catch (error) {
     const thrown = toError(error);
     return { valid: false, message: `payload: the schema threw ${thrown.name}: ${thrown.message}`.slice(0, 2000) };
+  }
+}
+
+/** A key that cannot be computed makes the payload invalid: the job could never be claimed by it. */
+function withKeys(definition: JobDefinition<any, any>, data: unknown): PayloadCheck {
+  try {
+    const keys = payloadKeys(definition, data);
+    return { valid: true, data, ...(keys ? { keys } : {}) };
+  } catch (error) {
+    return { valid: false, message: toError(error).message.slice(0, 2000) };
   }
 }
 

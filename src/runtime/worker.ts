@@ -18,6 +18,7 @@ import { DeleteBatcher } from './delete-batcher.js';
 import { SendBatcher, SETTLE_SEND_RETRY } from '../queue/send-batcher.js';
 import { WorkerEvents, type WorkerEventName, type WorkerListener, type WorkerState } from './events.js';
 import { JobRunner, type InFlightJob } from './job-runner.js';
+import { KeyGate, warnKeysWithoutStore } from './key-gate.js';
 import { createLogger } from './logger.js';
 import { noopWorkerTelemetry, type WorkerTelemetry, type WorkerTelemetryFactory } from './attempt-telemetry.js';
 import { StoreLink } from './store-link.js';
@@ -66,6 +67,8 @@ export class Worker {
   #depthObserver: { stop(): void } | undefined;
   #store: StoreLink | undefined;
   #scheduler: { stop(): Promise<void> } | undefined;
+  #keyGate: KeyGate | undefined;
+  #keysHeldGauge: { stop(): void } | undefined;
 
   constructor(options: WorkerOptions & { queueDepthIntervalMs?: number }, defaultTelemetry?: WorkerTelemetryFactory) {
     this.options = resolveWorkerOptions(options);
@@ -132,11 +135,23 @@ export class Worker {
         onError: (error, during) => this.#events.emit('worker:error', { error, during }),
       });
       this.#store.start();
+      this.#keyGate = new KeyGate({ clock: options.clock, random: options.random, concurrency: options.concurrency });
+      this.#keysHeldGauge = this.#telemetry.observeKeysHeld?.(() => this.#keyGate?.keysHeld ?? 0);
+    } else {
+      warnKeysWithoutStore(options.jobs, this.#logger);
     }
     const store = this.#store;
+    const keyGate = this.#keyGate;
     const deps = { deleter: this.#deleter, sender, events: this.#events, telemetry: this.#telemetry, logger: this.#logger, store };
     const executor = new ActionExecutor(options, deps);
-    this.#runner = new JobRunner(options, { executor, events: this.#events, telemetry: this.#telemetry, logger: this.#logger, store });
+    this.#runner = new JobRunner(options, {
+      executor,
+      events: this.#events,
+      telemetry: this.#telemetry,
+      logger: this.#logger,
+      store,
+      keyGate,
+    });
     this.#setState('running');
     for (let i = 0; i < options.pollers; i++) this.#pollers.push(this.#poll());
     this.#scheduler = startWorkerScheduler(options, {
@@ -202,6 +217,8 @@ export class Worker {
       this.#setState('draining');
       // No new ticks from here; the pass under way finishes (its sends and advance) before the store stops.
       const schedulerStopped = this.#scheduler?.stop() ?? Promise.resolve();
+      // Parked jobs are re-sent for later (their keys still hold them back), not kept waiting.
+      this.#keyGate?.stop();
       for (const wake of this.#slotWaiters.splice(0)) wake();
       const polls = Promise.all(this.#pollers);
       // An aborted long poll can still be handed messages by the server, which come back later with
@@ -242,6 +259,7 @@ export class Worker {
       this.#events.emit('worker:error', { error: toError(error), during: 'stop' });
     } finally {
       this.#depthObserver?.stop();
+      this.#keysHeldGauge?.stop();
       this.#setState('stopped');
       this.#logger.info('worker stopped');
     }

@@ -62,6 +62,13 @@ export interface NewJob {
   payload?: unknown;
   payloadOmitted?: 'disabled' | 'too_large' | undefined;
   traceId?: string | undefined;
+  /**
+   * Coalescing (docs/keys.md): while a pending job of this type holds this key, this job is not
+   * created and that job's id comes back (`created: false`). The key is dropped once the job starts.
+   */
+  coalesceKey?: string | undefined;
+  /** The job's concurrency and rate keys: their rows are made ready here, so its claims find them. */
+  keys?: readonly string[] | undefined;
 }
 
 /** `created: false` means a job of that type with that idempotency key (or that id) already existed: `id` is that job's. */
@@ -86,7 +93,14 @@ export interface ClaimRequest {
    * kept only when no other job of the type holds it (that producer could not dedup).
    */
   row: NewJob;
+  /** At most `limit` claims of jobs with this key live at once (their holds end with their claims). */
+  concurrency?: { key: string; limit: number } | undefined;
+  /** At most `max` claims of jobs with this key start per `perMs` (a sliding window). */
+  rate?: { key: string; max: number; perMs: number } | undefined;
 }
+
+/** Why a claim was held back: its concurrency key is full, its rate key out of starts, or a key throttled by a RateLimitedError. */
+export type HoldReason = 'concurrency' | 'rate' | 'throttled';
 
 export type DropReason = 'terminal' | 'cancelled' | 'older_attempt' | 'claim_held';
 
@@ -95,7 +109,20 @@ export type ClaimResult =
    * Run it. `lost`: a claim for this same attempt existed and expired unsettled — its worker died
    * (charge one `worker_lost`). A message merely swallowed by an aborted long poll had no claim.
    */
-  | { kind: 'claimed'; lost: boolean; created: boolean }
+  | {
+      kind: 'claimed';
+      lost: boolean;
+      created: boolean;
+      /** RateLimitedErrors the job has thrown so far; absent when none. */
+      throttles?: number;
+    }
+  /**
+   * Not now: a key is busy, out of starts or throttled. Nothing was claimed and no attempt is charged;
+   * the message is to be tried again later. `retryAfterMs`: when a start frees (rate, throttle) or the
+   * busy key's earliest hold ends at the latest (concurrency). `holds`: held answers so far, this one
+   * included (reset by a claim), to grow the wait while the job stays blocked.
+   */
+  | { kind: 'held'; reason: HoldReason; retryAfterMs: number | undefined; holds: number }
   /**
    * Do not run it. `terminal`/`cancelled`: the job is over (`state` says how); `older_attempt`: a newer
    * attempt exists; `claim_held`: another message holds this attempt now (`sameMessage` when it is
@@ -113,7 +140,17 @@ export type SettleOutcome =
    * The attempt gave its claim back without an outcome (release on stop, a hop's defer, a checkpoint):
    * `attempt` is the attempt the next message carries (a checkpoint resets it to 1).
    */
-  | { kind: 'pending'; attempt: number; scheduledAt?: number | undefined; history?: HistoryEntry[] | undefined };
+  | {
+      kind: 'pending';
+      attempt: number;
+      scheduledAt?: number | undefined;
+      history?: HistoryEntry[] | undefined;
+      /**
+       * A handler's RateLimitedError: the job's throttle count goes up by one and, with `key`, no job of
+       * that key is claimed for `retryAfterMs` (on every worker).
+       */
+      throttle?: { key?: string | undefined; retryAfterMs: number } | undefined;
+    };
 
 export interface SettleRequest {
   jobId: string;

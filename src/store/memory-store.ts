@@ -14,6 +14,7 @@ import type {
   ActivityQuery,
   JobActivity,
   WorkerSeen,
+  HoldReason,
   CancelResult,
   ClaimRequest,
   ClaimResult,
@@ -42,6 +43,29 @@ interface Row {
   claim: Claim | undefined;
   /** The last worker to claim the job (kept after the claim ends). */
   lastWorker?: string | undefined;
+  /** The concurrency key the current claim holds. */
+  concurrencyKey: string | undefined;
+  /** While pending: its coalescing key. */
+  coalesceKey: string | undefined;
+  holds: number;
+  throttles: number;
+}
+
+/** A key's row (the PostgreSQL store's job_keys). */
+interface KeyState {
+  /** Job id → when its hold ends. */
+  holders: Map<string, number>;
+  /** Starts still inside the window, oldest first. */
+  starts: number[];
+  throttledUntil: number | undefined;
+}
+
+/** Candidates seen per key in one claim batch, as the PostgreSQL statement ranks them. */
+interface BatchRanks {
+  concurrency: Map<string, number>;
+  rate: Map<string, number>;
+  /** Admitted in this batch, applied once the batch is decided (every gate reads the state before it). */
+  admitted: ClaimRequest[];
 }
 
 const json = <T>(value: T): T => (value === undefined ? value : JSON.parse(JSON.stringify(value)));
@@ -56,6 +80,7 @@ export class MemoryJobStore implements JobStore {
   readonly #rows = new Map<string, Row>();
   /** `type` NUL `idempotencyKey` → job id: the partial unique index. */
   readonly #keys = new Map<string, string>();
+  readonly #keyStates = new Map<string, KeyState>();
   #closed = false;
   /** The schedules beside these jobs (memory-schedules.ts). */
   readonly schedules: MemoryScheduleStore;
@@ -73,9 +98,13 @@ export class MemoryJobStore implements JobStore {
     this.#open();
     const now = this.#now();
     return jobs.map((job) => {
-      const existing = this.#rows.has(job.id) ? job.id : this.#keyOwner(job.type, job.idempotencyKey);
+      for (const key of job.keys ?? []) this.#keyState(key);
+      const existing = this.#rows.has(job.id)
+        ? job.id
+        : (this.#keyOwner(job.type, job.idempotencyKey) ?? this.#coalesceOwner(job.type, job.coalesceKey));
       if (existing !== undefined) return { id: existing, created: false };
-      this.#insert(job, { state: 'pending', attempt: 1, updatedAt: now });
+      const row = this.#insert(job, { state: 'pending', attempt: 1, updatedAt: now });
+      row.coalesceKey = job.coalesceKey;
       return { id: job.id, created: true };
     });
   }
@@ -100,19 +129,80 @@ export class MemoryJobStore implements JobStore {
       indices.push(index);
       byJob.set(request.jobId, indices);
     });
-    for (const indices of byJob.values()) {
-      indices.sort((a, b) => requests[b]!.attempt - requests[a]!.attempt || a - b);
+    const groups = [...byJob.values()];
+    for (const indices of groups) indices.sort((a, b) => requests[b]!.attempt - requests[a]!.attempt || a - b);
+    // Winners in batch order: the per-key ranks count candidates by their place in the batch.
+    groups.sort((a, b) => a[0]! - b[0]!);
+    const ranks: BatchRanks = { concurrency: new Map(), rate: new Map(), admitted: [] };
+    for (const indices of groups) {
       let claimedNow = false;
+      let heldNow = false;
       for (const index of indices) {
-        const result = this.#claimOne(requests[index]!, now, claimedNow);
+        const result = heldNow
+          ? this.#afterHeld(requests[index]!, requests[indices[0]!]!)
+          : this.#claimOne(requests[index]!, now, claimedNow, ranks);
         if (result.kind === 'claimed') claimedNow = true;
+        if (result.kind === 'held') heldNow = true;
         results[index] = result;
       }
     }
+    for (const request of ranks.admitted) this.#admit(request, now);
     return results;
   }
 
-  #claimOne(request: ClaimRequest, now: number, claimedNow: boolean): ClaimResult {
+  /** A copy of a job whose winner was held back: the winner carries the job on. */
+  #afterHeld(request: ClaimRequest, winner: ClaimRequest): ClaimResult {
+    const state = this.#rows.get(request.jobId)?.job.state ?? 'pending';
+    return { kind: 'drop', reason: request.attempt < winner.attempt ? 'older_attempt' : 'claim_held', state, sameMessage: false };
+  }
+
+  /** The per-key gates of one candidate (see postgres-claim.ts): undefined to go, or why not. */
+  #gate(request: ClaimRequest, now: number, ranks: BatchRanks): Extract<ClaimResult, { kind: 'held' }> | undefined {
+    const { concurrency, rate } = request;
+    if (!concurrency && !rate) return undefined;
+    const crank = concurrency ? (ranks.concurrency.get(concurrency.key) ?? 0) + 1 : 0;
+    const rrank = rate ? (ranks.rate.get(rate.key) ?? 0) + 1 : 0;
+    if (concurrency) ranks.concurrency.set(concurrency.key, crank);
+    if (rate) ranks.rate.set(rate.key, rrank);
+    const ck = concurrency ? this.#keyState(concurrency.key) : undefined;
+    const rk = rate ? this.#keyState(rate.key) : undefined;
+    const held = (reason: HoldReason, retryAfterMs: number | undefined) => ({
+      kind: 'held' as const,
+      reason,
+      retryAfterMs: retryAfterMs === undefined ? undefined : Math.max(0, Math.ceil(retryAfterMs)),
+      holds: 0,
+    });
+    const until = Math.max(ck?.throttledUntil ?? -Infinity, rk?.throttledUntil ?? -Infinity);
+    if (until > now) return held('throttled', until - now);
+    if (concurrency && ck) {
+      const live = [...ck.holders].filter(([job, end]) => end > now && job !== request.jobId).map(([, end]) => end);
+      if (crank > concurrency.limit - live.length) return held('concurrency', live.length === 0 ? undefined : Math.min(...live) - now);
+    }
+    if (rate && rk) {
+      const window = rk.starts.filter((at) => at > now - rate.perMs);
+      if (rrank > rate.max - window.length) {
+        const at = window[window.length + rrank - rate.max - 1];
+        return held('rate', at === undefined ? rate.perMs : at + rate.perMs - now);
+      }
+    }
+    return undefined;
+  }
+
+  /** Takes the gates' places: a hold on the concurrency key (ending with the claim), a start in the rate window. */
+  #admit(request: ClaimRequest, now: number): void {
+    if (request.concurrency) {
+      const key = this.#keyState(request.concurrency.key);
+      for (const [job, end] of key.holders) if (end <= now) key.holders.delete(job);
+      key.holders.set(request.jobId, now + request.leaseMs);
+    }
+    if (request.rate) {
+      const { perMs } = request.rate;
+      const key = this.#keyState(request.rate.key);
+      key.starts = [...key.starts.filter((at) => at > now - perMs), now];
+    }
+  }
+
+  #claimOne(request: ClaimRequest, now: number, claimedNow: boolean, ranks: BatchRanks): ClaimResult {
     const claim: Claim = {
       messageId: request.messageId,
       attempt: request.attempt,
@@ -123,12 +213,21 @@ export class MemoryJobStore implements JobStore {
     if (row === undefined) {
       // A key another job holds is not this job's to take: the row is kept without it.
       const key = this.#keyOwner(request.type, request.row.idempotencyKey) === undefined ? request.row.idempotencyKey : undefined;
+      const gated = this.#gate(request, now, ranks);
       const inserted = this.#insert(
         { ...request.row, id: request.jobId, type: request.type, idempotencyKey: key },
-        { state: 'running', attempt: request.attempt, updatedAt: now, startedAt: now },
+        gated
+          ? { state: 'pending', attempt: request.attempt, updatedAt: now }
+          : { state: 'running', attempt: request.attempt, updatedAt: now, startedAt: now },
       );
+      if (gated) {
+        inserted.holds = 1;
+        return { ...gated, holds: 1 };
+      }
+      ranks.admitted.push(request);
       inserted.claim = claim;
       inserted.lastWorker = claim.worker;
+      inserted.concurrencyKey = request.concurrency?.key;
       return { kind: 'claimed', lost: false, created: true };
     }
     const { job } = row;
@@ -147,6 +246,15 @@ export class MemoryJobStore implements JobStore {
       if (claimedNow || row.claim.expiresAt > now) return drop('claim_held', row.claim.messageId === request.messageId);
       lost = true;
     }
+    const gated = this.#gate(request, now, ranks);
+    if (gated) {
+      row.holds++;
+      return { ...gated, holds: row.holds };
+    }
+    ranks.admitted.push(request);
+    row.concurrencyKey = request.concurrency?.key;
+    row.coalesceKey = undefined;
+    row.holds = 0;
     job.state = 'running';
     job.attempt = request.attempt;
     job.startedAt = now;
@@ -155,7 +263,7 @@ export class MemoryJobStore implements JobStore {
     job.traceId ??= request.row.traceId;
     row.claim = claim;
     row.lastWorker = claim.worker;
-    return { kind: 'claimed', lost, created: false };
+    return { kind: 'claimed', lost, created: false, ...(row.throttles > 0 ? { throttles: row.throttles } : {}) };
   }
 
   async settle(requests: readonly SettleRequest[]): Promise<SettleResult[]> {
@@ -197,12 +305,20 @@ export class MemoryJobStore implements JobStore {
           job.attempt = outcome.attempt;
           if (outcome.scheduledAt !== undefined) job.scheduledAt = outcome.scheduledAt;
           if (outcome.history !== undefined) job.history = json(outcome.history);
+          if (outcome.throttle) {
+            row.throttles++;
+            if (outcome.throttle.key !== undefined) {
+              const key = this.#keyState(outcome.throttle.key);
+              key.throttledUntil = Math.max(key.throttledUntil ?? -Infinity, now + outcome.throttle.retryAfterMs);
+            }
+          }
           break;
         default:
           outcome satisfies never;
       }
       job.updatedAt = now;
       row.claim = undefined;
+      this.#releaseKey(row);
       return { kind: 'settled' };
     });
   }
@@ -223,6 +339,9 @@ export class MemoryJobStore implements JobStore {
       )
         return 'lost';
       claim.expiresAt = now + request.leaseMs;
+      // The key's hold ends with the claim; never brought back once gone (another job may hold the key).
+      const key = row.concurrencyKey === undefined ? undefined : this.#keyStates.get(row.concurrencyKey);
+      if (key?.holders.has(job.id)) key.holders.set(job.id, claim.expiresAt);
       return 'held';
     });
   }
@@ -266,6 +385,9 @@ export class MemoryJobStore implements JobStore {
     job.state = 'cancelled';
     job.settledAt = now;
     job.updatedAt = now;
+    row.coalesceKey = undefined;
+    // A cancelled job's key is free at once (its worker writes no settle for it).
+    this.#releaseKey(row);
     return { kind: 'cancelled', wasRunning };
   }
 
@@ -276,6 +398,8 @@ export class MemoryJobStore implements JobStore {
     if (row.job.state !== 'dead' && row.job.state !== 'cancelled') return { kind: 'not_retryable', state: row.job.state };
     this.#reopen(row, 1);
     row.job.retries += 1;
+    row.throttles = 0;
+    row.holds = 0;
     return { kind: 'retried', job: copy(row.job) };
   }
 
@@ -367,6 +491,10 @@ export class MemoryJobStore implements JobStore {
         retries: 0,
       },
       claim: undefined,
+      concurrencyKey: undefined,
+      coalesceKey: undefined,
+      holds: 0,
+      throttles: 0,
     };
     this.#rows.set(job.id, row);
     if (job.idempotencyKey !== undefined) this.#keys.set(`${job.type}\u0000${job.idempotencyKey}`, job.id);
@@ -389,6 +517,30 @@ export class MemoryJobStore implements JobStore {
     job.deadLetterReason = undefined;
     job.updatedAt = this.#now();
     row.claim = undefined;
+    row.coalesceKey = undefined;
+    this.#releaseKey(row);
+  }
+
+  #releaseKey(row: Row): void {
+    if (row.concurrencyKey !== undefined) this.#keyStates.get(row.concurrencyKey)?.holders.delete(row.job.id);
+    row.concurrencyKey = undefined;
+  }
+
+  #keyState(key: string): KeyState {
+    let state = this.#keyStates.get(key);
+    if (!state) {
+      state = { holders: new Map(), starts: [], throttledUntil: undefined };
+      this.#keyStates.set(key, state);
+    }
+    return state;
+  }
+
+  /** The pending job of `type` that holds coalescing key `key`, if any. */
+  #coalesceOwner(type: string, key: string | undefined): string | undefined {
+    if (key === undefined) return undefined;
+    for (const row of this.#rows.values())
+      if (row.coalesceKey === key && row.job.type === type && row.job.state === 'pending') return row.job.id;
+    return undefined;
   }
 }
 

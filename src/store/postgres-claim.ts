@@ -10,24 +10,28 @@
  * the others are answered from its outcome, as if they came after it.
  */
 import type pg from 'pg';
-import type { ClaimRequest, ClaimResult, DropReason, JobState } from './job-store.js';
+import type { ClaimRequest, ClaimResult, DropReason, HoldReason, JobState } from './job-store.js';
 import { inRounds, NEW_JOB_COLUMNS, newJobFields, runPrepared, ts } from './postgres-sql.js';
 
 interface ClaimRow {
   i: number;
   decision: 'missing' | 'claim' | 'claim_lost' | DropReason;
+  gate: 'go' | 'key_missing' | HoldReason;
+  retry_after_ms: number | null;
   cur_state: JobState | null;
   cur_attempt: number | null;
   cur_message_id: string | null;
   cur_reason: string | null;
+  cur_throttles: number | null;
   inserted: boolean;
   updated: boolean;
+  holds: number | null;
 }
 
 /** One result per request, in order; one statement per round (see inRounds). */
 export async function claimBatch(
   pool: pg.Pool,
-  table: string,
+  schema: string,
   requests: readonly ClaimRequest[],
   prepare: boolean,
 ): Promise<ClaimResult[]> {
@@ -52,10 +56,15 @@ export async function claimBatch(
         message_id: r.messageId,
         lease_ms: r.leaseMs,
         worker: r.worker,
+        ckey: r.concurrency?.key ?? null,
+        climit: r.concurrency?.limit ?? null,
+        rkey: r.rate?.key ?? null,
+        rmax: r.rate?.max ?? null,
+        rper: r.rate?.perMs ?? null,
         ...newJobFields(r.row),
       };
     });
-    const { rows } = await runPrepared<ClaimRow>(pool, prepare, claimSql(table), [JSON.stringify(batch)]);
+    const { rows } = await runPrepared<ClaimRow>(pool, prepare, claimSql(`${schema}.jobs`, `${schema}.job_keys`), [JSON.stringify(batch)]);
     const byIndex = new Map(rows.map((row) => [row.i, row]));
     return pending.filter((group) => {
       const winner = requests[group[0]!]!;
@@ -70,13 +79,23 @@ export async function claimBatch(
   return results as ClaimResult[];
 }
 
-function claimSql(t: string): string {
+/**
+ * Per-key gates (docs/keys.md), in the same statement: the requests the row decision lets through and
+ * that name a key are ranked per key in batch order; their key rows are locked in key order (after the
+ * job rows, as every statement that touches both does, so two statements never wait on each other in
+ * a circle); a request goes when its key is not throttled, its rank fits the key's live holds under
+ * `limit` and its rate rank fits the starts left in the window. Ranks count every candidate, so a
+ * batch never admits more than a key allows (it may hold back one a finer count would have let go).
+ * A key row that does not exist yet is inserted and its requests decided in the next round.
+ */
+function claimSql(t: string, k: string): string {
   return `WITH req AS (
       SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(
-        i int, job_id text, type text, attempt int, message_id text, lease_ms float8, worker text, ${NEW_JOB_COLUMNS})
+        i int, job_id text, type text, attempt int, message_id text, lease_ms float8, worker text,
+        ckey text, climit int, rkey text, rmax int, rper float8, ${NEW_JOB_COLUMNS})
     ),
     cur AS (
-      SELECT j.id, j.state, j.attempt, j.claim_message_id, j.dead_letter_reason,
+      SELECT j.id, j.state, j.attempt, j.claim_message_id, j.dead_letter_reason, j.throttles,
         (j.claim_message_id IS NOT NULL AND j.claim_attempt = j.attempt) AS has_claim,
         (j.claim_expires_at > now()) AS claim_live
       FROM ${t} j WHERE j.id IN (SELECT job_id FROM req)
@@ -84,6 +103,7 @@ function claimSql(t: string): string {
     ),
     dec AS (
       SELECT r.*, c.state AS cur_state, c.attempt AS cur_attempt, c.claim_message_id AS cur_message_id, c.dead_letter_reason AS cur_reason,
+        c.throttles AS cur_throttles,
         CASE
           WHEN c.id IS NULL THEN 'missing'
           WHEN c.state IN ('succeeded', 'dead') THEN 'terminal'
@@ -96,36 +116,131 @@ function claimSql(t: string): string {
         END AS decision
       FROM req r LEFT JOIN cur c ON c.id = r.job_id
     ),
+    want AS (
+      SELECT d.i, d.job_id, d.lease_ms, d.ckey, d.climit, d.rkey, d.rmax, d.rper, extract(epoch FROM now()) * 1000 AS now_ms,
+        row_number() OVER (PARTITION BY d.ckey ORDER BY d.i) AS crank,
+        row_number() OVER (PARTITION BY d.rkey ORDER BY d.i) AS rrank
+      FROM dec d WHERE d.decision IN ('missing', 'claim', 'claim_lost') AND (d.ckey IS NOT NULL OR d.rkey IS NOT NULL)
+    ),
+    klock AS (
+      SELECT kr.key, kr.holders, kr.starts, kr.throttled_until FROM ${k} kr
+      WHERE kr.key IN (SELECT ckey FROM want UNION SELECT rkey FROM want)
+      ORDER BY kr.key
+      FOR UPDATE
+    ),
+    gate AS (
+      SELECT w.*,
+        CASE
+          WHEN (w.ckey IS NOT NULL AND kc.key IS NULL) OR (w.rkey IS NOT NULL AND kq.key IS NULL) THEN 'key_missing'
+          WHEN greatest(kc.throttled_until, kq.throttled_until) > now() THEN 'throttled'
+          WHEN w.ckey IS NOT NULL AND w.crank > w.climit - hc.live THEN 'concurrency'
+          WHEN w.rkey IS NOT NULL AND w.rrank > w.rmax - sq.n THEN 'rate'
+          ELSE 'go'
+        END AS gate,
+        CASE
+          WHEN greatest(kc.throttled_until, kq.throttled_until) > now()
+            THEN extract(epoch FROM greatest(kc.throttled_until, kq.throttled_until) - now()) * 1000
+          WHEN w.ckey IS NOT NULL AND w.crank > w.climit - hc.live THEN hc.first_end - w.now_ms
+          WHEN w.rkey IS NOT NULL AND w.rrank > w.rmax - sq.n THEN coalesce(sq.win[sq.n + w.rrank - w.rmax] + w.rper - w.now_ms, w.rper)
+        END AS retry_after_ms
+      FROM want w
+      LEFT JOIN klock kc ON kc.key = w.ckey
+      LEFT JOIN klock kq ON kq.key = w.rkey
+      LEFT JOIN LATERAL (
+        SELECT count(*)::int AS live, min(h.value::float8) AS first_end FROM jsonb_each_text(kc.holders) h
+        WHERE h.value::float8 > w.now_ms AND h.key <> w.job_id
+      ) hc ON true
+      LEFT JOIN LATERAL (
+        SELECT count(*)::int AS n, array_agg(s ORDER BY s) AS win FROM unnest(kq.starts) s WHERE s > w.now_ms - w.rper
+      ) sq ON true
+    ),
+    kfix AS (
+      INSERT INTO ${k} (key)
+      SELECT DISTINCT x.key FROM gate g CROSS JOIN LATERAL (VALUES (g.ckey), (g.rkey)) AS x(key)
+      WHERE g.gate = 'key_missing' AND x.key IS NOT NULL
+      ORDER BY x.key
+      ON CONFLICT DO NOTHING
+    ),
+    adm AS (
+      SELECT x.key, g.job_id, g.now_ms, g.lease_ms, g.rper, x.conc FROM gate g
+      CROSS JOIN LATERAL (VALUES (g.ckey, true), (g.rkey, false)) AS x(key, conc)
+      WHERE g.gate = 'go' AND x.key IS NOT NULL
+    ),
+    kagg AS (
+      SELECT a.key, max(a.now_ms) AS now_ms,
+        coalesce(jsonb_object_agg(a.job_id, a.now_ms + a.lease_ms) FILTER (WHERE a.conc), '{}'::jsonb) AS new_holders,
+        coalesce(array_agg(a.now_ms) FILTER (WHERE NOT a.conc), '{}'::float8[]) AS new_starts,
+        bool_or(a.conc) AS any_conc, bool_or(NOT a.conc) AS any_rate, max(a.rper) FILTER (WHERE NOT a.conc) AS per_ms
+      FROM adm a GROUP BY a.key
+    ),
+    kupd AS (
+      UPDATE ${k} kr SET
+        holders = CASE WHEN a.any_conc THEN
+            (SELECT coalesce(jsonb_object_agg(h.key, h.value::float8), '{}'::jsonb) FROM jsonb_each_text(kr.holders) h WHERE h.value::float8 > a.now_ms)
+            || a.new_holders
+          ELSE kr.holders END,
+        starts = CASE WHEN a.any_rate THEN
+            array(SELECT s FROM unnest(kr.starts) s WHERE s > a.now_ms - a.per_ms ORDER BY s) || a.new_starts
+          ELSE kr.starts END,
+        updated_at = now()
+      FROM kagg a WHERE kr.key = a.key
+    ),
+    fin AS (
+      SELECT d.*, coalesce(g.gate, 'go') AS gate, g.retry_after_ms FROM dec d LEFT JOIN gate g ON g.i = d.i
+    ),
     ins AS (
       INSERT INTO ${t} AS j (id, type, state, attempt, idempotency_key, created_at, scheduled_at, started_at, updated_at,
-        payload, payload_omitted, trace_id, claim_message_id, claim_attempt, claim_worker, claim_expires_at)
-      SELECT d.job_id, d.type, 'running', d.attempt,
+        payload, payload_omitted, trace_id, claim_message_id, claim_attempt, claim_worker, claim_expires_at, concurrency_key, holds)
+      SELECT f.job_id, f.type, CASE WHEN f.gate = 'go' THEN 'running' ELSE 'pending' END, f.attempt,
         -- A key another job holds is not this job's to take (its producer could not dedup): kept without it.
-        CASE WHEN NOT EXISTS (SELECT 1 FROM ${t} k WHERE k.type = d.type AND k.idempotency_key = d.idempotency_key) THEN d.idempotency_key END,
-        ${ts('d.created_at')}, ${ts('d.scheduled_at')}, now(), now(), d.payload_box -> 'v', d.payload_omitted, d.trace_id,
-        d.message_id, d.attempt, d.worker, now() + d.lease_ms * interval '1 millisecond'
-      FROM dec d WHERE d.decision = 'missing'
+        CASE WHEN NOT EXISTS (SELECT 1 FROM ${t} e WHERE e.type = f.type AND e.idempotency_key = f.idempotency_key) THEN f.idempotency_key END,
+        ${ts('f.created_at')}, ${ts('f.scheduled_at')}, CASE WHEN f.gate = 'go' THEN now() END, now(), f.payload_box -> 'v', f.payload_omitted, f.trace_id,
+        CASE WHEN f.gate = 'go' THEN f.message_id END, CASE WHEN f.gate = 'go' THEN f.attempt END, CASE WHEN f.gate = 'go' THEN f.worker END,
+        CASE WHEN f.gate = 'go' THEN now() + f.lease_ms * interval '1 millisecond' END,
+        CASE WHEN f.gate = 'go' THEN f.ckey END, CASE WHEN f.gate = 'go' THEN 0 ELSE 1 END
+      FROM fin f WHERE f.decision = 'missing' AND f.gate <> 'key_missing'
       ON CONFLICT DO NOTHING
-      RETURNING j.id
+      RETURNING j.id, j.holds
     ),
     upd AS (
-      UPDATE ${t} j SET state = 'running', attempt = d.attempt, started_at = now(), updated_at = now(),
-        trace_id = COALESCE(j.trace_id, d.trace_id),
-        claim_message_id = d.message_id, claim_attempt = d.attempt, claim_worker = d.worker,
-        claim_expires_at = now() + d.lease_ms * interval '1 millisecond'
-      FROM dec d WHERE j.id = d.job_id AND d.decision IN ('claim', 'claim_lost')
+      UPDATE ${t} j SET state = 'running', attempt = f.attempt, started_at = now(), updated_at = now(),
+        trace_id = COALESCE(j.trace_id, f.trace_id),
+        claim_message_id = f.message_id, claim_attempt = f.attempt, claim_worker = f.worker,
+        claim_expires_at = now() + f.lease_ms * interval '1 millisecond',
+        concurrency_key = f.ckey, coalesce_key = NULL, holds = 0
+      FROM fin f WHERE j.id = f.job_id AND f.decision IN ('claim', 'claim_lost') AND f.gate = 'go'
       RETURNING j.id
+    ),
+    hold AS (
+      UPDATE ${t} j SET holds = j.holds + 1
+      FROM fin f WHERE j.id = f.job_id AND f.decision IN ('claim', 'claim_lost') AND f.gate IN ('concurrency', 'rate', 'throttled')
+      RETURNING j.id, j.holds
     )
-    SELECT d.i, d.decision, d.cur_state, d.cur_attempt, d.cur_message_id, d.cur_reason,
-      EXISTS (SELECT 1 FROM ins WHERE ins.id = d.job_id) AS inserted,
-      EXISTS (SELECT 1 FROM upd WHERE upd.id = d.job_id) AS updated
-    FROM dec d`;
+    SELECT f.i, f.decision, f.gate, f.retry_after_ms, f.cur_state, f.cur_attempt, f.cur_message_id, f.cur_reason, f.cur_throttles,
+      EXISTS (SELECT 1 FROM ins WHERE ins.id = f.job_id) AS inserted,
+      EXISTS (SELECT 1 FROM upd WHERE upd.id = f.job_id) AS updated,
+      coalesce((SELECT h.holds FROM hold h WHERE h.id = f.job_id), (SELECT n.holds FROM ins n WHERE n.id = f.job_id)) AS holds
+    FROM fin f`;
 }
 
-/** The statement's answer for the request it decided; undefined when its row raced with a concurrent insert. */
+/** The statement's answer for the request it decided; undefined when its row raced with a concurrent insert, or a key row was just made. */
 function claimOutcome(row: ClaimRow, request: ClaimRequest): ClaimResult | undefined {
-  if (row.inserted) return { kind: 'claimed', lost: false, created: true };
-  if (row.updated) return { kind: 'claimed', lost: row.decision === 'claim_lost', created: false };
+  if (row.gate === 'key_missing') return undefined;
+  const held = (): ClaimResult => ({
+    kind: 'held',
+    reason: row.gate as HoldReason,
+    retryAfterMs: row.retry_after_ms === null ? undefined : Math.max(0, Math.ceil(row.retry_after_ms)),
+    holds: row.holds ?? 1,
+  });
+  if (row.inserted) return row.gate === 'go' ? { kind: 'claimed', lost: false, created: true } : held();
+  if (row.updated)
+    return {
+      kind: 'claimed',
+      lost: row.decision === 'claim_lost',
+      created: false,
+      ...(row.cur_throttles ? { throttles: row.cur_throttles } : {}),
+    };
+  if (row.holds !== null && row.decision !== 'missing') return held();
   if (row.decision === 'missing' || row.decision === 'claim' || row.decision === 'claim_lost' || row.cur_state === null) return undefined;
   return drop(row.decision, row.cur_state, row.cur_message_id === request.messageId, row.cur_reason);
 }
@@ -137,6 +252,9 @@ function followerOutcome(request: ClaimRequest, winner: ClaimRequest, outcome: C
       ? drop('older_attempt', 'running', false, null)
       : drop('claim_held', 'running', request.messageId === winner.messageId, null);
   }
+  // The winner was held back: it carries the job on; a copy of the same attempt is a second copy.
+  if (outcome.kind === 'held')
+    return drop(request.attempt < winner.attempt ? 'older_attempt' : 'claim_held', row.cur_state ?? 'pending', false, null);
   if (outcome.reason === 'terminal' || outcome.reason === 'cancelled') return { ...outcome, sameMessage: false };
   return request.attempt < row.cur_attempt!
     ? drop('older_attempt', outcome.state, false, null)

@@ -52,6 +52,29 @@ import type {
 } from './job-store.js';
 
 const DEFAULT_SCHEMA = 'calsync_jobs';
+
+/**
+ * The settle's key writes (a CTE list continuing after `win` and `cur`): each winning settle drops its
+ * job's hold on its concurrency key, and a throttle sets the key's `throttled_until` (never earlier).
+ * One upsert, in key order (the claim locks key rows in the same order).
+ */
+const KEY_RELEASE_SQL = (keys: string): string => `krel AS (
+         SELECT x.key, array_agg(x.job_id) FILTER (WHERE x.release) AS release, max(x.until_ms) AS until_ms FROM (
+           SELECT c.concurrency_key AS key, w.job_id, true AS release, NULL::float8 AS until_ms
+           FROM win w JOIN cur c ON c.id = w.job_id WHERE c.concurrency_key IS NOT NULL
+           UNION ALL
+           SELECT w.throttle_key, w.job_id, false, w.throttle_ms FROM win w WHERE w.throttle_key IS NOT NULL AND w.throttle_ms IS NOT NULL
+         ) x GROUP BY x.key
+       ),
+       kw AS (
+         INSERT INTO ${keys} AS kr (key, throttled_until)
+         SELECT key, now() + until_ms * interval '1 millisecond' FROM krel ORDER BY key
+         ON CONFLICT (key) DO UPDATE SET
+           holders = kr.holders - coalesce((SELECT r.release FROM krel r WHERE r.key = kr.key), '{}'::text[]),
+           throttled_until = CASE WHEN EXCLUDED.throttled_until IS NULL THEN kr.throttled_until
+             ELSE greatest(kr.throttled_until, EXCLUDED.throttled_until) END,
+           updated_at = now()
+       )`;
 /** A start-up that cannot reach the server fails in this long rather than hanging. */
 const CONNECT_TIMEOUT_MS = 5_000;
 
@@ -86,6 +109,7 @@ export class PostgresJobStore implements JobStore {
   readonly #pool: pg.Pool;
   readonly #schema: string;
   readonly #table: string;
+  readonly #keys: string;
   readonly #closePool: boolean;
   readonly #prepare: boolean;
   /** The schedules in the same schema (postgres-schedules.ts). */
@@ -96,6 +120,7 @@ export class PostgresJobStore implements JobStore {
     this.#pool = options.pool;
     this.#schema = options.schema ?? DEFAULT_SCHEMA;
     this.#table = `${quoteSchema(this.#schema)}.jobs`;
+    this.#keys = `${quoteSchema(this.#schema)}.job_keys`;
     this.#closePool = options.closePool ?? false;
     this.#prepare = options.prepareStatements ?? true;
     this.schedules = new PostgresScheduleStore(this.#pool, quoteSchema(this.#schema));
@@ -143,7 +168,8 @@ export class PostgresJobStore implements JobStore {
         const other = jobs[l]!;
         return (
           other.id === job.id ||
-          (job.idempotencyKey !== undefined && other.type === job.type && other.idempotencyKey === job.idempotencyKey)
+          (job.idempotencyKey !== undefined && other.type === job.type && other.idempotencyKey === job.idempotencyKey) ||
+          (job.coalesceKey !== undefined && other.type === job.type && other.coalesceKey === job.coalesceKey)
         );
       });
       if (leader === undefined) leaders.push(index);
@@ -152,25 +178,33 @@ export class PostgresJobStore implements JobStore {
     await inRounds('createJobs', leaders, async (pending) => {
       const batch = pending.map((index) => {
         const job = jobs[index]!;
-        return { i: index, id: job.id, type: job.type, ...newJobFields(job) };
+        return { i: index, id: job.id, type: job.type, coalesce_key: job.coalesceKey ?? null, keys: job.keys ?? [], ...newJobFields(job) };
       });
       const { rows } = await runPrepared<{ i: number; created: boolean; existing: string | null }>(
         this.#pool,
         this.#prepare,
         `WITH req AS (
-           SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(i int, id text, type text, ${NEW_JOB_COLUMNS})
+           SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(i int, id text, type text, coalesce_key text, keys jsonb, ${NEW_JOB_COLUMNS})
          ),
          ins AS (
-           INSERT INTO ${this.#table} (id, type, state, attempt, idempotency_key, created_at, scheduled_at, updated_at, payload, payload_omitted, trace_id)
-           SELECT id, type, 'pending', 1, idempotency_key, ${ts('created_at')}, ${ts('scheduled_at')}, now(), payload_box -> 'v', payload_omitted, trace_id
+           INSERT INTO ${this.#table} (id, type, state, attempt, idempotency_key, created_at, scheduled_at, updated_at, payload, payload_omitted, trace_id, coalesce_key)
+           SELECT id, type, 'pending', 1, idempotency_key, ${ts('created_at')}, ${ts('scheduled_at')}, now(), payload_box -> 'v', payload_omitted, trace_id, coalesce_key
            FROM req ORDER BY i
            ON CONFLICT DO NOTHING
            RETURNING id
+         ),
+         -- The jobs' key rows, ready for their claims (which would otherwise spend a round making them).
+         kins AS (
+           INSERT INTO ${this.#keys} (key)
+           SELECT DISTINCT k.key FROM req r CROSS JOIN LATERAL jsonb_array_elements_text(r.keys) AS k(key) ORDER BY k.key
+           ON CONFLICT DO NOTHING
          )
          SELECT r.i, (ins.id IS NOT NULL) AS created,
            coalesce(
              (SELECT e.id FROM ${this.#table} e WHERE e.id = r.id),
-             (SELECT e.id FROM ${this.#table} e WHERE r.idempotency_key IS NOT NULL AND e.type = r.type AND e.idempotency_key = r.idempotency_key)
+             (SELECT e.id FROM ${this.#table} e WHERE r.idempotency_key IS NOT NULL AND e.type = r.type AND e.idempotency_key = r.idempotency_key),
+             (SELECT e.id FROM ${this.#table} e
+              WHERE r.coalesce_key IS NOT NULL AND e.type = r.type AND e.coalesce_key = r.coalesce_key AND e.state = 'pending')
            ) AS existing
          FROM req r LEFT JOIN ins ON ins.id = r.id`,
         [JSON.stringify(batch)],
@@ -196,7 +230,7 @@ export class PostgresJobStore implements JobStore {
   }
 
   claim(requests: readonly ClaimRequest[]): Promise<ClaimResult[]> {
-    return claimBatch(this.#pool, this.#table, requests, this.#prepare);
+    return claimBatch(this.#pool, quoteSchema(this.#schema), requests, this.#prepare);
   }
 
   async settle(requests: readonly SettleRequest[]): Promise<SettleResult[]> {
@@ -214,6 +248,8 @@ export class PostgresJobStore implements JobStore {
         error: o.kind === 'backoff' || o.kind === 'dead' ? (o.error ?? null) : null,
         history: o.kind === 'succeeded' ? null : (o.history ?? null),
         reason: o.kind === 'dead' ? o.reason : null,
+        throttle_ms: o.kind === 'pending' && o.throttle ? o.throttle.retryAfterMs : null,
+        throttle_key: o.kind === 'pending' ? (o.throttle?.key ?? null) : null,
       };
     });
     const t = this.#table;
@@ -224,10 +260,12 @@ export class PostgresJobStore implements JobStore {
       this.#prepare,
       `WITH req AS (
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(
-           i int, job_id text, attempt int, message_id text, kind text, next_attempt int, scheduled_at float8, error jsonb, history jsonb, reason text)
+           i int, job_id text, attempt int, message_id text, kind text, next_attempt int, scheduled_at float8, error jsonb, history jsonb, reason text,
+           throttle_ms float8, throttle_key text)
        ),
        cur AS (
-         SELECT j.id, j.state, j.attempt, j.claim_attempt, j.claim_message_id FROM ${t} j WHERE j.id IN (SELECT job_id FROM req) FOR UPDATE
+         SELECT j.id, j.state, j.attempt, j.claim_attempt, j.claim_message_id, j.concurrency_key FROM ${t} j
+         WHERE j.id IN (SELECT job_id FROM req) FOR UPDATE
        ),
        win AS (
          SELECT DISTINCT ON (r.job_id) r.* FROM req r JOIN cur c ON c.id = r.job_id
@@ -243,11 +281,13 @@ export class PostgresJobStore implements JobStore {
            last_error = coalesce(w.error, j.last_error),
            history = coalesce(w.history, j.history),
            dead_letter_reason = CASE WHEN w.kind = 'dead' THEN w.reason ELSE j.dead_letter_reason END,
-           updated_at = now(),
+           throttles = j.throttles + CASE WHEN w.throttle_ms IS NULL THEN 0 ELSE 1 END,
+           updated_at = now(), concurrency_key = NULL,
            ${CLEAR_CLAIM}
          FROM win w WHERE j.id = w.job_id
          RETURNING j.id, j.state, w.i
-       )
+       ),
+       ${KEY_RELEASE_SQL(this.#keys)}
        SELECT r.i, coalesce(u.i = r.i, false) AS settled, CASE WHEN r.i > u.i THEN u.state ELSE c.state END AS state
        FROM req r LEFT JOIN cur c ON c.id = r.job_id LEFT JOIN upd u ON u.id = r.job_id`,
       [JSON.stringify(batch)],
@@ -273,7 +313,8 @@ export class PostgresJobStore implements JobStore {
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(i int, job_id text, attempt int, message_id text, lease_ms float8)
        ),
        cur AS (
-         SELECT j.id, j.state, j.attempt, j.claim_attempt, j.claim_message_id FROM ${t} j WHERE j.id IN (SELECT job_id FROM req) FOR UPDATE
+         SELECT j.id, j.state, j.attempt, j.claim_attempt, j.claim_message_id, j.concurrency_key FROM ${t} j
+         WHERE j.id IN (SELECT job_id FROM req) FOR UPDATE
        ),
        held AS (
          SELECT r.* FROM req r JOIN cur c ON c.id = r.job_id
@@ -283,6 +324,19 @@ export class PostgresJobStore implements JobStore {
          UPDATE ${t} j SET claim_expires_at = now() + w.lease_ms * interval '1 millisecond'
          FROM (SELECT DISTINCT ON (job_id) * FROM held ORDER BY job_id, i DESC) w WHERE j.id = w.job_id
          RETURNING j.id
+       ),
+       -- A key's hold ends with its claim: extended with it, but never brought back once gone (another
+       -- job may hold the key now).
+       kext AS (
+         SELECT c.concurrency_key AS key, jsonb_object_agg(h.job_id, extract(epoch FROM now()) * 1000 + h.lease_ms) AS ext
+         FROM (SELECT DISTINCT ON (job_id) * FROM held ORDER BY job_id, i DESC) h JOIN cur c ON c.id = h.job_id
+         WHERE c.concurrency_key IS NOT NULL GROUP BY c.concurrency_key
+       ),
+       klock AS (SELECT kr.key FROM ${this.#keys} kr WHERE kr.key IN (SELECT key FROM kext) ORDER BY kr.key FOR UPDATE),
+       kupd AS (
+         UPDATE ${this.#keys} kr SET holders = kr.holders || (
+             SELECT coalesce(jsonb_object_agg(e.key, e.value), '{}'::jsonb) FROM jsonb_each(x.ext) e WHERE kr.holders ? e.key)
+         FROM klock l JOIN kext x ON x.key = l.key WHERE kr.key = l.key
        )
        SELECT r.i, EXISTS (SELECT 1 FROM held h WHERE h.i = r.i) AS held, c.state
        FROM req r LEFT JOIN cur c ON c.id = r.job_id`,
@@ -331,11 +385,16 @@ export class PostgresJobStore implements JobStore {
     const t = this.#table;
     // The claim stays: the running worker's next renewal or settle finds the job cancelled.
     const { rows } = await this.#pool.query<{ state: JobState; cancelled: boolean }>(
-      `WITH cur AS (SELECT id, state FROM ${t} WHERE id = $1 FOR UPDATE),
+      `WITH cur AS (SELECT id, state, concurrency_key FROM ${t} WHERE id = $1 FOR UPDATE),
        upd AS (
-         UPDATE ${t} j SET state = 'cancelled', settled_at = now(), updated_at = now()
+         UPDATE ${t} j SET state = 'cancelled', settled_at = now(), updated_at = now(), coalesce_key = NULL
          FROM cur WHERE j.id = cur.id AND cur.state IN ('pending', 'backoff', 'running')
          RETURNING j.id
+       ),
+       -- A cancelled job's key is free at once (its worker writes no settle for it).
+       kupd AS (
+         UPDATE ${this.#keys} kr SET holders = kr.holders - cur.id, updated_at = now()
+         FROM cur WHERE kr.key = cur.concurrency_key AND EXISTS (SELECT 1 FROM upd)
        )
        SELECT cur.state, EXISTS (SELECT 1 FROM upd) AS cancelled FROM cur`,
       [id],
@@ -351,7 +410,7 @@ export class PostgresJobStore implements JobStore {
       `WITH cur AS (SELECT id, state FROM ${t} WHERE id = $1 FOR UPDATE),
        upd AS (
          UPDATE ${t} j SET state = 'pending', attempt = 1, retries = j.retries + 1, settled_at = NULL, dead_letter_reason = NULL,
-           updated_at = now(), ${CLEAR_CLAIM}
+           throttles = 0, holds = 0, concurrency_key = NULL, coalesce_key = NULL, updated_at = now(), ${CLEAR_CLAIM}
          FROM cur WHERE j.id = cur.id AND cur.state IN ('dead', 'cancelled')
          RETURNING ${RECORD_COLUMNS}
        )
@@ -372,7 +431,7 @@ export class PostgresJobStore implements JobStore {
        ),
        upd AS (
          UPDATE ${this.#table} j SET state = 'pending', attempt = r.attempt, settled_at = NULL, dead_letter_reason = NULL,
-           updated_at = now(), ${CLEAR_CLAIM}
+           concurrency_key = NULL, coalesce_key = NULL, updated_at = now(), ${CLEAR_CLAIM}
          FROM req r WHERE j.id = r.job_id AND j.state IN ('dead', 'cancelled')
          RETURNING j.id
        )
@@ -397,8 +456,17 @@ export class PostgresJobStore implements JobStore {
         [options.olderThanMs, batchSize, TERMINAL_STATES],
       );
       total += rowCount ?? 0;
-      if ((rowCount ?? 0) < batchSize) return total;
+      if ((rowCount ?? 0) < batchSize) break;
     }
+    // Key rows idle as long (no live hold, no start in any window, no throttle ahead): a job that names
+    // such a key again makes its row again.
+    await this.#pool.query(
+      `DELETE FROM ${this.#keys} WHERE updated_at < now() - $1::float8 * interval '1 millisecond'
+         AND (throttled_until IS NULL OR throttled_until < now())
+         AND NOT EXISTS (SELECT 1 FROM jsonb_each_text(holders) h WHERE h.value::float8 > extract(epoch FROM now()) * 1000)`,
+      [options.olderThanMs],
+    );
+    return total;
   }
 
   async activity(query: ActivityQuery): Promise<JobActivity> {

@@ -19,6 +19,8 @@ export function storeRecorder(store: JobStore, policy: PayloadPolicy): JobRecord
           idempotencyKey: job.idempotencyKey,
           createdAt: job.createdAt,
           scheduledAt: job.scheduledAt,
+          ...(job.coalesceKey === undefined ? {} : { coalesceKey: job.coalesceKey }),
+          ...(job.keys === undefined ? {} : { keys: job.keys }),
           ...storedPayload(job.payload, policy),
         }),
       );

@@ -20,6 +20,8 @@ export const INSTRUMENT_NAMES = {
   ticksSkipped: 'calsync_jobs_schedule_ticks_skipped',
   tickLag: 'calsync_jobs_schedule_lag_seconds',
   schedulesDue: 'calsync_jobs_schedules_due',
+  held: 'calsync_jobs_held',
+  keysHeld: 'calsync_jobs_keys_held',
 } as const;
 
 /** The names as a Prometheus scrape of the worker's `/metrics` shows them. */
@@ -36,6 +38,8 @@ export const PROMETHEUS_NAMES = {
   ticksSkipped: 'calsync_jobs_schedule_ticks_skipped_total',
   tickLag: 'calsync_jobs_schedule_lag_seconds',
   schedulesDue: 'calsync_jobs_schedules_due',
+  held: 'calsync_jobs_held_total',
+  keysHeld: 'calsync_jobs_keys_held',
 } as const;
 
 /** Attempt durations: 5 ms … 15 min (the longest sensible attempt timeout). */
@@ -60,13 +64,14 @@ export interface JobInstruments {
   ticksFired: Counter;
   ticksSkipped: Counter;
   tickLag: Histogram;
+  held: Counter;
 }
 
 export function createJobInstruments(meter: Meter): JobInstruments {
   return {
     processed: meter.createCounter(INSTRUMENT_NAMES.processed, {
       description:
-        'Job attempts finished, by job type and outcome (succeeded, retrying, dead, released, deferred, checkpointed, abandoned, cancelled).',
+        'Job attempts finished, by job type and outcome (succeeded, retrying, dead, released, deferred, checkpointed, abandoned, cancelled, held).',
       unit: '{attempt}',
     }),
     failed: meter.createCounter(INSTRUMENT_NAMES.failed, {
@@ -109,6 +114,11 @@ export function createJobInstruments(meter: Meter): JobInstruments {
       description: "Time from a schedule tick's fire time (its time plus jitter) to its job enqueued, by job type.",
       unit: 's',
       advice: { explicitBucketBoundaries: [...TICK_LAG_BUCKETS_SECONDS] },
+    }),
+    held: meter.createCounter(INSTRUMENT_NAMES.held, {
+      description:
+        'Jobs held back by their keys (not run now, no attempt counted), by job type and reason: concurrency (the key is at its limit) or rate (out of starts, or throttled by a RateLimitedError).',
+      unit: '{job}',
     }),
   };
 }

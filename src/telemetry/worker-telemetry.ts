@@ -113,6 +113,18 @@ export function createWorkerTelemetry(options: WorkerTelemetryOptions): WorkerTe
     recordDuplicate(reason: string, jobType: string): void {
       instruments.duplicatesDropped.add(1, { job_type: jobType, reason });
     },
+    recordHeld(reason: 'concurrency' | 'rate', jobType: string): void {
+      instruments.held.add(1, { job_type: jobType, reason });
+    },
+    observeKeysHeld(read: () => number) {
+      const gauge = meter.createObservableGauge(INSTRUMENT_NAMES.keysHeld, {
+        description: "Concurrency keys this worker's running jobs hold now (summed over workers: the keys held).",
+        unit: '{key}',
+      });
+      const callback = (result: { observe(value: number): void }): void => result.observe(read());
+      gauge.addCallback(callback);
+      return { stop: () => gauge.removeCallback(callback) };
+    },
     observeQueueDepth(read, depthOptions) {
       if (depthPoller) throw new Error('observeQueueDepth is already running: stop() it before starting another');
       depthGauge ??= meter.createObservableGauge(INSTRUMENT_NAMES.queueDepth, {

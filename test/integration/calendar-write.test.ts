@@ -9,7 +9,7 @@ import { staticAccounts, type AccountResolver } from '../../src/jobs/calendar/ac
 import { parseEventIcs } from '../../src/jobs/calendar/ical.js';
 import type { CalendarUpsertPayload, CalendarWritePayload } from '../../src/jobs/calendar/schemas.js';
 import { createCalendarWriteJob, runCalendarWrite } from '../../src/jobs/calendar/calendar-write.js';
-import { NonRetryableError, RetryableError } from '../../src/machines/errors.js';
+import { NonRetryableError, RateLimitedError, RetryableError } from '../../src/machines/errors.js';
 import { radicaleUser, startRadicale, type RadicaleServer, type RadicaleUser } from '../support/radicale.js';
 import { makeEvents, testContext } from './calendar-context.js';
 
@@ -157,19 +157,28 @@ describe('calendar.write against a failing server', () => {
     now: () => Date.parse('2026-11-29T12:00:00Z'),
   });
 
-  it('503 with Retry-After: 7 is retryable with nextRetryDelayMs 7000', async () => {
+  it("503 with Retry-After: 7 is a RateLimitedError for 7000 ms on the account's CalDAV key", async () => {
     answer = { status: 503, retryAfter: '7' };
     const error = await failureOf(runCalendarWrite(payload(), testContext().ctx, deps()));
-    expect(RetryableError.is(error)).toBe(true);
-    expect(error).toMatchObject({ reason: 'http_503', nextRetryDelayMs: 7000 });
+    expect(RateLimitedError.is(error)).toBe(true);
+    expect(error).toMatchObject({ retryAfterMs: 7000, key: 'caldav:alice' });
+    expect((error as Error).message).toMatch(/HTTP 503, Retry-After 7 s/);
     expect(seen.at(-1)).toBe('REPORT /alice/work/ auth');
   });
 
-  it('429 with an HTTP-date Retry-After gives the time until that date', async () => {
+  it('429 with an HTTP-date Retry-After waits until that date', async () => {
     answer = { status: 429, retryAfter: 'Sun, 29 Nov 2026 12:00:30 GMT' };
     const error = await failureOf(runCalendarWrite(payload({ op: 'delete' }), testContext().ctx, deps()));
-    expect(error).toMatchObject({ reason: 'http_429', nextRetryDelayMs: 30_000 });
-    expect(RetryableError.is(error)).toBe(true);
+    expect(RateLimitedError.is(error)).toBe(true);
+    expect(error).toMatchObject({ retryAfterMs: 30_000, key: 'caldav:alice' });
+  });
+
+  it('429 or 503 without Retry-After (or one already past) stays a retryable failure on the policy', async () => {
+    for (const retryAfter of [undefined, 'Sun, 29 Nov 2026 11:00:00 GMT']) {
+      answer = { status: 429, ...(retryAfter ? { retryAfter } : {}) };
+      const error = await failureOf(runCalendarWrite(payload(), testContext().ctx, deps()));
+      expect(RetryableError.is(error) && error.reason).toBe('http_429');
+    }
   });
 
   it('500 without Retry-After is retryable and leaves the delay to the policy; 400 is non-retryable', async () => {

@@ -33,7 +33,7 @@ describe('calsync-jobs machines', () => {
         .filter((s: { final: boolean }) => s.final)
         .map((s: { name: string }) => s.name)
         .sort(),
-    ).toEqual(['backoff', 'checkpointed', 'dead', 'deferred', 'released', 'succeeded']);
+    ).toEqual(['backoff', 'checkpointed', 'dead', 'deferred', 'held', 'released', 'succeeded']);
   });
 
   test('--type T prints one Mermaid stateDiagram-v2', async () => {

@@ -18,6 +18,7 @@ let provider: MeterProvider;
 let server: MetricsServer;
 let ready = false;
 let stopDepth: () => void = () => {};
+let stopKeys: () => void = () => {};
 
 beforeAll(async () => {
   exporter = new PrometheusExporter({ preventServerStart: true });
@@ -48,6 +49,10 @@ beforeAll(async () => {
   telemetry.recordTickLag('calendar.sync', 40);
   telemetry.recordTickLag('calendar.sync', 1_200);
   telemetry.recordSchedulesDue(7);
+  telemetry.recordHeld?.('concurrency', 'sync-calendar');
+  telemetry.recordHeld?.('concurrency', 'sync-calendar');
+  telemetry.recordHeld?.('rate', 'write-event');
+  stopKeys = telemetry.observeKeysHeld?.(() => 3).stop ?? (() => undefined);
   stopDepth = telemetry.observeQueueDepth(async (queue) =>
     queue === 'main' ? { visible: 12, inFlight: 3, delayed: 7 } : { visible: 2, inFlight: 0, delayed: 1 },
   ).stop;
@@ -58,6 +63,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   stopDepth();
+  stopKeys();
   await server?.close();
   await provider?.shutdown();
 });
@@ -97,6 +103,8 @@ describe('metrics server', () => {
     expect(body).toContain(`# TYPE ${PROMETHEUS_NAMES.ticksSkipped} counter`);
     expect(body).toContain(`# TYPE ${PROMETHEUS_NAMES.tickLag} histogram`);
     expect(body).toContain(`# TYPE ${PROMETHEUS_NAMES.schedulesDue} gauge`);
+    expect(body).toContain(`# TYPE ${PROMETHEUS_NAMES.held} counter`);
+    expect(body).toContain(`# TYPE ${PROMETHEUS_NAMES.keysHeld} gauge`);
     expect(PROMETHEUS_NAMES).toEqual({
       processed: 'calsync_jobs_processed_total',
       failed: 'calsync_jobs_failed_total',
@@ -110,6 +118,8 @@ describe('metrics server', () => {
       ticksSkipped: 'calsync_jobs_schedule_ticks_skipped_total',
       tickLag: 'calsync_jobs_schedule_lag_seconds',
       schedulesDue: 'calsync_jobs_schedules_due',
+      held: 'calsync_jobs_held_total',
+      keysHeld: 'calsync_jobs_keys_held',
     });
     expect(body).not.toMatch(/_total_total|_seconds_seconds/);
 
@@ -121,6 +131,9 @@ describe('metrics server', () => {
     expect(sample(body, 'calsync_jobs_dead_lettered_total', { job_type: 'write-event', reason: 'attempts_exhausted' })).toBe(1);
     expect(sample(body, 'calsync_jobs_dead_lettered_total', { job_type: 'unknown', reason: 'invalid_envelope' })).toBe(1);
     expect(sample(body, 'calsync_jobs_duplicates_dropped_total', { job_type: 'sync-calendar', reason: 'claim_held' })).toBe(1);
+    expect(sample(body, 'calsync_jobs_held_total', { job_type: 'sync-calendar', reason: 'concurrency' })).toBe(2);
+    expect(sample(body, 'calsync_jobs_held_total', { job_type: 'write-event', reason: 'rate' })).toBe(1);
+    expect(sample(body, 'calsync_jobs_keys_held', {})).toBe(3);
 
     expect(sample(body, 'calsync_jobs_schedule_ticks_fired_total', { job_type: 'calendar.sync', kind: 'tick' })).toBe(3);
     expect(sample(body, 'calsync_jobs_schedule_ticks_fired_total', { job_type: 'calendar.sync', kind: 'catchup' })).toBe(1);

@@ -275,12 +275,22 @@ describe('the per-message job machine (xstate/graph)', () => {
     },
     { type: 'CHECKPOINT', state: { step: 1 } },
     { type: 'RELEASE' },
+    { type: 'HELD', now: 1_700_000_000_000, reason: 'concurrency', delayMs: 1_000 },
+    {
+      type: 'THROTTLED',
+      now: 1_700_000_001_000,
+      retryAfterMs: 2_000,
+      throttles: 1,
+      error: { name: 'RateLimitedError', message: 'x' },
+      durationMs: 1,
+      random: 0,
+    },
   ];
 
   it('reaches every final state from a fresh message, and every path into one ends there', () => {
     const paths = getShortestPaths(jobMachine, { events, input: { attempt: 1, createdAtMs: 1_700_000_000_000, policy } });
     const finals = new Set(paths.filter((p) => p.state.status === 'done').map((p) => String(p.state.value)));
-    expect([...finals].sort()).toEqual(['backoff', 'checkpointed', 'dead', 'released', 'succeeded']);
+    expect([...finals].sort()).toEqual(['backoff', 'checkpointed', 'dead', 'held', 'released', 'succeeded']);
     for (const path of paths) {
       if (path.state.status !== 'done') expect(['pending', 'running']).toContain(path.state.value);
     }

@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'vitest';
 import type { ClaimRequest, JobStore, NewJob, SettleOutcome } from '../../src/store/job-store.js';
+import { keyCases } from './keys.cases.js';
 
 export interface StoreHarness {
   readonly name: string;
@@ -608,4 +609,6 @@ export function storeCases(harness: () => StoreHarness): void {
       }
     });
   });
+
+  keyCases(harness);
 }

@@ -199,12 +199,13 @@ conformance(
           'jobs_pkey',
           'jobs_settled',
           'jobs_state_created',
+          'jobs_type_coalesce_pending',
           'jobs_type_idempotency_key',
         ]);
         const tables = await pool.query<{ table_name: string }>(
           "SELECT table_name FROM information_schema.tables WHERE table_schema = 'calsync_jobs' ORDER BY table_name",
         );
-        expect(tables.rows.map((r) => r.table_name)).toEqual(['jobs', 'schedules', 'schema_migrations']);
+        expect(tables.rows.map((r) => r.table_name)).toEqual(['job_keys', 'jobs', 'schedules', 'schema_migrations']);
         // A handful of rows is cheaper to scan whole; with scans off the plan shows what a large table gets.
         await pool.query('SET enable_seqscan = off');
         const plan = await pool.query<{ 'QUERY PLAN': string }>(

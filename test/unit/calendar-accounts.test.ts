@@ -140,3 +140,22 @@ describe('calendar settings: calendar.sync', () => {
     expect(reads).toBe(1);
   });
 });
+
+describe('calendar settings: CALSYNC_CALDAV_RATE (calendar.write per account per second)', () => {
+  const accounts = JSON.stringify(good);
+  const rate = (value: string | undefined) => calendarSettingsFromEnv(() => ({ CALSYNC_CALDAV_RATE: value, CALSYNC_ACCOUNTS: accounts }));
+
+  it('defaults to 10 and reads 1–1000', () => {
+    expect(rate(undefined).caldavRate()).toBe(10);
+    expect(rate('').caldavRate()).toBe(10);
+    expect(rate(' 600 ').caldavRate()).toBe(600);
+    expect(rate('1000').caldavRate()).toBe(1000);
+    expect(() => rate('25').write()).not.toThrow();
+  });
+
+  it.each(['fast', '0', '1001', '2.5'])('%j: the definition falls back to 10, the first write fails with one line naming it', (value) => {
+    expect(rate(value).caldavRate()).toBe(10);
+    const error = configErrorOf(() => rate(value).write());
+    expect(error.message).toBe(`CALSYNC_CALDAV_RATE: expected an integer from 1 to 1000, got ${JSON.stringify(value)}`);
+  });
+});

@@ -74,8 +74,11 @@ describe('calendar job definitions', () => {
         asked.push('sync');
         return { accounts, databaseUrl: 'postgres://127.0.0.1:1/db', batchSize: 50 };
       },
+      // The write rate is the definition's (made at creation): it never throws, a bad value falls back.
+      caldavRate: () => 7,
     });
     expect(asked).toEqual([]);
+    expect(write.keys?.rateLimit).toMatchObject({ max: 7, perMs: 1_000 });
     const payload = {
       accountId: 'a',
       calendar: 'c',

@@ -6,7 +6,7 @@ import { createJobMachine } from '../../src/machines/job-machine.js';
 describe('describeMachine on the job machine', () => {
   const description = describeMachine(createJobMachine('calendar.sync'));
 
-  test('names the machine after the job type, starts in pending, and marks the six final states', () => {
+  test('names the machine after the job type, starts in pending, and marks the seven final states', () => {
     expect(description.id).toBe('calendar.sync');
     expect(description.initial).toBe('pending');
     expect(description.states.filter((s) => !s.final).map((s) => s.name)).toEqual(['pending', 'running']);
@@ -15,6 +15,7 @@ describe('describeMachine on the job machine', () => {
       'backoff',
       'dead',
       'deferred',
+      'held',
       'checkpointed',
       'released',
     ]);
@@ -50,8 +51,10 @@ describe('describeMachine on the job machine', () => {
     expect(mermaid).toContain('  running --> backoff : FAILED [willRetry] / retry');
     expect(mermaid).toContain('  pending --> dead : INVALID / deadLetter');
     expect(mermaid).toContain('  running --> running : LEASE_DUE / extendLease');
-    expect(mermaid.filter((line) => line.endsWith('--> [*]'))).toHaveLength(6);
-    expect(mermaid).toHaveLength(2 + description.transitions.length + 6);
+    expect(mermaid.filter((line) => line.endsWith('--> [*]'))).toHaveLength(7);
+    expect(mermaid).toHaveLength(2 + description.transitions.length + 7);
+    expect(mermaid).toContain('  pending --> held : HELD [else] / holdBack');
+    expect(mermaid).toContain('  running --> held : THROTTLED [throttleAllowed] / holdBack');
     expect(toMermaid(description, { showAssign: true })).toContain('running --> backoff : FAILED [willRetry] / assign, retry');
   });
 });

@@ -19,6 +19,7 @@ const EXPORTED = [
   'MemoryTransport',
   'NonRetryableError',
   'PostgresJobStore',
+  'RateLimitedError',
   'RetryableError',
   'SIGNATURE_ATTRIBUTE',
   'SQS_LIMITS',

@@ -28,7 +28,8 @@ Serves the calendar HTTP API until SIGTERM or SIGINT:
                                                   the calendar's periodic calendar.sync, e.g.
                                                   PUT {"every":"5m","jitter":"60s"} (501 without --store)
 
-202 {"id", "jobId"} for a new job; with a store, 200 {"id", "jobId", "deduplicated": true} when the
+202 {"id", "jobId"} for a new job; with a store, 200 {"id", "jobId", "deduplicated": true} when a sync
+of that calendar is already pending (coalesced), or when the
 Idempotency-Key header matched a job of that type (nothing is sent).
 
   --port N              CALSYNC_API_PORT (default ${DEFAULTS.apiPort}; 0 picks a free port)
@@ -76,6 +77,15 @@ export async function apiCommand(argv: string[]): Promise<number> {
     ...(connection.signMessage ? { attributes: connection.signMessage } : {}),
     ...(store ? { recorder: storeRecorder(store.store, payloadPolicy(config)) } : {}),
   });
+  if (!store) {
+    for (const job of calendarJobs) {
+      if (job.keys?.coalesce)
+        logger.warn(
+          { jobType: job.type, option: 'coalesce' },
+          `${job.type}: coalesce needs a job store (CALSYNC_STORE_URL); none is configured, so it is not applied`,
+        );
+    }
+  }
   const api = createApiServer({ enqueue: (job) => queue.enqueue(job), logger, ...(store ? { store: store.store } : {}) });
   let url: string;
   try {

@@ -38,6 +38,11 @@ import { applyBatch, loadEtags, loadSyncToken, type StoredObject } from './store
 
 export const CALENDAR_SYNC_TYPE = 'calendar.sync';
 
+/** `calendar.sync`'s concurrency and coalescing key: `account:calendar`. */
+export function calendarSyncKey(payload: CalendarSyncPayload): string {
+  return `${payload.accountId}:${payload.calendar}`;
+}
+
 /** Progress of an unfinished sync, carried in the job message. Deletions are applied with the first batch. */
 export const calendarSyncCheckpointSchema = z.object({
   v: z.literal(1),
@@ -287,6 +292,10 @@ export function createCalendarSyncJob(deps: Deps<CalendarSyncDeps>): JobDefiniti
   return defineJob<typeof calendarSyncPayloadSchema, CalendarSyncCheckpoint>({
     type: CALENDAR_SYNC_TYPE,
     schema: calendarSyncPayloadSchema,
+    // With a job store: one sync of a calendar at a time on all workers, and a burst of requests while
+    // one is pending collapses into it (one running plus one pending, docs/keys.md).
+    concurrency: { key: calendarSyncKey, limit: 1 },
+    coalesce: { key: calendarSyncKey },
     handler: async (payload, ctx) => {
       const resolved = await resolveDeps(deps);
       if (deps instanceof Lazy) checkBatchSize(resolved.batchSize);

@@ -6,6 +6,8 @@
  */
 import { createCalendarObject, deleteCalendarObject, updateCalendarObject } from 'tsdav';
 import { defineJob, type JobContext, type JobDefinition } from '../../machines/define-job.js';
+import { caldavRateKey } from './http.js';
+import { DEFAULT_CALDAV_RATE } from './settings.js';
 import { RetryableError } from '../../machines/errors.js';
 import type { AccountResolver, CalDavAccount } from './accounts.js';
 import { calendarMultiGet, calendarUrl, eventUrl } from './caldav.js';
@@ -100,11 +102,19 @@ export async function runCalendarWrite(payload: CalendarWritePayload, ctx: Ctx, 
   return outcome;
 }
 
-/** The `calendar.write` job over its dependencies: given outright, or a `Lazy` resolved on the first run. */
-export function createCalendarWriteJob(deps: Deps<CalendarWriteDeps>): JobDefinition<CalendarWritePayload> {
+/**
+ * The `calendar.write` job over its dependencies: given outright, or a `Lazy` resolved on the first run.
+ * With a job store, at most `rate.perSecond` writes start per account per second across all workers
+ * (`CALSYNC_CALDAV_RATE`), and a 429/503 with Retry-After throttles the account (RateLimitedError).
+ */
+export function createCalendarWriteJob(
+  deps: Deps<CalendarWriteDeps>,
+  rate: { perSecond: number } = { perSecond: DEFAULT_CALDAV_RATE },
+): JobDefinition<CalendarWritePayload> {
   return defineJob({
     type: CALENDAR_WRITE_TYPE,
     schema: calendarWritePayloadSchema,
+    rateLimit: { key: (payload) => caldavRateKey(payload.accountId), max: rate.perSecond, perMs: 1_000 },
     handler: async (payload, ctx) => {
       await runCalendarWrite(payload, ctx, await resolveDeps(deps));
     },

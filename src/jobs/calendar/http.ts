@@ -1,9 +1,10 @@
 /**
  * The one door every CalDAV request goes through: adds Basic auth and the job's AbortSignal, and turns
- * transport failures into errors that steer retries (`RetryableError` for 429, 5xx and network errors,
- * with `Retry-After` honoured through `nextRetryDelayMs`). tsdav gets this function as its `fetch`.
+ * transport failures into errors that steer retries: `RateLimitedError` for 429 or 503 with a
+ * `Retry-After` (the account's CalDAV key waits on every worker, docs/keys.md), `RetryableError` for
+ * other 429s and 5xx and network errors. tsdav gets this function as its `fetch`.
  */
-import { NonRetryableError, RetryableError } from '../../machines/errors.js';
+import { NonRetryableError, RateLimitedError, RetryableError } from '../../machines/errors.js';
 import type { CalDavAccount } from './accounts.js';
 
 export type Fetch = typeof fetch;
@@ -47,6 +48,11 @@ export function calendarNotFound(payload: { accountId: string; calendar: string 
   );
 }
 
+/** The rate key of an account's CalDAV server: `calendar.write`'s rate limit, and what a 429/503 throttles. */
+export function caldavRateKey(accountId: string): string {
+  return `caldav:${accountId}`;
+}
+
 /** Wraps `fetch` for one account and one attempt. */
 export function createDavFetch(options: DavFetchOptions): Fetch {
   const baseFetch = options.fetch ?? globalThis.fetch;
@@ -68,6 +74,15 @@ export function createDavFetch(options: DavFetchOptions): Fetch {
     if (response.status === 429 || response.status >= 500) {
       await response.body?.cancel().catch(() => undefined);
       const delay = parseRetryAfter(response.headers.get('retry-after'), now());
+      // The server asks the account to slow down: with a job store, no job of this account's CalDAV
+      // key starts on any worker before then, and no attempt is counted (docs/keys.md).
+      if ((response.status === 429 || response.status === 503) && delay !== undefined && delay > 0) {
+        throw new RateLimitedError({
+          retryAfterMs: delay,
+          key: caldavRateKey(options.account.id),
+          message: `${where}: HTTP ${response.status}, Retry-After ${Math.ceil(delay / 1000)} s`,
+        });
+      }
       throw new RetryableError(`${where}: HTTP ${response.status}`, {
         reason: `http_${response.status}`,
         ...(delay === undefined ? {} : { nextRetryDelayMs: delay }),

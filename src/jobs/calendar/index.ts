@@ -19,7 +19,7 @@ export function createCalendarJobs(
   settings: CalendarSettings,
 ): readonly [JobDefinition<CalendarWritePayload>, JobDefinition<CalendarSyncPayload, CalendarSyncCheckpoint>] {
   return [
-    createCalendarWriteJob(new Lazy(() => settings.write())),
+    createCalendarWriteJob(new Lazy(() => settings.write()), { perSecond: settings.caldavRate() }),
     createCalendarSyncJob(
       new Lazy(
         () => openCalendarSyncDeps(settings.sync()),

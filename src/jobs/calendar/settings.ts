@@ -11,11 +11,14 @@ import { parseSettings } from './schemas.js';
 
 export const DEFAULT_SYNC_BATCH_SIZE = 50;
 export const MAX_SYNC_BATCH_SIZE = 1000;
+/** `calendar.write` starts per account per second, on all workers together (`CALSYNC_CALDAV_RATE`). */
+export const DEFAULT_CALDAV_RATE = 10;
+export const MAX_CALDAV_RATE = 1000;
 
 /** Environment variables by name, as `process.env` holds them. */
 export type SettingsEnv = Readonly<Record<string, string | undefined>>;
 
-/** What `calendar.write` needs: `CALSYNC_ACCOUNTS` or `CALSYNC_ACCOUNTS_FILE`. */
+/** What `calendar.write` needs: `CALSYNC_ACCOUNTS` or `CALSYNC_ACCOUNTS_FILE`, and `CALSYNC_CALDAV_RATE`. */
 export interface CalendarWriteSettings {
   readonly accounts: AccountResolver;
 }
@@ -32,6 +35,12 @@ export interface CalendarSyncSettings extends CalendarWriteSettings {
 export interface CalendarSettings {
   write(): CalendarWriteSettings;
   sync(): CalendarSyncSettings;
+  /**
+   * `CALSYNC_CALDAV_RATE` for `calendar.write`'s definition, which is made before any job runs: the
+   * default when the value is bad (the first write then fails on it with the setting's name, as every
+   * calendar setting does).
+   */
+  caldavRate(): number;
 }
 
 /** An optional setting: trimmed, `undefined` when unset or empty. */
@@ -95,9 +104,12 @@ function readAccounts(env: { CALSYNC_ACCOUNTS?: string | undefined; CALSYNC_ACCO
   return staticAccounts(accounts.data);
 }
 
+const caldavRate = integer(1, MAX_CALDAV_RATE, DEFAULT_CALDAV_RATE);
+
 /** `calendar.write`'s settings from the environment. */
 const calendarWriteSettingsSchema = z
-  .object(accountsFields)
+  .object({ CALSYNC_CALDAV_RATE: caldavRate, ...accountsFields })
+  // CALSYNC_CALDAV_RATE is checked here (a bad value fails the first write, naming it); the definition reads it through caldavRate().
   .transform((env, ctx): CalendarWriteSettings => ({ accounts: readAccounts(env, ctx) }));
 
 /** `calendar.sync`'s settings from the environment; the settings are checked in this order. */
@@ -120,5 +132,9 @@ export function calendarSettingsFromEnv(env: () => SettingsEnv): CalendarSetting
   return {
     write: () => parseSettings(calendarWriteSettingsSchema, env()),
     sync: () => parseSettings(calendarSyncSettingsSchema, env()),
+    caldavRate: () => {
+      const parsed = caldavRate.safeParse(env().CALSYNC_CALDAV_RATE);
+      return parsed.success ? parsed.data : DEFAULT_CALDAV_RATE;
+    },
   };
 }

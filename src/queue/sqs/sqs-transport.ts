@@ -47,6 +47,13 @@ export interface SqsTransportOptions extends SqsClientOptions {
   maxMessageBytes?: number;
   /** Where endpoint, region and credential hints are read. @defaultValue `process.env` */
   env?: NodeJS.ProcessEnv;
+  /** Told once when the server refuses MessageGroupId on a standard queue. @defaultValue `process.emitWarning` */
+  onNotice?: (message: string) => void;
+}
+
+/** A refusal of MessageGroupId itself (a server that allows it only on FIFO queues). */
+function refusesGroupId(code: string | undefined, message: string | undefined): boolean {
+  return /MessageGroupId/i.test(message ?? '') && !/throttl/i.test(code ?? '');
 }
 
 const DEPTH_ATTRIBUTES = [
@@ -65,6 +72,8 @@ export class SqsTransport implements JobTransport {
   private readonly options: SqsTransportOptions;
   private ownClient: SQSClient | undefined;
   private closed = false;
+  /** The server refused MessageGroupId on a standard queue: it is left out from then on. */
+  private groupIdRefused = false;
 
   constructor(options: SqsTransportOptions = {}) {
     this.options = options;
@@ -160,44 +169,80 @@ export class SqsTransport implements JobTransport {
 
   async send(queueUrl: string, message: OutgoingMessage, signal?: AbortSignal): Promise<{ messageId: string }> {
     checkOutgoing(message, this.maxMessageBytes);
-    return this.call(
-      'SendMessage',
-      queueUrl,
-      async (sig) => {
-        const command = new SendMessageCommand({
-          QueueUrl: queueUrl,
-          MessageBody: message.body,
-          DelaySeconds: message.delaySeconds,
-          MessageAttributes: toAttributes(message.attributes),
-        });
-        const out = await this.client.send(command, { abortSignal: sig });
-        return { messageId: required(out.MessageId, 'SendMessage returned no MessageId') };
-      },
-      signal,
-    );
+    const once = (withGroup: boolean) =>
+      this.call(
+        'SendMessage',
+        queueUrl,
+        async (sig) => {
+          const command = new SendMessageCommand({
+            QueueUrl: queueUrl,
+            MessageBody: message.body,
+            DelaySeconds: message.delaySeconds,
+            MessageAttributes: toAttributes(message.attributes),
+            ...(withGroup ? { MessageGroupId: message.groupId } : {}),
+          });
+          const out = await this.client.send(command, { abortSignal: sig });
+          return { messageId: required(out.MessageId, 'SendMessage returned no MessageId') };
+        },
+        signal,
+      );
+    const withGroup = message.groupId !== undefined && !this.groupIdRefused;
+    try {
+      return await once(withGroup);
+    } catch (error) {
+      if (!withGroup || !TransportError.is(error) || error.retryable || !refusesGroupId(error.code, error.message)) throw error;
+      this.noteGroupIdRefused(error.message);
+      return await once(false);
+    }
+  }
+
+  private noteGroupIdRefused(why: string): void {
+    if (this.groupIdRefused) return;
+    this.groupIdRefused = true;
+    const text = `this SQS server refuses MessageGroupId on a standard queue (${why}); fairness keys are left out of every send from now on`;
+    (this.options.onNotice ?? ((m: string) => process.emitWarning(m, 'CalsyncJobsNotice')))(text);
   }
 
   async sendBatch(queueUrl: string, entries: readonly OutgoingBatchEntry[], signal?: AbortSignal): Promise<BatchResult> {
     checkOutgoingBatch(entries, this.maxMessageBytes);
     if (entries.length === 0) return { successful: [], failed: [] };
-    return this.call(
-      'SendMessageBatch',
-      queueUrl,
-      async (sig) => {
-        const command = new SendMessageBatchCommand({
-          QueueUrl: queueUrl,
-          Entries: entries.map((e) => ({
-            Id: e.id,
-            MessageBody: e.body,
-            DelaySeconds: e.delaySeconds,
-            MessageAttributes: toAttributes(e.attributes),
-          })),
-        });
-        const out = await this.client.send(command, { abortSignal: sig });
-        return toBatchResult(out.Successful, out.Failed);
-      },
-      signal,
-    );
+    const once = (batch: readonly OutgoingBatchEntry[]) =>
+      this.call(
+        'SendMessageBatch',
+        queueUrl,
+        async (sig) => {
+          const command = new SendMessageBatchCommand({
+            QueueUrl: queueUrl,
+            Entries: batch.map((e) => ({
+              Id: e.id,
+              MessageBody: e.body,
+              DelaySeconds: e.delaySeconds,
+              MessageAttributes: toAttributes(e.attributes),
+              ...(e.groupId !== undefined && !this.groupIdRefused ? { MessageGroupId: e.groupId } : {}),
+            })),
+          });
+          const out = await this.client.send(command, { abortSignal: sig });
+          return toBatchResult(out.Successful, out.Failed);
+        },
+        signal,
+      );
+    const grouped = !this.groupIdRefused && entries.some((e) => e.groupId !== undefined);
+    let result: BatchResult;
+    try {
+      result = await once(entries);
+    } catch (error) {
+      if (!grouped || !TransportError.is(error) || error.retryable || !refusesGroupId(error.code, error.message)) throw error;
+      this.noteGroupIdRefused(error.message);
+      return await once(entries);
+    }
+    const refused = grouped ? result.failed.filter((f) => refusesGroupId(f.code, f.message)) : [];
+    if (refused.length === 0) return result;
+    this.noteGroupIdRefused(refused[0]!.message);
+    const again = await once(entries.filter((e) => refused.some((f) => f.id === e.id)));
+    return {
+      successful: [...result.successful, ...again.successful],
+      failed: [...result.failed.filter((f) => !refused.includes(f)), ...again.failed],
+    };
   }
 
   async receive(queueUrl: string, options: ReceiveOptions = {}): Promise<ReceivedMessage[]> {
