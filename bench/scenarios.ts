@@ -31,7 +31,7 @@ export async function pickup(target: Target, spec: DrainSpec, ratePerSec = 20, s
     await consumer.ready;
     consumer.send({ type: 'go' });
     await new Promise((r) => setTimeout(r, 1_000));
-    const before = target.proxy.snapshot();
+    const before = await target.counts();
     const n = ratePerSec * seconds;
     const startAt = Date.now();
     const sends: Promise<unknown>[] = [];
@@ -54,7 +54,7 @@ export async function pickup(target: Target, spec: DrainSpec, ratePerSec = 20, s
         }, 20);
       }),
     );
-    const requests = diffCounts(target.proxy.snapshot(), before);
+    const requests = diffCounts(await target.counts(), before);
     const result = await consumer.finish();
     const latencies = result.pickupMs ?? [];
     return {
@@ -105,6 +105,60 @@ export async function memory(target: Target, n: number): Promise<MemoryResult> {
     );
     await consumer.finish();
     return { inFlight: n, idle, holding };
+  } finally {
+    await consumer.kill();
+    await queues.dispose();
+  }
+}
+
+export interface MemoryMark {
+  settled: number;
+  /** After a full GC in the worker (the sample is taken while it keeps running). */
+  rss: number;
+  heapUsed: number;
+}
+
+export interface MemoryRunResult {
+  n: number;
+  concurrency: number;
+  every: number;
+  marks: MemoryMark[];
+  msgPerSec: number;
+}
+
+/**
+ * A long drain: `n` jobs through one calsync-jobs worker (the CLI's defaults, concurrency `c`), a
+ * memory sample (after a full GC) every `every` settled jobs: whatever a job leaves behind shows as
+ * growth from the first sample to the last.
+ */
+export async function memoryRun(target: Target, n: number, every: number, concurrency = 200): Promise<MemoryRunResult> {
+  const queues = await runQueues(target);
+  const consumer = startConsumer(consumerConfig({ kind: 'calsync', concurrency, expect: n }, queues, target));
+  try {
+    await prefill(queues, n);
+    await consumer.ready;
+    const marks: MemoryMark[] = [];
+    const goAt = Date.now();
+    consumer.send({ type: 'go' });
+    let next = every;
+    await within(
+      `${n} jobs to settle (memory run)`,
+      Math.max(120_000, n * 5),
+      (async () => {
+        while (next <= n) {
+          if (consumer.progress.settled >= next) {
+            const settled = consumer.progress.settled;
+            const { memory: m } = await consumer.measure();
+            marks.push({ settled, rss: m.rss, heapUsed: m.heapUsed });
+            next += every;
+          } else {
+            await new Promise((r) => setTimeout(r, 10));
+          }
+        }
+      })(),
+    );
+    const result = await consumer.finish();
+    return { n, concurrency, every, marks, msgPerSec: (n / (result.lastSettleAt - (result.firstStartAt || goAt))) * 1000 };
   } finally {
     await consumer.kill();
     await queues.dispose();
