@@ -123,6 +123,8 @@ export interface DrainSpec {
   telemetry?: TelemetryMode;
   /** With telemetry `otlp`: the OTLP sink's endpoint. */
   otlpEndpoint?: string;
+  /** calsync: CALSYNC_HANDLER_TRACE_CONTEXT; unset, the CLI's default. */
+  handlerTraceContext?: boolean;
   mode?: HandlerMode;
   /** Consumer processes sharing the queue. @defaultValue 1 */
   processes?: number;
@@ -158,6 +160,7 @@ export function consumerConfig(spec: DrainSpec, queues: RunQueues, target: Targe
     concurrency: spec.concurrency,
     telemetry: spec.telemetry ?? 'default',
     otlpEndpoint: spec.otlpEndpoint,
+    handlerTraceContext: spec.handlerTraceContext,
     expect: spec.expect,
     profileTo: spec.profileTo,
     mode: spec.mode ?? 'noop',

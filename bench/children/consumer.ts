@@ -222,6 +222,7 @@ function calsyncCli(): Runner {
     CALSYNC_VISIBILITY_TIMEOUT_SECONDS: String(config.visibilityTimeoutSeconds),
     CALSYNC_STORE_URL: 'none',
     CALSYNC_LOG_LEVEL: 'warn',
+    ...(config.handlerTraceContext === undefined ? {} : { CALSYNC_HANDLER_TRACE_CONTEXT: String(config.handlerTraceContext) }),
     ...(config.telemetry === 'off' ? {} : { CALSYNC_METRICS_PORT: '0' }),
   });
   let starting: Promise<RunningWorker> | undefined;

@@ -27,6 +27,8 @@ export interface ConsumerConfig {
   telemetry: TelemetryMode;
   /** With `otlp`: `http://127.0.0.1:PORT` of the bench's OTLP sink. */
   otlpEndpoint?: string | undefined;
+  /** calsync: CALSYNC_HANDLER_TRACE_CONTEXT (unset: the CLI's default). */
+  handlerTraceContext?: boolean | undefined;
   mode: HandlerMode;
   visibilityTimeoutSeconds: number;
   /**

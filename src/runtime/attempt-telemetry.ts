@@ -67,8 +67,19 @@ export interface AttemptTelemetry {
   readonly traceId: string;
   /** Hex span id for logs (`span_id`); all zeros when nothing is traced. */
   readonly spanId: string;
-  /** Runs `fn` inside the attempt's trace context: the handler, and the settle's sends (their spans are the attempt's children). */
+  /**
+   * Runs the handler: inside the attempt's trace context (OpenTelemetry's active context: spans the
+   * handler's own code starts, and jobs it enqueues, are the attempt's children), unless the
+   * worker's `handlerTraceContext` is off, in which case `fn` just runs.
+   */
   run<T>(fn: () => T): T;
+  /**
+   * Wraps the worker's own sends for this attempt (retry, dead letter, checkpoint, defer, release):
+   * their PRODUCER spans are children of the attempt's span, the parent given explicitly, so no
+   * context is entered for them. Optional for implementations of the port written before it: the
+   * worker then calls its `WorkerTelemetry.traceSend` inside `run`.
+   */
+  traceSend?: SendTracer;
   /** Ends the attempt's span and records the metrics; later calls do nothing. */
   end(result: AttemptResult): void;
 }
@@ -109,6 +120,7 @@ const noopAttempt: AttemptTelemetry = {
   traceId: NO_TRACE_ID,
   spanId: NO_SPAN_ID,
   run: (fn) => fn(),
+  traceSend: untracedSend,
   end: () => undefined,
 };
 

@@ -8,6 +8,7 @@
 import {
   type Attributes,
   context,
+  isSpanContextValid,
   metrics,
   type Meter,
   type ObservableGauge,
@@ -20,7 +21,15 @@ import type { AttemptInfo, AttemptResult, AttemptTelemetry, WorkerTelemetry } fr
 import { type Clock, systemClock } from '../shared/clock.js';
 import { createJobInstruments, INSTRUMENT_NAMES } from './instruments.js';
 import { startQueueDepthPoller } from './queue-depth.js';
-import { errorType, extractContext, MESSAGING_SYSTEM, recordSpanError, TRACER_NAME, withProducerSpan } from './tracing.js';
+import {
+  errorType,
+  extractContext,
+  MESSAGING_SYSTEM,
+  recordSpanError,
+  TRACER_NAME,
+  withChildProducerSpan,
+  withProducerSpan,
+} from './tracing.js';
 
 export interface WorkerTelemetryOptions {
   /** @defaultValue `trace.getTracer('calsync-jobs')` */
@@ -33,6 +42,15 @@ export interface WorkerTelemetryOptions {
   dlqName: string;
   /** Times durations, queue lag and the queue-depth refresh. @defaultValue `systemClock` */
   clock?: Clock;
+  /**
+   * Run each handler inside its attempt's context (`context.with`), so code in the handler that
+   * reads OpenTelemetry's active context (its own spans, an instrumented client, a `JobQueue` that
+   * enqueues a follow-up job) sees the attempt's span as its parent. Off, the attempt's spans and
+   * the worker's own sends form the same trace (their parents are given explicitly), and such code
+   * starts from the root context instead. See docs/design.md, "Trace context without entering it".
+   * @defaultValue true
+   */
+  handlerContext?: boolean;
 }
 
 /** Label value used when a job type is not known (a message that failed to parse). */
@@ -43,6 +61,7 @@ export function createWorkerTelemetry(options: WorkerTelemetryOptions): WorkerTe
   const tracer = options.tracer ?? trace.getTracer(TRACER_NAME);
   const meter = options.meter ?? metrics.getMeter(TRACER_NAME);
   const clock = options.clock ?? systemClock;
+  const handlerContext = options.handlerContext ?? true;
   const instruments = createJobInstruments(meter);
   let depthGauge: ObservableGauge | undefined;
   let depthPoller: { stop(): void } | undefined;
@@ -69,11 +88,17 @@ export function createWorkerTelemetry(options: WorkerTelemetryOptions): WorkerTe
     }
 
     const attemptContext = trace.setSpan(parent, span);
+    // With no tracer provider registered (the CLI exporting no traces: NodeSDK registers none) the span
+    // is the API's stand-in for the parent's context: nothing would record what the handler starts, so
+    // no context is entered for it (entering one turns on Node 20's promise hooks for the process).
+    const recordingHere =
+      span.isRecording() || (isSpanContextValid(spanContext) && spanContext.spanId !== trace.getSpanContext(parent)?.spanId);
     let ended = false;
     return {
       traceId: spanContext.traceId,
       spanId: spanContext.spanId,
-      run: (fn) => context.with(attemptContext, fn),
+      run: handlerContext && recordingHere ? (fn) => context.with(attemptContext, fn) : (fn) => fn(),
+      traceSend: (sendInfo, send) => withChildProducerSpan(sendInfo, send, attemptContext),
       end(result: AttemptResult): void {
         if (ended) return;
         ended = true;
