@@ -109,7 +109,7 @@ export async function profiledDrain(spec: DrainSpec, n: number, limit?: number):
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const [kind = 'calsync', concurrency = '50', n = '20000', telemetry = 'default', storeArg = 'off'] = process.argv.slice(2);
+  const [kind = 'calsync', concurrency = '50', n = '20000', telemetry = 'default', storeArg = 'off', top = '30'] = process.argv.slice(2);
   const [store = 'off', rows = 'producer'] = storeArg.split(':') as [StoreKind, RowSource];
   let profile: ProfileSummary;
   if (store !== 'off') {
@@ -127,6 +127,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     const out = await profiledDrain(
       { kind: kind as ConsumerKind, concurrency: Number(concurrency), telemetry: telemetry as TelemetryMode },
       Number(n),
+      Number(top),
     );
     const r = out.result;
     console.log(

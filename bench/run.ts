@@ -581,7 +581,7 @@ async function main(): Promise<void> {
       report.throughput.push(...(await matrix('fauxqs', fauxqs, FAUXQS_MATRIX, N, sink)));
       const profiled = await profiledDrain({ kind: 'calsync', concurrency: 200, telemetry: 'default' }, PROFILE_N, 10);
       report.profile = {
-        scenario: `calsync-jobs worker c=200, defaults, ${PROFILE_N} jobs under --cpu-prof`,
+        scenario: `calsync-jobs worker c=200, defaults, ${PROFILE_N} jobs, the inspector's sampling profiler over the measured window`,
         ...profiled.profile,
       };
       log(`[${elapsed()}] profiled drain: ${profiled.result.msgPerSec.toFixed(0)} msg/s; top: ${profiled.profile.top[0]?.name}`);
