@@ -12,6 +12,7 @@ import {
   metrics,
   type Meter,
   type ObservableGauge,
+  ProxyTracerProvider,
   SpanKind,
   SpanStatusCode,
   trace,
@@ -53,6 +54,17 @@ export interface WorkerTelemetryOptions {
   handlerContext?: boolean;
 }
 
+const NO_TRACE_ID = '0'.repeat(32);
+const NO_SPAN_ID = '0'.repeat(16);
+/** What the API's global tracer provider delegates to while no SDK has registered one. */
+const NO_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+/** Whether a tracer provider is registered globally (false: every tracer is the API's no-op one). */
+function tracerRegistered(): boolean {
+  const provider = trace.getTracerProvider() as Partial<ProxyTracerProvider>;
+  return typeof provider.getDelegate !== 'function' || provider.getDelegate() !== NO_TRACER_PROVIDER;
+}
+
 /** Label value used when a job type is not known (a message that failed to parse). */
 export const UNKNOWN_JOB_TYPE = 'unknown';
 
@@ -66,9 +78,47 @@ export function createWorkerTelemetry(options: WorkerTelemetryOptions): WorkerTe
   let depthGauge: ObservableGauge | undefined;
   let depthPoller: { stop(): void } | undefined;
 
+  /** The metrics of an ended attempt (every outcome records these, traced or not). */
+  const recordEnd = (info: AttemptInfo, startedAtMs: number, result: AttemptResult, deadReason: string): void => {
+    const { outcome, error } = result;
+    const jobType = info.jobType;
+    const durationSeconds = Math.max(0, clock.now() - startedAtMs) / 1000;
+    const labels = { job_type: jobType, outcome };
+    instruments.processed.add(1, labels);
+    instruments.duration.record(durationSeconds, labels);
+    if (error) instruments.failed.add(1, { job_type: jobType, error_type: errorType(error) });
+    if (outcome === 'retrying') instruments.retried.add(1, { job_type: jobType });
+    if (outcome === 'dead') instruments.deadLettered.add(1, { job_type: jobType, reason: deadReason });
+  };
+  const deadReasonOf = (result: AttemptResult): string => result.reason ?? (result.error ? errorType(result.error) : 'unknown');
+
   const startAttempt = (info: AttemptInfo): AttemptTelemetry => {
     const startedAtMs = clock.now();
     const parent = extractContext(info.attributes);
+    if (info.enqueuedAtMs !== undefined && Number.isFinite(info.enqueuedAtMs)) {
+      const lagSeconds = Math.max(0, startedAtMs - info.enqueuedAtMs) / 1000;
+      instruments.queueLag.record(lagSeconds, { job_type: info.jobType });
+    }
+    // No tracer provider registered (the CLI exporting no traces: NodeSDK registers none): every span
+    // call would be the API's no-op, so none is made. The ids for logs are the message's (the
+    // producer's span, as the no-op tracer would hand back), the worker's sends carry the message's
+    // trace context on, and the handler runs in no context: nothing would record what it starts.
+    if (options.tracer === undefined && !tracerRegistered()) {
+      const carried = trace.getSpanContext(parent);
+      const ids = carried && isSpanContextValid(carried) ? carried : undefined;
+      let ended = false;
+      return {
+        traceId: ids?.traceId ?? NO_TRACE_ID,
+        spanId: ids?.spanId ?? NO_SPAN_ID,
+        run: (fn) => fn(),
+        traceSend: (sendInfo, send) => withChildProducerSpan(sendInfo, send, parent),
+        end(result: AttemptResult): void {
+          if (ended) return;
+          ended = true;
+          recordEnd(info, startedAtMs, result, deadReasonOf(result));
+        },
+      };
+    }
     const attributes: Attributes = {
       'messaging.system': MESSAGING_SYSTEM,
       'messaging.operation.name': 'process',
@@ -81,16 +131,9 @@ export function createWorkerTelemetry(options: WorkerTelemetryOptions): WorkerTe
     };
     const span = tracer.startSpan(`process ${info.jobType}`, { kind: SpanKind.CONSUMER, attributes }, parent);
     const spanContext = span.spanContext();
-
-    if (info.enqueuedAtMs !== undefined && Number.isFinite(info.enqueuedAtMs)) {
-      const lagSeconds = Math.max(0, startedAtMs - info.enqueuedAtMs) / 1000;
-      instruments.queueLag.record(lagSeconds, { job_type: info.jobType });
-    }
-
     const attemptContext = trace.setSpan(parent, span);
-    // With no tracer provider registered (the CLI exporting no traces: NodeSDK registers none) the span
-    // is the API's stand-in for the parent's context: nothing would record what the handler starts, so
-    // no context is entered for it (entering one turns on Node 20's promise hooks for the process).
+    // A tracer that records nothing here (a custom no-op one) hands back the parent's context: then
+    // nothing would record what the handler starts either, so no context is entered for it.
     const recordingHere =
       span.isRecording() || (isSpanContextValid(spanContext) && spanContext.spanId !== trace.getSpanContext(parent)?.spanId);
     let ended = false;
@@ -107,7 +150,7 @@ export function createWorkerTelemetry(options: WorkerTelemetryOptions): WorkerTe
         if (outcome === 'retrying' && result.retryDelayMs !== undefined) {
           span.setAttribute('job.retry_delay_ms', result.retryDelayMs);
         }
-        const deadReason = result.reason ?? (error ? errorType(error) : 'unknown');
+        const deadReason = deadReasonOf(result);
         if (outcome === 'dead') span.setAttribute('job.dead_reason', deadReason);
         if (error) {
           recordSpanError(span, error);
@@ -116,14 +159,7 @@ export function createWorkerTelemetry(options: WorkerTelemetryOptions): WorkerTe
           span.setAttribute('error.type', deadReason);
         }
         span.end();
-
-        const jobType = info.jobType;
-        const durationSeconds = Math.max(0, clock.now() - startedAtMs) / 1000;
-        instruments.processed.add(1, { job_type: jobType, outcome });
-        instruments.duration.record(durationSeconds, { job_type: jobType, outcome });
-        if (error) instruments.failed.add(1, { job_type: jobType, error_type: errorType(error) });
-        if (outcome === 'retrying') instruments.retried.add(1, { job_type: jobType });
-        if (outcome === 'dead') instruments.deadLettered.add(1, { job_type: jobType, reason: deadReason });
+        recordEnd(info, startedAtMs, result, deadReason);
       },
     };
   };

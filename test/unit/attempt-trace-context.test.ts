@@ -85,4 +85,16 @@ describe('an attempt with no tracer provider (the CLI exporting no traces)', () 
     });
     expect(active).toBe(ROOT_CONTEXT);
   });
+
+  it("carries the message's trace context on in the worker's sends, and gives zeros without one", async () => {
+    const attempt = telemetry().startAttempt(info);
+    let carrier: Record<string, string> = {};
+    await attempt.traceSend!({ destination: 'q', jobId: 'j1', jobType: 'test.job', attempt: 2, operation: 'retry' }, async (c) => {
+      carrier = c;
+      return {};
+    });
+    expect(carrier.traceparent).toBe(`00-${PRODUCER_TRACE}-${PRODUCER_SPAN}-01`);
+    const bare = telemetry().startAttempt({ ...info, attributes: {} });
+    expect([bare.traceId, bare.spanId]).toEqual(['0'.repeat(32), '0'.repeat(16)]);
+  });
 });
