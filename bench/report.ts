@@ -132,8 +132,11 @@ function mainTable(report: BenchReport): string[] {
   const rows = report.throughput;
   const storeRows = report.store ? [...report.store.throughput, ...report.store.saturation.slice(1)] : [];
   if (rows.length === 0 && storeRows.length === 0) return [];
-  const best = (server: string, pick: (r: ThroughputRow) => boolean): number =>
-    Math.max(...rows.filter((r) => r.server === server && pick(r)).map((r) => r.msgPerSec.median));
+  /** The best median of the rows picked on `server`; NaN (printed –) when that section did not run. */
+  const best = (server: string, pick: (r: ThroughputRow) => boolean): number => {
+    const values = rows.filter((r) => r.server === server && pick(r)).map((r) => r.msgPerSec.median);
+    return values.length === 0 ? Number.NaN : Math.max(...values);
+  };
   const ceilingOf = (server: string): number => best(server, (r) => r.kind === 'ceiling');
   const sqsOf = (server: string): number => best(server, (r) => r.kind.startsWith('sqs-consumer'));
   const lines: string[] = [];
