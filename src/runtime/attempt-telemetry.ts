@@ -106,7 +106,11 @@ export interface WorkerTelemetry {
    * queue; default 15 s, minimum 5 s). One at a time: `stop()` the previous one before calling again.
    */
   observeQueueDepth(read: (queue: QueueRole) => Promise<QueueDepth>, options?: QueueDepthOptions): { stop(): void };
-  /** Wraps every send the worker makes (retry, dead letter, checkpoint, defer, release): the PRODUCER span hook. */
+  /**
+   * Wraps the worker's sends (retry, dead letter, checkpoint, defer, release): the PRODUCER span hook.
+   * A send of an attempt whose `AttemptTelemetry` has its own `traceSend` goes through that one
+   * instead; the rest (an invalid message's dead letter, an attempt without one) through this.
+   */
   traceSend: SendTracer;
 }
 
@@ -120,7 +124,6 @@ const noopAttempt: AttemptTelemetry = {
   traceId: NO_TRACE_ID,
   spanId: NO_SPAN_ID,
   run: (fn) => fn(),
-  traceSend: untracedSend,
   end: () => undefined,
 };
 
