@@ -3,7 +3,7 @@ import type { ConsumerKind, TelemetryMode } from './children/protocol.js';
 import type { RequestCounts } from './counting-proxy.js';
 import type { DecodeRow } from './decode.js';
 import type { ProfileSummary } from './profile.js';
-import type { MemoryRunResult } from './scenarios.js';
+import { memoryWindows, type MemoryRunResult } from './scenarios.js';
 import { fmt, type Spread } from './stats.js';
 import { storeMarkdown, type StoreReport } from './store.js';
 
@@ -239,8 +239,12 @@ export function markdown(report: BenchReport): string {
       `## Memory across a long run: ${run.n} jobs, c=${run.concurrency}, a sample (after a full GC) every ${run.every} settled (${run.msgPerSec.toFixed(0)} jobs/s)`,
       '',
     );
-    lines.push('| settled | RSS MiB | heap used MiB |', '|---:|---:|---:|');
-    for (const m of run.marks) lines.push(`| ${m.settled} | ${(m.rss / 2 ** 20).toFixed(1)} | ${(m.heapUsed / 2 ** 20).toFixed(1)} |`);
+    const mib = (b: number): string => (b / 2 ** 20).toFixed(1);
+    lines.push('| jobs settled | samples | RSS MiB, median (min–max) | heap used MiB, median |', '|---:|---:|---:|---:|');
+    for (const w of memoryWindows(run))
+      lines.push(
+        `| ${w.upTo - run.window + 1}–${w.upTo} | ${w.samples} | ${mib(w.rss)} (${mib(w.rssMin)}–${mib(w.rssMax)}) | ${mib(w.heap)} |`,
+      );
   }
   if (report.scaleOut.length > 0) {
     lines.push('', '## Scale-out: worker processes on one queue (calsync-jobs)', '');

@@ -43,7 +43,7 @@ import {
   type Target as TargetLine,
   type ThroughputRow,
 } from './report.js';
-import { memory, memoryRun, pickup, type MemoryResult, type PickupResult } from './scenarios.js';
+import { memory, memoryRun, memoryWindows, pickup, type MemoryResult, type PickupResult } from './scenarios.js';
 import { fmt, median, spread } from './stats.js';
 import { storeScenarios } from './store.js';
 
@@ -461,14 +461,15 @@ function otherTargets(report: BenchReport): TargetLine[] {
     });
   }
   const run = report.memoryRun;
-  if (run && run.marks.length >= 2) {
-    const first = run.marks[0]!;
-    const last = run.marks.at(-1)!;
+  const windows = run ? memoryWindows(run) : [];
+  if (run && windows.length >= 2) {
+    const first = { rss: windows[0]!.rss, heapUsed: windows[0]!.heap };
+    const last = { rss: windows.at(-1)!.rss, heapUsed: windows.at(-1)!.heap };
     const rssGrowth = last.rss / first.rss - 1;
     const heapGrowthMiB = (last.heapUsed - first.heapUsed) / 2 ** 20;
     const pass = rssGrowth <= GOALS.memoryRssGrowth && heapGrowthMiB <= GOALS.memoryHeapGrowthMiB;
     out.push({
-      name: `memory flat across ${run.n.toLocaleString('en-US')} jobs: RSS from the first ${run.every.toLocaleString('en-US')} to the last grows ≤ ${GOALS.memoryRssGrowth * 100}% and the heap after GC ≤ ${GOALS.memoryHeapGrowthMiB} MiB`,
+      name: `memory flat across ${run.n.toLocaleString('en-US')} jobs: from the first ${run.window.toLocaleString('en-US')} to the last (medians of ${Math.round(run.window / run.every)} samples after a full GC each), RSS grows ≤ ${GOALS.memoryRssGrowth * 100}% and the heap ≤ ${GOALS.memoryHeapGrowthMiB} MiB`,
       pass,
       detail: short(
         `RSS ${(first.rss / 2 ** 20).toFixed(1)} → ${(last.rss / 2 ** 20).toFixed(1)} MiB (${rssGrowth >= 0 ? '+' : ''}${pct(rssGrowth)}), heap ${(first.heapUsed / 2 ** 20).toFixed(1)} → ${(last.heapUsed / 2 ** 20).toFixed(1)} MiB (${heapGrowthMiB >= 0 ? '+' : ''}${heapGrowthMiB.toFixed(2)} MiB), c=${run.concurrency}, ${run.msgPerSec.toFixed(0)} jobs/s`,
@@ -608,10 +609,12 @@ async function main(): Promise<void> {
         heap: (last.holding.heapUsed - first.holding.heapUsed) / (last.inFlight - first.inFlight) / 1024,
       };
     }
-    const every = Math.max(1, Math.floor(MEMORY_RUN_N / 10));
-    report.memoryRun = await withFresh(fauxqs, (target) => memoryRun(target, MEMORY_RUN_N, every));
+    const window = Math.max(1, Math.floor(MEMORY_RUN_N / 10));
+    report.memoryRun = await withFresh(fauxqs, (target) => memoryRun(target, MEMORY_RUN_N, window));
     log(
-      `[${elapsed()}] memory run ${MEMORY_RUN_N}: ${report.memoryRun.marks.map((m) => `${m.settled}: ${(m.rss / 2 ** 20).toFixed(1)}/${(m.heapUsed / 2 ** 20).toFixed(1)} MiB`).join(', ')}`,
+      `[${elapsed()}] memory run ${MEMORY_RUN_N}: ${memoryWindows(report.memoryRun)
+        .map((w) => `≤${w.upTo}: ${(w.rss / 2 ** 20).toFixed(1)}/${(w.heap / 2 ** 20).toFixed(1)} MiB`)
+        .join(', ')}`,
     );
   }
   if (sections.has('latency') && LATENCY_MS > 0)

@@ -7,7 +7,7 @@ import type { MemorySample } from './children/protocol.js';
 import { diffCounts, type RequestCounts } from './counting-proxy.js';
 import { consumerConfig, prefill, runQueues, type DrainSpec, type Target } from './harness.js';
 import { startConsumer, within } from './processes.js';
-import { percentile } from './stats.js';
+import { median, percentile } from './stats.js';
 
 export interface PickupResult {
   samples: number;
@@ -121,17 +121,22 @@ export interface MemoryMark {
 export interface MemoryRunResult {
   n: number;
   concurrency: number;
+  /** A sample every `every` settled jobs, `window / every` of them per window. */
   every: number;
+  /** The windows compared: the first `window` jobs and the last. */
+  window: number;
   marks: MemoryMark[];
   msgPerSec: number;
 }
 
 /**
  * A long drain: `n` jobs through one calsync-jobs worker (the CLI's defaults, concurrency `c`), a
- * memory sample (after a full GC) every `every` settled jobs: whatever a job leaves behind shows as
- * growth from the first sample to the last.
+ * memory sample (after a full GC) `perWindow` times per `window` settled jobs: whatever a job leaves
+ * behind shows as growth from the first window to the last (medians: RSS alone jumps by tens of MiB
+ * between two samples, as the allocator keeps or returns pages).
  */
-export async function memoryRun(target: Target, n: number, every: number, concurrency = 200): Promise<MemoryRunResult> {
+export async function memoryRun(target: Target, n: number, window: number, perWindow = 10, concurrency = 200): Promise<MemoryRunResult> {
+  const every = Math.max(1, Math.floor(window / perWindow));
   const queues = await runQueues(target);
   const consumer = startConsumer(consumerConfig({ kind: 'calsync', concurrency, expect: n }, queues, target));
   try {
@@ -158,9 +163,39 @@ export async function memoryRun(target: Target, n: number, every: number, concur
       })(),
     );
     const result = await consumer.finish();
-    return { n, concurrency, every, marks, msgPerSec: (n / (result.lastSettleAt - (result.firstStartAt || goAt))) * 1000 };
+    return { n, concurrency, every, window, marks, msgPerSec: (n / (result.lastSettleAt - (result.firstStartAt || goAt))) * 1000 };
   } finally {
     await consumer.kill();
     await queues.dispose();
   }
+}
+
+export interface MemoryWindow {
+  /** The window's last job (jobs settled up to it, after the previous window's). */
+  upTo: number;
+  samples: number;
+  /** Medians over the window's samples, bytes; RSS also its min and max. */
+  rss: number;
+  rssMin: number;
+  rssMax: number;
+  heap: number;
+}
+
+/** The run's samples grouped into windows of `run.window` jobs, with their medians. */
+export function memoryWindows(run: MemoryRunResult): MemoryWindow[] {
+  const out: MemoryWindow[] = [];
+  for (let upTo = run.window; upTo <= run.n; upTo += run.window) {
+    const inside = run.marks.filter((m) => m.settled > upTo - run.window && m.settled <= upTo);
+    if (inside.length === 0) continue;
+    const rss = inside.map((m) => m.rss);
+    out.push({
+      upTo,
+      samples: inside.length,
+      rss: median(rss),
+      rssMin: Math.min(...rss),
+      rssMax: Math.max(...rss),
+      heap: median(inside.map((m) => m.heapUsed)),
+    });
+  }
+  return out;
 }
