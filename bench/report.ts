@@ -92,7 +92,7 @@ export interface BenchReport {
   retry: RetryRow | undefined;
   memory: MemoryRow[];
   memoryGrowthPerJobKiB: { rss: number; heap: number } | undefined;
-  /** The long drain with a memory sample every tenth (bench/scenarios.ts memoryRun). */
+  /** The long drain with memory samples, ten per tenth of it (bench/scenarios.ts memoryRun). */
   memoryRun: MemoryRunResult | undefined;
   scaleOut: ScaleRow[];
   /** decodeEnvelope against JSON.parse of the same body (bench/decode.ts). */

@@ -12,7 +12,7 @@
  * Knobs: BENCH_RUNS (default 3), BENCH_N (messages per throughput run, default 5000),
  * BENCH_ELASTICMQ (`0` skips it, `1` requires it; default: when java and mvn are installed),
  * BENCH_LATENCY_MS (default 10; 0 skips the added-latency matrix), BENCH_MEMORY_N (jobs of the long
- * memory run, default 100000, sampled every tenth), BENCH_PROFILE_N (jobs of the profiled drain,
+ * memory run, default 100000, ten samples per tenth), BENCH_PROFILE_N (jobs of the profiled drain,
  * default 20000), BENCH_QUICK=1 (1 run, 1000 messages, short trickle, a 20,000-job memory run: a smoke
  * test, not a measurement); the job-store section's own knobs are in bench/store.ts.
  *
