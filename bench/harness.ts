@@ -1,22 +1,73 @@
 /**
- * What every scenario needs: a server behind the counting proxy, fresh queues per run, a producer
- * that fills the queue, and a drain measured from `go` to the last settle.
+ * What every scenario needs: a server (fauxqs in a fresh process per drain, clients connected to it
+ * directly; or behind a proxy that adds latency, or ElasticMQ behind the counting proxy), fresh
+ * queues per run, a producer that fills the queue, and a drain measured from `go` to the last settle.
  */
 import { randomBytes } from 'node:crypto';
 import { DeleteQueueCommand } from '@aws-sdk/client-sqs';
 import { ensureQueues } from '../src/ops/ensure-queues.js';
 import { JobQueue } from '../src/telemetry/instrumented.js';
-import type { SqsTransport } from '../src/queue/sqs/sqs-transport.js';
-import type { ConsumerConfig, ConsumerKind, ConsumerResult, HandlerMode } from './children/protocol.js';
-import { diffCounts, type CountingProxy, type RequestCounts } from './counting-proxy.js';
-import { startConsumer, within, type ConsumerProcess } from './processes.js';
+import type { ConsumerConfig, ConsumerKind, ConsumerResult, HandlerMode, TelemetryMode } from './children/protocol.js';
+import { SqsTransport } from '../src/queue/sqs/sqs-transport.js';
+import { diffCounts, startCountingProxy, type RequestCounts } from './counting-proxy.js';
+import { startConsumer, startServerProcess, within, type ConsumerProcess } from './processes.js';
 
 export interface Target {
-  /** `fauxqs` or `elasticmq`. */
+  /** `fauxqs`, `fauxqs +10 ms` or `elasticmq`. */
   readonly server: string;
-  readonly proxy: CountingProxy;
-  /** Producer and admin calls, through the proxy. */
+  /** What every client (consumers, producer) connects to: the server itself, or the delay proxy. */
+  readonly endpoint: string;
+  /** Producer and admin calls. */
   readonly transport: SqsTransport;
+  /** The SQS server's process (its CPU is read from /proc), when it is ours. */
+  readonly serverPid: number | undefined;
+  /** Requests served so far by action: counted in the server (fauxqs) or at the counting proxy (ElasticMQ). */
+  counts(): Promise<RequestCounts>;
+}
+
+export interface OpenTarget extends Target {
+  close(): Promise<void>;
+}
+
+/**
+ * A fresh fauxqs process (bench/sqs-server.ts) that counts its own requests; with `latencyMs`, the
+ * clients go through a proxy that waits that long before forwarding each request (both the ceiling
+ * and the consumers, so no side runs through anything the other does not).
+ */
+export async function openFauxqs(latencyMs = 0): Promise<OpenTarget> {
+  const server = await startServerProcess();
+  const proxy = latencyMs > 0 ? await startCountingProxy(server.endpoint, { latencyMs }) : undefined;
+  const endpoint = proxy?.endpoint ?? server.endpoint;
+  const transport = new SqsTransport({ endpoint, region: 'us-east-1' });
+  return {
+    server: latencyMs > 0 ? `fauxqs +${latencyMs} ms` : 'fauxqs',
+    endpoint,
+    transport,
+    serverPid: server.pid,
+    counts: () => server.counts(),
+    async close() {
+      await transport.close();
+      await proxy?.close();
+      await server.stop();
+    },
+  };
+}
+
+/** A server we cannot count inside (ElasticMQ): every client goes through the counting proxy. */
+export async function openCounted(server: string, upstream: string, serverPid?: number): Promise<OpenTarget> {
+  const proxy = await startCountingProxy(upstream);
+  const transport = new SqsTransport({ endpoint: proxy.endpoint, region: 'us-east-1' });
+  return {
+    server,
+    endpoint: proxy.endpoint,
+    transport,
+    serverPid,
+    counts: async () => proxy.snapshot(),
+    async close() {
+      await transport.close();
+      await proxy.close();
+    },
+  };
 }
 
 export interface RunQueues {
@@ -68,13 +119,22 @@ export interface DrainSpec {
   kind: ConsumerKind;
   /** calsync concurrency, or ceiling loops; ignored by sqs-consumer (one batch of 10). */
   concurrency: number;
-  telemetry?: boolean;
+  /** calsync: @defaultValue 'default' (the CLI's: metrics on, traces exported nowhere) */
+  telemetry?: TelemetryMode;
+  /** With telemetry `otlp`: the OTLP sink's endpoint. */
+  otlpEndpoint?: string;
+  /** calsync: CALSYNC_HANDLER_TRACE_CONTEXT; unset, the CLI's default. */
+  handlerTraceContext?: boolean;
   mode?: HandlerMode;
   /** Consumer processes sharing the queue. @defaultValue 1 */
   processes?: number;
   recordIds?: boolean;
   timeJobs?: boolean;
   visibilityTimeoutSeconds?: number;
+  /** Jobs the single consumer is to settle: its CPU window ends there (set by `drain`). */
+  expect?: number;
+  /** Profile the single consumer's measured window to this `.cpuprofile` path. */
+  profileTo?: string;
 }
 
 export interface DrainResult {
@@ -94,11 +154,15 @@ export interface DrainResult {
 export function consumerConfig(spec: DrainSpec, queues: RunQueues, target: Target): ConsumerConfig {
   return {
     kind: spec.kind,
-    endpoint: target.proxy.endpoint,
+    endpoint: target.endpoint,
     queueUrl: queues.queueUrl,
     dlqUrl: queues.dlqUrl,
     concurrency: spec.concurrency,
-    telemetry: spec.telemetry ?? false,
+    telemetry: spec.telemetry ?? 'default',
+    otlpEndpoint: spec.otlpEndpoint,
+    handlerTraceContext: spec.handlerTraceContext,
+    expect: spec.expect,
+    profileTo: spec.profileTo,
     mode: spec.mode ?? 'noop',
     visibilityTimeoutSeconds: spec.visibilityTimeoutSeconds ?? 30,
     recordIds: spec.recordIds ?? false,
@@ -117,10 +181,12 @@ export async function drain(
   const queues = await runQueues(target, spec.visibilityTimeoutSeconds ?? 30);
   const consumers: ConsumerProcess[] = [];
   try {
-    const beforeFill = target.proxy.snapshot();
+    const beforeFill = await target.counts();
     await prefill(queues, n);
-    const afterFill = target.proxy.snapshot();
-    for (let i = 0; i < (spec.processes ?? 1); i++) consumers.push(startConsumer(consumerConfig(spec, queues, target), execArgv));
+    const afterFill = await target.counts();
+    const processes = spec.processes ?? 1;
+    const config = consumerConfig({ ...spec, ...(processes === 1 ? { expect: n } : {}) }, queues, target);
+    for (let i = 0; i < processes; i++) consumers.push(startConsumer(config, execArgv));
     await Promise.all(consumers.map((c) => c.ready));
     const goAt = Date.now();
     for (const c of consumers) c.send({ type: 'go' });
@@ -136,10 +202,12 @@ export async function drain(
         }, 20);
       }),
     );
-    const atEnd = target.proxy.snapshot();
+    const atEnd = await target.counts();
     const results = await Promise.all(consumers.map((c) => c.finish()));
+    // From the first handler start (start-up outside, for every kind alike) to the last settle.
     const lastSettleAt = Math.max(...results.map((r) => r.lastSettleAt));
-    const elapsedMs = lastSettleAt - goAt;
+    const firstStartAt = Math.min(...results.map((r) => r.firstStartAt || goAt));
+    const elapsedMs = lastSettleAt - firstStartAt;
     const ids = results.flatMap((r) => r.ids ?? []);
     return {
       n,

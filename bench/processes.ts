@@ -2,11 +2,12 @@
  * Child processes of the benchmark: the SQS server and the consumers. Each is started with tsx,
  * stopped by its own PID, and every wait is bounded.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { RequestCounts } from './counting-proxy.js';
 import type { ConsumerConfig, ConsumerResult, FromChild, MemorySample, ToChild } from './children/protocol.js';
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
@@ -49,12 +50,17 @@ export async function stopChild(child: ChildProcess, graceMs = 3_000): Promise<v
 export interface ServerProcess {
   readonly endpoint: string;
   readonly pid: number;
+  /** Requests the server has served so far, by action (counted in the server: bench/sqs-server.ts). */
+  counts(): Promise<RequestCounts>;
   stop(): Promise<void>;
 }
 
-/** Starts fauxqs in its own process (bench/sqs-server.ts) and reads its endpoint. */
+/** Starts fauxqs in its own process (bench/sqs-server.ts) and reads its endpoint; its request counts come over IPC. */
 export async function startServerProcess(): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(BENCH_DIR, 'sqs-server.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = fork(join(BENCH_DIR, 'sqs-server.ts'), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
   const lines = createInterface({ input: child.stdout! });
   const first = await within(
     'the SQS server process to print its endpoint',
@@ -64,14 +70,31 @@ export async function startServerProcess(): Promise<ServerProcess> {
       throw new Error('the SQS server process exited before printing its endpoint');
     })(),
   );
-  return { endpoint: first.endpoint, pid: child.pid!, stop: () => stopChild(child) };
+  const waiting: Array<(counts: RequestCounts) => void> = [];
+  child.on('message', (message: { type?: string; counts?: RequestCounts }) => {
+    if (message?.type === 'counts') waiting.shift()?.(message.counts ?? {});
+  });
+  return {
+    endpoint: first.endpoint,
+    pid: child.pid!,
+    counts: () =>
+      within(
+        'request counts from the SQS server',
+        10_000,
+        new Promise<RequestCounts>((resolve) => {
+          waiting.push(resolve);
+          child.send({ type: 'counts' });
+        }),
+      ),
+    stop: () => stopChild(child),
+  };
 }
 
 export interface ConsumerProcess {
   readonly pid: number;
   readonly ready: Promise<MemorySample>;
   /** Latest progress. */
-  readonly progress: { settled: number; started: number };
+  readonly progress: { settled: number; started: number; rss: number };
   readonly errors: string[];
   send(message: ToChild): void;
   /** Resolves when `started` reaches `n` (bounded by `ms`). */
@@ -95,7 +118,7 @@ export function startConsumer(config: ConsumerConfig, extraExecArgv: readonly st
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString('utf8')).slice(-20_000);
   });
-  const progress = { settled: 0, started: 0 };
+  const progress = { settled: 0, started: 0, rss: 0 };
   const errors: string[] = [];
   const waiters = new Set<() => void>();
   let onReady!: (m: MemorySample) => void;
@@ -112,6 +135,7 @@ export function startConsumer(config: ConsumerConfig, extraExecArgv: readonly st
       case 'progress':
         progress.settled = message.settled;
         progress.started = message.started;
+        progress.rss = message.rss;
         for (const w of [...waiters]) w();
         break;
       case 'memory':

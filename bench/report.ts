@@ -1,6 +1,9 @@
 /** Turns the collected figures into `latest.json`, the markdown table and the PASS/FAIL target lines. */
+import type { ConsumerKind, TelemetryMode } from './children/protocol.js';
 import type { RequestCounts } from './counting-proxy.js';
 import type { DecodeRow } from './decode.js';
+import type { ProfileSummary } from './profile.js';
+import { memoryWindows, type MemoryRunResult } from './scenarios.js';
 import { fmt, type Spread } from './stats.js';
 import { keysMarkdown, type KeysReport } from './keys.js';
 import { storeMarkdown, type StoreReport } from './store.js';
@@ -10,6 +13,11 @@ import { scheduleMarkdown, type ScheduleBenchReport } from './schedules.js';
 export interface ThroughputRow {
   name: string;
   server: string;
+  kind: ConsumerKind;
+  /** calsync: concurrency; ceiling: loops. */
+  concurrency: number;
+  /** calsync only. */
+  telemetry?: TelemetryMode;
   n: number;
   msgPerSec: Spread;
   /** Consuming side: receive + delete + visibility (+ retry sends) per settled job. */
@@ -22,7 +30,10 @@ export interface ThroughputRow {
   executionsPerJob: Spread;
   /** CPU time of the consumer process(es) per settled job, µs. */
   cpuPerJobUs: Spread;
-  spansPerJob?: Spread;
+  /** The consumer's main-thread event-loop utilisation over the drain, 0–1. */
+  eventLoopBusy: Spread;
+  /** With traces over OTLP: bytes the sink received per job (a check that spans were exported). */
+  otlpBytesPerJob?: Spread;
 }
 
 export interface PickupRow {
@@ -84,9 +95,13 @@ export interface BenchReport {
   retry: RetryRow | undefined;
   memory: MemoryRow[];
   memoryGrowthPerJobKiB: { rss: number; heap: number } | undefined;
+  /** The long drain with memory samples, ten per tenth of it (bench/scenarios.ts memoryRun). */
+  memoryRun: MemoryRunResult | undefined;
   scaleOut: ScaleRow[];
   /** decodeEnvelope against JSON.parse of the same body (bench/decode.ts). */
   decode: DecodeRow[];
+  /** The worker's self time in one profiled drain (bench/profile.ts). */
+  profile: (ProfileSummary & { scenario: string }) | undefined;
   /** Store off vs PGlite vs PostgreSQL (bench/store.ts). */
   store: StoreReport | undefined;
   /** The console's jobs list over 10,000 jobs in PostgreSQL (bench/console.ts). */
@@ -115,6 +130,50 @@ export function medianCounts(runs: RequestCounts[], n: number): Record<string, n
   return out;
 }
 
+const ratio = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)} ×` : '–');
+
+/**
+ * THE table: every throughput row (fauxqs direct, fauxqs +10 ms, ElasticMQ) and the job store's rows
+ * (bench/store.ts, store off / on), with jobs/s, its ratio to the bare loop and to sqs-consumer's best
+ * mode on the same server, CPU µs per job and SQS requests per job.
+ */
+function mainTable(report: BenchReport): string[] {
+  const rows = report.throughput;
+  const storeRows = report.store ? [...report.store.throughput, ...report.store.saturation.slice(1)] : [];
+  if (rows.length === 0 && storeRows.length === 0) return [];
+  /** The best median of the rows picked on `server`; NaN (printed –) when that section did not run. */
+  const best = (server: string, pick: (r: ThroughputRow) => boolean): number => {
+    const values = rows.filter((r) => r.server === server && pick(r)).map((r) => r.msgPerSec.median);
+    return values.length === 0 ? Number.NaN : Math.max(...values);
+  };
+  const ceilingOf = (server: string): number => best(server, (r) => r.kind === 'ceiling');
+  const sqsOf = (server: string): number => best(server, (r) => r.kind.startsWith('sqs-consumer'));
+  const lines: string[] = [];
+  lines.push('## Results', '');
+  lines.push(
+    '| server | scenario | jobs/s | × ceiling | × sqs-consumer | CPU µs/job | SQS requests/job (consuming: by action) | main thread busy |',
+  );
+  lines.push('|---|---|---:|---:|---:|---:|---|---:|');
+  for (const r of rows) {
+    const extra = r.otlpBytesPerJob ? `; OTLP ${r.otlpBytesPerJob.median.toFixed(0)} B/job` : '';
+    lines.push(
+      `| ${r.server} | ${r.name} | ${fmt(r.msgPerSec)} | ${ratio(r.msgPerSec.median / ceilingOf(r.server))} | ${ratio(r.msgPerSec.median / sqsOf(r.server))} | ${fmt(r.cpuPerJobUs)} | ${fmt(r.consumerReqPerJob, 3)} (${actions(r.byAction)})${extra} | ${Number.isFinite(r.eventLoopBusy.median) ? `${(r.eventLoopBusy.median * 100).toFixed(0)}%` : '–'} |`,
+    );
+  }
+  for (const r of storeRows) {
+    const label = r.kind === 'saturation' ? `job store: PostgreSQL, producer rows, ${r.name}` : `job store: ${r.name}, c=${r.concurrency}`;
+    lines.push(
+      `| fauxqs | ${label} | ${fmt(r.jobsPerSec)} | ${ratio(r.jobsPerSec.median / ceilingOf('fauxqs'))} | ${ratio(r.jobsPerSec.median / sqsOf('fauxqs'))} | ${fmt(r.workerCpuUsPerJob)} | ${fmt(r.sqsRequestsPerJob, 3)}${r.store === 'off' ? '' : ` (+ ${r.storeRoundTripsPerJob.median.toFixed(3)} store round trips)`} | ${(r.workerEventLoopBusy.median * 100).toFixed(0)}% |`,
+    );
+  }
+  if (storeRows.length > 0)
+    lines.push(
+      '',
+      "The job-store rows come from the store section (its own rotation, telemetry off, the worker on a counting store; details below); their ratios are to this run's fauxqs rows.",
+    );
+  return lines;
+}
+
 export function markdown(report: BenchReport): string {
   const lines: string[] = [];
   const m = report.machine;
@@ -123,7 +182,7 @@ export function markdown(report: BenchReport): string {
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, ${m.platform}; load average at start ${m.loadStart}, at end ${m.loadEnd}.`,
   );
   lines.push(
-    `Servers: ${report.servers.join(', ')} (each in its own process, behind a counting HTTP proxy in the orchestrator). ` +
+    `Servers: ${report.servers.join(', ')}. ` +
       `Settings: ${Object.entries(report.settings)
         .map(([k, v]) => `${k}=${v}`)
         .join(', ')}. Total ${report.durationSeconds.toFixed(0)} s.`,
@@ -133,17 +192,14 @@ export function markdown(report: BenchReport): string {
     'Figures are median (min–max) over the runs; every run is a fresh process and a fresh queue, configurations interleaved.',
     '',
   );
-  if (report.throughput.length > 0) {
-    lines.push('## Throughput and SQS requests per settled job', '');
-    lines.push(
-      '| server | consumer | msg/s | consumer CPU µs/job | consuming req/job | total req/job (+ producer) | consuming req/job by action | executions/job |',
-    );
-    lines.push('|---|---|---:|---:|---:|---:|---|---:|');
-    for (const r of report.throughput) {
-      lines.push(
-        `| ${r.server} | ${r.name} | ${fmt(r.msgPerSec)} | ${fmt(r.cpuPerJobUs)} | ${fmt(r.consumerReqPerJob, 3)} | ${fmt(r.totalReqPerJob, 3)} | ${actions(r.byAction)} | ${fmt(r.executionsPerJob, 3)} |`,
-      );
-    }
+  const table = mainTable(report);
+  if (table.length > 0) lines.push(...table);
+  if (report.profile) {
+    const p = report.profile;
+    lines.push('', `## Where the worker's CPU goes: ${p.scenario} (${p.samples} busy samples; idle left out)`, '');
+    lines.push('| self time | function |', '|---:|---|');
+    for (const f of p.top.slice(0, 10)) lines.push(`| ${(f.share * 100).toFixed(1)}% | \`${f.name}\` |`);
+    lines.push('', `By area: ${p.byArea.map((a) => `${a.area} ${(a.share * 100).toFixed(1)}%`).join(', ')}.`);
   }
   if (report.pickup.length > 0) {
     lines.push('', `## Pickup latency (enqueue → handler start) at 20 jobs/s for ${report.settings.trickleSeconds} s`, '');
@@ -184,6 +240,20 @@ export function markdown(report: BenchReport): string {
         `Growth per in-flight job (${sizes[0]} → ${sizes.at(-1)}): RSS ${report.memoryGrowthPerJobKiB.rss.toFixed(2)} KiB, heap ${report.memoryGrowthPerJobKiB.heap.toFixed(2)} KiB.`,
       );
     }
+  }
+  if (report.memoryRun) {
+    const run = report.memoryRun;
+    lines.push(
+      '',
+      `## Memory across a long run: ${run.n} jobs, c=${run.concurrency}, a sample (after a full GC) every ${run.every} settled (${run.msgPerSec.toFixed(0)} jobs/s)`,
+      '',
+    );
+    const mib = (b: number): string => (b / 2 ** 20).toFixed(1);
+    lines.push('| jobs settled | samples | RSS MiB, median (min–max) | heap used MiB, median |', '|---:|---:|---:|---:|');
+    for (const w of memoryWindows(run))
+      lines.push(
+        `| ${w.upTo - run.window + 1}–${w.upTo} | ${w.samples} | ${mib(w.rss)} (${mib(w.rssMin)}–${mib(w.rssMax)}) | ${mib(w.heap)} |`,
+      );
   }
   if (report.scaleOut.length > 0) {
     lines.push('', '## Scale-out: worker processes on one queue (calsync-jobs)', '');

@@ -7,7 +7,7 @@ import type { MemorySample } from './children/protocol.js';
 import { diffCounts, type RequestCounts } from './counting-proxy.js';
 import { consumerConfig, prefill, runQueues, type DrainSpec, type Target } from './harness.js';
 import { startConsumer, within } from './processes.js';
-import { percentile } from './stats.js';
+import { median, percentile } from './stats.js';
 
 export interface PickupResult {
   samples: number;
@@ -31,7 +31,7 @@ export async function pickup(target: Target, spec: DrainSpec, ratePerSec = 20, s
     await consumer.ready;
     consumer.send({ type: 'go' });
     await new Promise((r) => setTimeout(r, 1_000));
-    const before = target.proxy.snapshot();
+    const before = await target.counts();
     const n = ratePerSec * seconds;
     const startAt = Date.now();
     const sends: Promise<unknown>[] = [];
@@ -54,7 +54,7 @@ export async function pickup(target: Target, spec: DrainSpec, ratePerSec = 20, s
         }, 20);
       }),
     );
-    const requests = diffCounts(target.proxy.snapshot(), before);
+    const requests = diffCounts(await target.counts(), before);
     const result = await consumer.finish();
     const latencies = result.pickupMs ?? [];
     return {
@@ -109,4 +109,93 @@ export async function memory(target: Target, n: number): Promise<MemoryResult> {
     await consumer.kill();
     await queues.dispose();
   }
+}
+
+export interface MemoryMark {
+  settled: number;
+  /** After a full GC in the worker (the sample is taken while it keeps running). */
+  rss: number;
+  heapUsed: number;
+}
+
+export interface MemoryRunResult {
+  n: number;
+  concurrency: number;
+  /** A sample every `every` settled jobs, `window / every` of them per window. */
+  every: number;
+  /** The windows compared: the first `window` jobs and the last. */
+  window: number;
+  marks: MemoryMark[];
+  msgPerSec: number;
+}
+
+/**
+ * A long drain: `n` jobs through one calsync-jobs worker (the CLI's defaults, concurrency `c`), a
+ * memory sample (after a full GC) `perWindow` times per `window` settled jobs: whatever a job leaves
+ * behind shows as growth from the first window to the last (medians: RSS alone jumps by tens of MiB
+ * between two samples, as the allocator keeps or returns pages).
+ */
+export async function memoryRun(target: Target, n: number, window: number, perWindow = 10, concurrency = 200): Promise<MemoryRunResult> {
+  const every = Math.max(1, Math.floor(window / perWindow));
+  const queues = await runQueues(target);
+  const consumer = startConsumer(consumerConfig({ kind: 'calsync', concurrency, expect: n }, queues, target));
+  try {
+    await prefill(queues, n);
+    await consumer.ready;
+    const marks: MemoryMark[] = [];
+    const goAt = Date.now();
+    consumer.send({ type: 'go' });
+    let next = every;
+    await within(
+      `${n} jobs to settle (memory run)`,
+      Math.max(120_000, n * 5),
+      (async () => {
+        while (next <= n) {
+          if (consumer.progress.settled >= next) {
+            const settled = consumer.progress.settled;
+            const { memory: m } = await consumer.measure();
+            marks.push({ settled, rss: m.rss, heapUsed: m.heapUsed });
+            next += every;
+          } else {
+            await new Promise((r) => setTimeout(r, 10));
+          }
+        }
+      })(),
+    );
+    const result = await consumer.finish();
+    return { n, concurrency, every, window, marks, msgPerSec: (n / (result.lastSettleAt - (result.firstStartAt || goAt))) * 1000 };
+  } finally {
+    await consumer.kill();
+    await queues.dispose();
+  }
+}
+
+export interface MemoryWindow {
+  /** The window's last job (jobs settled up to it, after the previous window's). */
+  upTo: number;
+  samples: number;
+  /** Medians over the window's samples, bytes; RSS also its min and max. */
+  rss: number;
+  rssMin: number;
+  rssMax: number;
+  heap: number;
+}
+
+/** The run's samples grouped into windows of `run.window` jobs, with their medians. */
+export function memoryWindows(run: MemoryRunResult): MemoryWindow[] {
+  const out: MemoryWindow[] = [];
+  for (let upTo = run.window; upTo <= run.n; upTo += run.window) {
+    const inside = run.marks.filter((m) => m.settled > upTo - run.window && m.settled <= upTo);
+    if (inside.length === 0) continue;
+    const rss = inside.map((m) => m.rss);
+    out.push({
+      upTo,
+      samples: inside.length,
+      rss: median(rss),
+      rssMin: Math.min(...rss),
+      rssMax: Math.max(...rss),
+      heap: median(inside.map((m) => m.heapUsed)),
+    });
+  }
+  return out;
 }

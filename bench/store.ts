@@ -11,7 +11,7 @@
  * - Pickup at a trickle (one job every 100 ms): SQS send begun (after createJobs) → handler start.
  * - PostgreSQL under more load: more worker processes on one server until jobs/s stops rising, with the
  *   CPU time of each party (/proc/PID/stat: the postmaster and its backends, the workers, the SQS
- *   server, this process's proxy) and the whole machine's busy cores (/proc/stat) over the drain.
+ *   server, this process) and the whole machine's busy cores (/proc/stat) over the drain.
  *
  * Knobs: BENCH_STORE_RUNS (default 3; BENCH_QUICK 1), BENCH_STORE_N (jobs per throughput run, 3000),
  * BENCH_STORE_TRICKLE (jobs per trickle, 200), BENCH_STORE_TRICKLE_RUNS (1),
@@ -76,7 +76,7 @@ export interface StoreRow {
   workerEventLoopBusy: Spread;
   postgresCpuUsPerJob: Spread | undefined;
   sqsServerCpuUsPerJob: Spread;
-  /** This process: the counting proxy (and the orchestration's polling). */
+  /** This process: the orchestration (its polling, the producer's admin calls); no proxy since issue 17. */
   proxyCpuUsPerJob: Spread;
   /** CPU of all the above over the drain's wall time, in cores. */
   benchCores: Spread;
@@ -245,7 +245,10 @@ class StoreBench {
       spec.store === 'pglite' ? { kind: 'embedded' } : db ? { kind: 'postgres', url: db.url } : undefined;
     const consumers: ConsumerProcess[] = [];
     try {
-      const config = { ...consumerConfig({ kind: 'calsync', concurrency: spec.concurrency }, queues, this.#target), store };
+      const config = {
+        ...consumerConfig({ kind: 'calsync', concurrency: spec.concurrency, telemetry: 'off' }, queues, this.#target),
+        store,
+      };
       for (let i = 0; i < spec.processes; i++) consumers.push(startConsumer(config, execArgv));
       await Promise.all(consumers.map((c) => c.ready));
       // Each process enqueues its share (recording rows through its own store when `producer rows`).
@@ -253,7 +256,7 @@ class StoreBench {
       const shares = consumers.map((_, i) => Math.floor(n / spec.processes) + (i < n % spec.processes ? 1 : 0));
       const enqueued = await Promise.all(consumers.map((c, i) => c.ask({ type: 'enqueue', n: shares[i]!, record }, 'enqueued', 120_000)));
       const producer = store ? enqueued.reduce((sum, e) => addCounts(sum, e.store), emptyCounts()) : undefined;
-      const beforeGo = this.#target.proxy.snapshot();
+      const beforeGo = await this.#target.counts();
       const start = await sample(pg, this.#sqsPid);
       for (const c of consumers) c.send({ type: 'go' });
       await within(
@@ -269,7 +272,7 @@ class StoreBench {
         }),
       );
       const end = await sample(pg, this.#sqsPid);
-      const atEnd = this.#target.proxy.snapshot();
+      const atEnd = await this.#target.counts();
       const results = await Promise.all(consumers.map((c) => c.finish()));
       const elapsedMs = Math.max(...results.map((r) => r.lastSettleAt)) - start.at;
       const seconds = (end.at - start.at) / 1000;
@@ -319,7 +322,10 @@ class StoreBench {
       for (const run of runs) {
         const store: BenchStoreConfig | undefined =
           run.kind === 'pglite' ? { kind: 'embedded' } : run.db ? { kind: 'postgres', url: run.db.url } : undefined;
-        run.consumer = startConsumer({ ...consumerConfig({ kind: 'calsync', concurrency: 10 }, run.queues, this.#target), store });
+        run.consumer = startConsumer({
+          ...consumerConfig({ kind: 'calsync', concurrency: 10, telemetry: 'off' }, run.queues, this.#target),
+          store,
+        });
       }
       await Promise.all(runs.map((r) => r.consumer!.ready));
       for (const r of runs) r.consumer!.send({ type: 'go' });
@@ -418,7 +424,7 @@ function describeRun(spec: StoreSpec, r: StoreRun): string {
   return (
     `${r.jobsPerSec.toFixed(0)} jobs/s, worker event loop ${((r.results.reduce((s, x) => s + (x.eventLoopBusy ?? 0), 0) / r.results.length) * 100).toFixed(0)}% busy, store ${rt.toFixed(3)} rt/job (claim ${r.store.calls.claim}, settle ${r.store.calls.settle}, renew ${r.store.calls.renew}` +
     `${r.producer ? `, producer createJobs ${r.producer.calls.createJobs}` : ''}), CPU µs/job worker ${(r.cpu.worker / r.n).toFixed(0)}` +
-    `${spec.store === 'postgres' ? ` postgres ${(r.cpu.postgres / r.n).toFixed(0)}` : ''} sqs ${(r.cpu.sqsServer / r.n).toFixed(0)} proxy ${(r.cpu.self / r.n).toFixed(0)}, machine ${r.cpu.machineCores.toFixed(2)} cores` +
+    `${spec.store === 'postgres' ? ` postgres ${(r.cpu.postgres / r.n).toFixed(0)}` : ''} sqs ${(r.cpu.sqsServer / r.n).toFixed(0)} bench ${(r.cpu.self / r.n).toFixed(0)}, machine ${r.cpu.machineCores.toFixed(2)} cores` +
     `${r.wal ? `, WAL syncs ${r.wal.syncs} (${r.wal.syncMs.toFixed(0)} ms)` : ''}${r.errors.length ? ` errors: ${r.errors.slice(0, 2).join(' | ')}` : ''}`
   );
 }
@@ -442,7 +448,7 @@ export async function profileStoreDrain(
   }
 }
 
-/** Runs every store scenario against `target` (fauxqs behind the counting proxy; `sqsPid` its process). */
+/** Runs every store scenario against `target` (fauxqs, connected to directly; `sqsPid` its process). */
 export async function storeScenarios(target: Target, sqsPid: number): Promise<StoreReport> {
   const started = Date.now();
   const elapsed = (): string => `${((Date.now() - started) / 1000).toFixed(0)}s`;
@@ -564,11 +570,12 @@ export async function storeScenarios(target: Target, sqsPid: number): Promise<St
   report.targets = targets(report);
   report.notes.push(
     `PostgreSQL ${report.postgres?.version ?? '?'}: a private cluster on 127.0.0.1 started for this run with the server's defaults (fsync ${report.postgres?.settings.fsync}, synchronous_commit ${report.postgres?.settings.synchronous_commit}, wal_sync_method ${report.postgres?.settings.wal_sync_method}, shared_buffers ${report.postgres?.settings.shared_buffers} × 8 KiB), a fresh database per run; each worker process has a pool of 10 (PostgresJobStore.connect's default).`,
+    "The worker runs with OpenTelemetry off (OTEL_SDK_DISABLED: no SDK registered), as before issue 17, so these rows compare with earlier runs of this section; the main table's calsync-jobs rows run with the CLI's default telemetry.",
     'PGlite runs in the worker process, through one connection (src/store/embedded.ts), as `npm start` runs it; its CPU is part of the worker CPU µs/job.',
     '"producer rows": before `go`, each worker process enqueues its share through a JobQueue whose recorder is its own store (JobStore.createJobs of 10 before each SendMessageBatch of 10), as a producer with the store does; "worker rows": the same sends without a recorder, and the claim creates each row on first receipt.',
     "Store round trips per job = (claim + settle + renew) calls on the worker's JobStore from `go` to stop / jobs settled; the producer's createJobs are counted apart. Renewals run every third of the visibility timeout (30 s here, so every 10 s): a drain of a few seconds makes none; at steady load they add one round trip per worker per 10 s.",
-    'CPU: worker = the consumer processes\' own user + system time from `go` to stop; PostgreSQL = /proc/PID/stat of the postmaster, its living children and the children it reaped; SQS server = the fauxqs process; proxy = this process (the counting proxy). "bench cores" is their sum over the drain\'s wall time; "machine cores" is every non-idle CPU in /proc/stat over the same time, so machine minus bench is load from outside the bench.',
-    'Everything shares the 2 cores: client, SQS server, proxy and PostgreSQL. The saturation steps therefore find where this machine stops scaling, not what PostgreSQL alone could do; "PostgreSQL-bound ceiling" = cores × 10⁶ / PostgreSQL CPU µs/job is what PostgreSQL could do with the whole machine at the measured cost per job.',
+    'CPU: worker = the consumer processes\' own user + system time from `go` to stop; PostgreSQL = /proc/PID/stat of the postmaster, its living children and the children it reaped; SQS server = the fauxqs process (every client connects to it directly, its requests counted inside it); bench = this process (the orchestration). "bench cores" is their sum over the drain\'s wall time; "machine cores" is every non-idle CPU in /proc/stat over the same time, so machine minus bench is load from outside the bench.',
+    'Everything shares the 2 cores: client, SQS server, the bench process and PostgreSQL. The saturation steps therefore find where this machine stops scaling, not what PostgreSQL alone could do; "PostgreSQL-bound ceiling" = cores × 10⁶ / PostgreSQL CPU µs/job is what PostgreSQL could do with the whole machine at the measured cost per job.',
     `Pickup at a trickle: one job every ${TRICKLE_INTERVAL_MS} ms, enqueued from the worker's own process (the same clock): from the moment its SQS send began (with a store, after its createJobs returned) to its handler start; concurrency 10 (pollers 1), as the main pickup rows. The three kinds trickle at the same time, each into its own worker and queue, their sends offset by a third of the interval.`,
   );
   report.durationSeconds = (Date.now() - started) / 1000;
@@ -591,7 +598,7 @@ function knee(steps: StoreRow[]): string | undefined {
     `Most: ${best.name.replace(' (the row above)', '')} at ${best.jobsPerSec.median.toFixed(0)} jobs/s` +
     `${later.length > 0 ? ' (more load after it did not help)' : ' (the last step: more load may still help)'}. ` +
     `There, in cores: workers ${share(best.workerCpuUsPerJob.median)} (main thread ${(best.workerEventLoopBusy.median * 100).toFixed(0)}% busy), ` +
-    `PostgreSQL ${share(pgUs)}, SQS server ${share(best.sqsServerCpuUsPerJob.median)}, proxy ${share(best.proxyCpuUsPerJob.median)}; ` +
+    `PostgreSQL ${share(pgUs)}, SQS server ${share(best.sqsServerCpuUsPerJob.median)}, bench ${share(best.proxyCpuUsPerJob.median)}; ` +
     `whole machine ${cores} of 2. PostgreSQL itself at ${pgUs.toFixed(0)} µs/job would saturate both cores at ${(2e6 / pgUs).toFixed(0)} jobs/s.`
   );
 }
@@ -639,7 +646,7 @@ export function storeMarkdown(report: StoreReport): string {
     '',
   );
   lines.push(
-    '| scenario | jobs/s | × store off | × store off by CPU/job | store round trips/job (claim, settle, renew) | + producer createJobs/job | worker CPU µs/job | worker main thread busy | PostgreSQL CPU µs/job | SQS server CPU µs/job | proxy CPU µs/job | bench / machine cores busy | SQS req/job | pickup p50 / p95 ms (added p50 / p95) |',
+    '| scenario | jobs/s | × store off | × store off by CPU/job | store round trips/job (claim, settle, renew) | + producer createJobs/job | worker CPU µs/job | worker main thread busy | PostgreSQL CPU µs/job | SQS server CPU µs/job | bench process CPU µs/job | bench / machine cores busy | SQS req/job | pickup p50 / p95 ms (added p50 / p95) |',
   );
   lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   const calls = (r: StoreRow): string =>

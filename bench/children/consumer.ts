@@ -2,16 +2,27 @@
  * One benchmark consumer process. Its configuration comes in `BENCH_CONSUMER` (JSON
  * {@link ConsumerConfig}); it sets up, says `ready`, starts on `go`, reports progress every 50 ms and,
  * on `stop`, stops and sends its result. Kinds: the bare receive/delete ceiling, a calsync-jobs
- * worker (optionally with a job store, which this process then also produces into: `enqueue`,
- * `trickle`), and sqs-consumer (per message or per batch).
+ * worker, and sqs-consumer (per message or per batch).
+ *
+ * The calsync-jobs worker runs as `calsync-jobs worker` runs it: `startWorkerProcess` (the CLI's
+ * start-up: configuration from the environment, startOtel, the connection, the worker) with the
+ * no-op job, started at `go`. With a job store (bench/store.ts) it is a `createWorker` on a counting
+ * wrapper of the store instead, and this process then also produces into it (`enqueue`, `trickle`).
+ *
+ * CPU and event-loop figures run from the first handler start to the `expect`-th settle, for every
+ * kind alike: start-up (the CLI's, a client's first connection) is outside them.
  */
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient, type ReceiveMessageCommandOutput } from '@aws-sdk/client-sqs';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { Agent } from 'node:http';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Consumer } from 'sqs-consumer';
 import { z } from 'zod';
+import { startWorkerProcess, type RunningWorker } from '../../src/cli/commands/worker.js';
+import { loadConfig } from '../../src/config/config.js';
 import { defineJob } from '../../src/machines/define-job.js';
 import { storeRecorder } from '../../src/ops/job-recorder.js';
 import type { JobRecorder } from '../../src/queue/job-queue.js';
@@ -21,7 +32,7 @@ import { PostgresJobStore } from '../../src/store/postgres-store.js';
 import { createWorker, JobQueue } from '../../src/telemetry/instrumented.js';
 import { SqsTransport } from '../../src/queue/sqs/sqs-transport.js';
 import { CountingStore } from './counting-store.js';
-import { startInMemoryOtel, type InMemoryOtel } from './in-memory-otel.js';
+import { startOtel, type OtelHandle } from '../../src/telemetry/sdk.js';
 import type { ConsumerConfig, ConsumerResult, FromChild, MemorySample, ToChild } from './protocol.js';
 
 const config = JSON.parse(process.env.BENCH_CONSUMER ?? '{}') as ConsumerConfig;
@@ -30,6 +41,19 @@ const send = (message: FromChild): void => {
 };
 
 const state = { settled: 0, started: 0, firstStartAt: 0, lastSettleAt: 0 };
+/** CPU and event-loop use at the first handler start and at the `expect`-th settle. */
+let cpuAtFirst: NodeJS.CpuUsage | undefined;
+let eluAtFirst: EventLoopUtilization | undefined;
+let cpuWindow: NodeJS.CpuUsage | undefined;
+let eluWindow: EventLoopUtilization | undefined;
+/** With `profileTo`: the inspector's sampling profiler, started at the first handler start (the measured window). */
+const profiler = config.profileTo ? new Session() : undefined;
+if (profiler) {
+  profiler.connect();
+  profiler.post('Profiler.enable');
+}
+let profiled!: () => void;
+const profileWritten = new Promise<void>((resolve) => (profiled = resolve));
 const ids: string[] = [];
 const pickupMs: number[] = [];
 const firstStart = new Map<string, number>();
@@ -74,7 +98,12 @@ function memory(): MemorySample {
 async function onHandler(id: string, payload: { t?: number } | undefined): Promise<void> {
   const now = Date.now();
   state.started++;
-  if (state.firstStartAt === 0) state.firstStartAt = now;
+  if (state.firstStartAt === 0) {
+    state.firstStartAt = now;
+    cpuAtFirst = process.cpuUsage();
+    eluAtFirst = performance.eventLoopUtilization();
+    profiler?.post('Profiler.start');
+  }
   if (config.recordIds) ids.push(id);
   if (payload?.t !== undefined && config.mode !== 'hold') pickupMs.push(now - payload.t);
   if (config.mode === 'hold') await released;
@@ -84,6 +113,15 @@ function onSettled(id?: string): void {
   state.settled++;
   const now = Date.now();
   state.lastSettleAt = now;
+  if (state.settled === config.expect) {
+    cpuWindow = process.cpuUsage(cpuAtFirst);
+    eluWindow = performance.eventLoopUtilization(eluAtFirst);
+    profiler?.post('Profiler.stop', (error, result) => {
+      if (error) send({ type: 'error', message: `profiler: ${error.message}` });
+      else writeFileSync(config.profileTo!, JSON.stringify(result.profile));
+      profiled();
+    });
+  }
   if (id !== undefined && config.timeJobs) {
     const first = firstStart.get(id);
     if (first !== undefined) jobMs.push(now - first);
@@ -145,37 +183,95 @@ function ceiling(): Runner {
   };
 }
 
-function calsync(): Runner {
-  const transport = new SqsTransport({ endpoint: config.endpoint, region: 'us-east-1' });
-  const job = defineJob({
-    type: 'bench.job',
-    schema: z.object({ i: z.number(), t: z.number().optional(), p: z.number().optional() }),
-    retry: { initialIntervalMs: 0, maximumAttempts: 4 },
-    handler: async (payload, ctx) => {
-      // From enqueue (payload `t`, at a trickle) or else from the first handler start (drains).
-      if (config.timeJobs && ctx.attempt === 1) firstStart.set(ctx.jobId, payload.t ?? Date.now());
-      if (payload.p !== undefined) storePickupMs.push(performance.now() - (sendAt.get(ctx.jobId) ?? payload.p));
-      await onHandler(ctx.jobId, payload);
-      if (config.mode === 'fail-once' && ctx.attempt === 1) throw new Error('fails once');
-    },
+const benchJob = defineJob({
+  type: 'bench.job',
+  schema: z.object({ i: z.number(), t: z.number().optional(), p: z.number().optional() }),
+  retry: { initialIntervalMs: 0, maximumAttempts: 4 },
+  handler: async (payload, ctx) => {
+    // From enqueue (payload `t`, at a trickle) or else from the first handler start (drains).
+    if (config.timeJobs && ctx.attempt === 1) firstStart.set(ctx.jobId, payload.t ?? Date.now());
+    if (payload.p !== undefined) storePickupMs.push(performance.now() - (sendAt.get(ctx.jobId) ?? payload.p));
+    await onHandler(ctx.jobId, payload);
+    if (config.mode === 'fail-once' && ctx.attempt === 1) throw new Error('fails once');
+  },
+});
+
+/** The OTEL_* variables of a telemetry mode (every other OTEL_* variable of the bench's own environment dropped). */
+function otelEnv(): Record<string, string> {
+  for (const key of Object.keys(process.env)) if (key.startsWith('OTEL_')) delete process.env[key];
+  if (config.telemetry === 'off') return { OTEL_SDK_DISABLED: 'true' };
+  if (config.telemetry === 'default') return {};
+  if (!config.otlpEndpoint) throw new Error('telemetry otlp needs otlpEndpoint');
+  return {
+    OTEL_TRACES_EXPORTER: 'otlp',
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${config.otlpEndpoint}/v1/traces`,
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf',
+  };
+}
+
+/** `calsync-jobs worker --concurrency N --metrics-port 0` (metrics on unless telemetry is off), started at `go`. */
+function calsyncCli(): Runner {
+  Object.assign(process.env, otelEnv(), {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    AWS_ENDPOINT_URL_SQS: config.endpoint,
+    CALSYNC_QUEUE_URL: config.queueUrl,
+    CALSYNC_DLQ_URL: config.dlqUrl,
+    CALSYNC_CONCURRENCY: String(config.concurrency),
+    CALSYNC_VISIBILITY_TIMEOUT_SECONDS: String(config.visibilityTimeoutSeconds),
+    CALSYNC_STORE_URL: 'none',
+    CALSYNC_LOG_LEVEL: 'warn',
+    ...(config.handlerTraceContext === undefined ? {} : { CALSYNC_HANDLER_TRACE_CONTEXT: String(config.handlerTraceContext) }),
+    ...(config.telemetry === 'off' ? {} : { CALSYNC_METRICS_PORT: '0' }),
   });
+  let starting: Promise<RunningWorker> | undefined;
+  return {
+    start() {
+      starting = startWorkerProcess(loadConfig(process.env), [benchJob], { serviceName: 'calsync-bench' }).then((running) => {
+        running.worker.on('job:succeeded', (e) => onSettled(e.jobId));
+        running.worker.on('job:dead', (e) => send({ type: 'error', message: `job ${e.jobId} dead: ${e.reason}` }));
+        return running;
+      });
+      starting.catch((error: unknown) => send({ type: 'error', message: `worker start: ${String(error)}` }));
+    },
+    async stop() {
+      const running = await starting?.catch(() => undefined);
+      // Every job has settled: abort the open long polls at once (a CLI stop lets them run out within
+      // its grace period, up to 20 s), then the CLI's own shutdown (telemetry flushed, connection closed).
+      await running?.worker.stop({ graceMs: 0 });
+      await running?.shutdown();
+    },
+  };
+}
+
+/** With a job store: a worker on the counting wrapper of the store opened above. */
+function calsyncWithStore(counting: CountingStore): Runner {
+  const transport = new SqsTransport({ endpoint: config.endpoint, region: 'us-east-1' });
+  let otel: OtelHandle | undefined;
   const worker = createWorker({
     transport,
-    jobs: [job],
+    jobs: [benchJob],
     queueUrl: config.queueUrl,
     dlqUrl: config.dlqUrl,
     concurrency: config.concurrency,
     visibilityTimeoutSeconds: config.visibilityTimeoutSeconds,
     logger: createLogger({ level: 'warn' }),
-    ...(store ? { store: store.counting } : {}),
+    store: counting,
   });
   worker.on('job:succeeded', (e) => onSettled(e.jobId));
   worker.on('job:dead', (e) => send({ type: 'error', message: `job ${e.jobId} dead: ${e.reason}` }));
   return {
-    start: () => void worker.start(),
+    start: () => {
+      void (async () => {
+        if (config.telemetry !== 'off') otel = await startOtel({ serviceName: 'calsync-bench', env: { ...process.env, ...otelEnv() } });
+        worker.start();
+      })();
+    },
     async stop() {
       await worker.stop({ graceMs: 2_000 });
       await transport.close();
+      await otel?.shutdown();
     },
   };
 }
@@ -278,10 +374,14 @@ async function trickle(count: number, intervalMs: number, record: boolean): Prom
   return late;
 }
 
-let otel: InMemoryOtel | undefined;
-if (config.telemetry) otel = startInMemoryOtel();
 const runner =
-  config.kind === 'ceiling' ? ceiling() : config.kind === 'calsync' ? calsync() : sqsConsumer(config.kind === 'sqs-consumer-batch');
+  config.kind === 'ceiling'
+    ? ceiling()
+    : config.kind === 'calsync'
+      ? store
+        ? calsyncWithStore(store.counting)
+        : calsyncCli()
+      : sqsConsumer(config.kind === 'sqs-consumer-batch');
 
 let progress: NodeJS.Timeout | undefined;
 let cpuAtGo: NodeJS.CpuUsage | undefined;
@@ -305,7 +405,10 @@ process.on('message', (raw: unknown) => {
     cpuAtGo = process.cpuUsage();
     eluAtGo = performance.eventLoopUtilization();
     runner.start();
-    progress = setInterval(() => send({ type: 'progress', settled: state.settled, started: state.started }), 50);
+    progress = setInterval(
+      () => send({ type: 'progress', settled: state.settled, started: state.started, rss: process.memoryUsage.rss() }),
+      50,
+    );
   } else if (message.type === 'release') {
     releaseAll();
   } else if (message.type === 'measure') {
@@ -314,8 +417,10 @@ process.on('message', (raw: unknown) => {
     clearInterval(progress);
     stopping = true;
     const cpu = process.cpuUsage(cpuAtGo);
-    const elu = performance.eventLoopUtilization(eluAtGo);
+    const window = cpuWindow ?? cpu;
+    const elu = eluWindow ?? performance.eventLoopUtilization(eluAtGo);
     void (async () => {
+      if (profiler) await profileWritten;
       await runner.stop();
       await producerTransport?.close();
       const counts = store ? structuredClone(store.counting.counts) : undefined;
@@ -326,16 +431,15 @@ process.on('message', (raw: unknown) => {
         executions: state.started,
         firstStartAt: state.firstStartAt,
         lastSettleAt: state.lastSettleAt,
-        cpuMicros: cpu.user + cpu.system,
+        cpuMicros: window.user + window.system,
+        cpuMicrosGoToStop: cpu.user + cpu.system,
         eventLoopBusy: elu.utilization,
         ...(config.recordIds ? { ids } : {}),
         ...(pickupMs.length > 0 ? { pickupMs } : {}),
         ...(config.timeJobs ? { jobMs } : {}),
-        ...(otel ? { spans: otel.spansExported() } : {}),
         ...(counts ? { store: counts } : {}),
         ...(storePickupMs.length > 0 ? { storePickupMs } : {}),
       };
-      await otel?.shutdown();
       send(result);
       process.disconnect?.();
       setTimeout(() => process.exit(0), 100).unref();

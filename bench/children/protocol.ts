@@ -9,6 +9,14 @@ export type ConsumerKind = 'ceiling' | 'calsync' | 'sqs-consumer-message' | 'sqs
  */
 export type HandlerMode = 'noop' | 'fail-once' | 'hold' | 'pickup';
 
+/**
+ * calsync's OpenTelemetry, as `calsync-jobs worker` sets it up (startOtel): `off` = OTEL_SDK_DISABLED
+ * (the API's no-ops); `default` = what a user gets with `--metrics-port`: the SDK registered, metrics
+ * recorded for a Prometheus reader, traces exported nowhere (OTEL_TRACES_EXPORTER unset); `otlp` = the
+ * same with traces exported over OTLP/HTTP (protobuf) to `otlpEndpoint` (the bench's local sink).
+ */
+export type TelemetryMode = 'off' | 'default' | 'otlp';
+
 export interface ConsumerConfig {
   kind: ConsumerKind;
   endpoint: string;
@@ -16,9 +24,23 @@ export interface ConsumerConfig {
   dlqUrl: string;
   /** calsync: handlers at once; ceiling: receive/delete loops. */
   concurrency: number;
-  telemetry: boolean;
+  telemetry: TelemetryMode;
+  /** With `otlp`: `http://127.0.0.1:PORT` of the bench's OTLP sink. */
+  otlpEndpoint?: string | undefined;
+  /** calsync: CALSYNC_HANDLER_TRACE_CONTEXT (unset: the CLI's default). */
+  handlerTraceContext?: boolean | undefined;
   mode: HandlerMode;
   visibilityTimeoutSeconds: number;
+  /**
+   * Jobs this process is to settle (a single-consumer drain): its CPU and event-loop figures are taken
+   * at that settle. Without it (several processes share the queue), at `stop`.
+   */
+  expect?: number | undefined;
+  /**
+   * Write a V8 CPU profile (`.cpuprofile`) of the measured window (first handler start to the
+   * `expect`-th settle) to this path, taken with the inspector's profiler in this process.
+   */
+  profileTo?: string | undefined;
   /** Send the job ids of every handler execution with the result. */
   recordIds: boolean;
   /** calsync: time each job from its first handler start to its success (`jobMs`). */
@@ -66,7 +88,7 @@ export interface ConsumerResult {
   type: 'result';
   settled: number;
   executions: number;
-  /** Epoch ms of the first handler start / last settle (0 when none). */
+  /** Epoch ms of the first handler start / last settle (0 when none); the drain is timed between them. */
   firstStartAt: number;
   lastSettleAt: number;
   ids?: string[];
@@ -74,10 +96,14 @@ export interface ConsumerResult {
   pickupMs?: number[];
   /** With `timeJobs`: enqueue (payload `t`) or first handler start → final success, ms, per job. */
   jobMs?: number[];
-  spans?: number;
-  /** CPU time (user + system) of this process from `go` to `stop`, µs. */
+  /**
+   * CPU time (user + system) of this process from the first handler start to the last settle, µs
+   * (start-up, the first receive's wait and the stop are outside it, for every kind alike).
+   */
   cpuMicros: number;
-  /** The main thread's event-loop utilisation from `go` to `stop` (0–1): near 1, the process is its own bottleneck. */
+  /** The same from `go` to `stop`. */
+  cpuMicrosGoToStop: number;
+  /** The main thread's event-loop utilisation from the first handler start to the last settle (0–1): near 1, the process is its own bottleneck. */
   eventLoopBusy?: number;
   /** With a store: what went through it from `go` to `stop` (the prefill's `createJobs` not included). */
   store?: StoreCallCounts;
@@ -87,7 +113,7 @@ export interface ConsumerResult {
 
 export type FromChild =
   | { type: 'ready'; memory: MemorySample }
-  | { type: 'progress'; settled: number; started: number }
+  | { type: 'progress'; settled: number; started: number; rss: number }
   | { type: 'memory'; memory: MemorySample; started: number }
   | { type: 'error'; message: string }
   | { type: 'enqueued'; ms: number; store?: StoreCallCounts }

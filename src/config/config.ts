@@ -36,6 +36,8 @@ export interface CalsyncConfig {
   /** Extra pino redact paths. */
   logRedact: string[];
   logPayloads: boolean;
+  /** `CALSYNC_HANDLER_TRACE_CONTEXT`: run each handler inside its attempt's OpenTelemetry context. */
+  handlerTraceContext: boolean;
   /** Prometheus endpoint port; undefined = off. */
   metricsPort: number | undefined;
   /** Where the Prometheus endpoint listens. @defaultValue 127.0.0.1 (set 0.0.0.0 in a container) */
@@ -132,6 +134,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: ConfigFl
     logLevel,
     logRedact: read.value('logRedact') ?? [],
     logPayloads: read.value('logPayloads') ?? DEFAULTS.logPayloads,
+    handlerTraceContext: read.value('handlerTraceContext') ?? DEFAULTS.handlerTraceContext,
     metricsPort: read.value('metricsPort'),
     metricsHost: read.value('metricsHost') ?? DEFAULTS.metricsHost,
     queueDepthIntervalMs: read.value('queueDepthIntervalMs') ?? DEFAULTS.queueDepthIntervalMs,

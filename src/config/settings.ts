@@ -27,6 +27,8 @@ export const DEFAULTS = {
   shutdownGraceMs: WORKER_DEFAULTS.shutdownGraceMs,
   logLevel: 'info' as LogLevel,
   logPayloads: false,
+  /** Handlers run inside their attempt's OpenTelemetry context (issue 17: docs/metrics.md, "Spans"). */
+  handlerTraceContext: true,
   metricsHost: '127.0.0.1',
   queueDepthIntervalMs: QUEUE_DEPTH_DEFAULTS.intervalMs,
   requireSignature: false,
@@ -160,6 +162,7 @@ export const SETTINGS = {
   /** Extra pino redact paths. */
   logRedact: { env: ['CALSYNC_LOG_REDACT'], rule: listText },
   logPayloads: { env: ['CALSYNC_LOG_PAYLOADS'], rule: booleanText },
+  handlerTraceContext: { env: ['CALSYNC_HANDLER_TRACE_CONTEXT'], rule: booleanText },
   /** Undefined: no Prometheus endpoint. */
   metricsPort: { env: ['CALSYNC_METRICS_PORT'], flag: '--metrics-port', rule: integerText(0, 65_535) },
   metricsHost: { env: ['CALSYNC_METRICS_HOST'], rule: text },

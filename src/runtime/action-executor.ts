@@ -400,10 +400,10 @@ export class ActionExecutor {
         'dead_letter',
         { 'job.dead_reason': reason },
         lease,
+        telemetry,
       );
-    const inContext = (run: () => Promise<void>): Promise<void> => (telemetry ? telemetry.run(run) : run());
     try {
-      await inContext(() => send(body));
+      await send(body);
     } catch (error) {
       if (!isContentRefusal(error)) throw error;
       this.#logger.error(
@@ -418,7 +418,7 @@ export class ActionExecutor {
           reason,
         },
       };
-      await inContext(() => send(invalidMessageBody('', minimal, maxBody)));
+      await send(invalidMessageBody('', minimal, maxBody));
     }
   }
 
@@ -472,18 +472,17 @@ export class ActionExecutor {
         `the ${operation} of job ${next.id} cannot fit the size limit even without its history`,
       );
     try {
-      await scope.telemetry.run(() =>
-        this.#sendWithRetry(
-          this.#options.queueUrl,
-          this.#options.queueName,
-          fitted.body,
-          delaySeconds,
-          fitted.envelope,
-          operation,
-          attributes,
-          scope.lease,
-          scope.groupId,
-        ),
+      await this.#sendWithRetry(
+        this.#options.queueUrl,
+        this.#options.queueName,
+        fitted.body,
+        delaySeconds,
+        fitted.envelope,
+        operation,
+        attributes,
+        scope.lease,
+        scope.telemetry,
+        scope.groupId,
       );
     } catch (error) {
       if (!isContentRefusal(error)) throw error;
@@ -637,8 +636,9 @@ export class ActionExecutor {
   }
 
   /**
-   * Sends (batched) inside the telemetry's send hook (a PRODUCER span); a failure that outlasts the
-   * retries throws, and the caller's message is redelivered.
+   * Sends (batched) inside the telemetry's send hook (a PRODUCER span, the child of `attempt`'s span:
+   * its `traceSend` takes the parent explicitly, so no trace context is entered here); a failure that
+   * outlasts the retries throws, and the caller's message is redelivered.
    */
   async #sendWithRetry(
     queueUrl: string,
@@ -649,6 +649,8 @@ export class ActionExecutor {
     operation: ProducerOperation,
     attributes: Record<string, string | number>,
     lease: Lease,
+    /** The attempt that causes the send, if any (an invalid message has none). */
+    attempt: AttemptTelemetry | undefined,
     groupId?: string,
   ): Promise<void> {
     const jobType = envelope?.type ?? 'unknown';
@@ -660,14 +662,18 @@ export class ActionExecutor {
       operation,
       attributes,
     };
-    await this.#telemetry.traceSend(info, async (carrier) => {
+    const send = async (carrier: Record<string, string>): Promise<{ messageId?: string }> => {
       const messageAttributes = jobAttributes(body, jobType, this.#options.signMessage, carrier);
       return await this.#sender.send(
         queueUrl,
         { body, delaySeconds, attributes: messageAttributes, ...(groupId === undefined ? {} : { groupId }) },
         { deadline: sendDeadline(lease) },
       );
-    });
+    };
+    if (attempt?.traceSend) await attempt.traceSend(info, send);
+    // An AttemptTelemetry of its own making without `traceSend`: the worker's hook inside the attempt's context, as before.
+    else if (attempt) await attempt.run(() => this.#telemetry.traceSend(info, send));
+    else await this.#telemetry.traceSend(info, send);
   }
 }
 

@@ -69,8 +69,19 @@ export interface AttemptTelemetry {
   readonly traceId: string;
   /** Hex span id for logs (`span_id`); all zeros when nothing is traced. */
   readonly spanId: string;
-  /** Runs `fn` inside the attempt's trace context: the handler, and the settle's sends (their spans are the attempt's children). */
+  /**
+   * Runs the handler: inside the attempt's trace context (OpenTelemetry's active context: spans the
+   * handler's own code starts, and jobs it enqueues, are the attempt's children), unless the
+   * worker's `handlerTraceContext` is off, in which case `fn` just runs.
+   */
   run<T>(fn: () => T): T;
+  /**
+   * Wraps the worker's own sends for this attempt (retry, dead letter, checkpoint, defer, release):
+   * their PRODUCER spans are children of the attempt's span, the parent given explicitly, so no
+   * context is entered for them. Optional for implementations of the port written before it: the
+   * worker then calls its `WorkerTelemetry.traceSend` inside `run`.
+   */
+  traceSend?: SendTracer;
   /** Ends the attempt's span and records the metrics; later calls do nothing. */
   end(result: AttemptResult): void;
 }
@@ -113,7 +124,11 @@ export interface WorkerTelemetry extends SchedulerTelemetry {
    * queue; default 15 s, minimum 5 s). One at a time: `stop()` the previous one before calling again.
    */
   observeQueueDepth(read: (queue: QueueRole) => Promise<QueueDepth>, options?: QueueDepthOptions): { stop(): void };
-  /** Wraps every send the worker makes (retry, dead letter, checkpoint, defer, release): the PRODUCER span hook. */
+  /**
+   * Wraps the worker's sends (retry, dead letter, checkpoint, defer, release): the PRODUCER span hook.
+   * A send of an attempt whose `AttemptTelemetry` has its own `traceSend` goes through that one
+   * instead; the rest (an invalid message's dead letter, an attempt without one) through this.
+   */
   traceSend: SendTracer;
 }
 

@@ -13,15 +13,27 @@ import { Worker as BaseWorker } from '../runtime/worker.js';
 import { withProducerSpan } from './tracing.js';
 import { createWorkerTelemetry } from './worker-telemetry.js';
 
+/** The worker's options with the OpenTelemetry default's own. */
+export interface InstrumentedWorkerOptions extends WorkerOptions {
+  queueDepthIntervalMs?: number;
+  /**
+   * Run each handler inside its attempt's OpenTelemetry context, so code in the handler that reads
+   * the active context (its own spans, instrumented clients, a `JobQueue` enqueueing a follow-up job)
+   * sees the attempt's span as its parent. The attempt's spans and the worker's own sends form one
+   * trace either way. Ignored when `telemetry` is given. @defaultValue true
+   */
+  handlerTraceContext?: boolean;
+}
+
 /** A worker whose telemetry defaults to {@link createWorkerTelemetry} (spans and metrics). */
 export class Worker extends BaseWorker {
-  constructor(options: WorkerOptions & { queueDepthIntervalMs?: number }) {
-    super(options, createWorkerTelemetry);
+  constructor(options: InstrumentedWorkerOptions) {
+    super(options, (scope) => createWorkerTelemetry({ ...scope, handlerContext: options.handlerTraceContext ?? true }));
   }
 }
 
 /** Creates a worker (not started); `options.telemetry` replaces the OpenTelemetry default. */
-export function createWorker(options: WorkerOptions & { queueDepthIntervalMs?: number }): Worker {
+export function createWorker(options: InstrumentedWorkerOptions): Worker {
   return new Worker(options);
 }
 

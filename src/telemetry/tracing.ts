@@ -68,6 +68,29 @@ export async function withProducerSpan<T extends { messageId?: string }>(
   send: (carrier: Record<string, string>) => Promise<T>,
   parent?: Context,
 ): Promise<T> {
+  return await producerSpan(info, send, parent, true);
+}
+
+/**
+ * {@link withProducerSpan} under an explicit `parent`, without entering the span's context for the
+ * send: the worker's own sends (src/telemetry/worker-telemetry.ts), which go into a batch flushed
+ * from wherever, so an active context there would name no one's parent, and entering it (an
+ * AsyncLocalStorage `run`) turns on Node's promise hooks for the whole process on Node 20.
+ */
+export async function withChildProducerSpan<T extends { messageId?: string }>(
+  info: ProducerSpanInfo,
+  send: (carrier: Record<string, string>) => Promise<T>,
+  parent: Context,
+): Promise<T> {
+  return await producerSpan(info, send, parent, false);
+}
+
+async function producerSpan<T extends { messageId?: string }>(
+  info: ProducerSpanInfo,
+  send: (carrier: Record<string, string>) => Promise<T>,
+  parent: Context | undefined,
+  enter: boolean,
+): Promise<T> {
   const tracer = info.tracer ?? trace.getTracer(TRACER_NAME);
   const parentContext = parent ?? context.active();
   const attributes: Attributes = {
@@ -90,7 +113,7 @@ export async function withProducerSpan<T extends { messageId?: string }>(
     // A misbehaving propagator must not stop the send; the message simply starts a new trace.
   }
   try {
-    const result = await context.with(spanContext, () => send(carrier));
+    const result = await (enter ? context.with(spanContext, () => send(carrier)) : send(carrier));
     const messageId = result?.messageId;
     if (typeof messageId === 'string' && messageId.length > 0) {
       span.setAttribute('messaging.message.id', messageId);

@@ -8,9 +8,11 @@
 import {
   type Attributes,
   context,
+  isSpanContextValid,
   metrics,
   type Meter,
   type ObservableGauge,
+  ProxyTracerProvider,
   SpanKind,
   SpanStatusCode,
   trace,
@@ -20,7 +22,15 @@ import type { AttemptInfo, AttemptResult, AttemptTelemetry, WorkerTelemetry } fr
 import { type Clock, systemClock } from '../shared/clock.js';
 import { createJobInstruments, INSTRUMENT_NAMES } from './instruments.js';
 import { startQueueDepthPoller } from './queue-depth.js';
-import { errorType, extractContext, MESSAGING_SYSTEM, recordSpanError, TRACER_NAME, withProducerSpan } from './tracing.js';
+import {
+  errorType,
+  extractContext,
+  MESSAGING_SYSTEM,
+  recordSpanError,
+  TRACER_NAME,
+  withChildProducerSpan,
+  withProducerSpan,
+} from './tracing.js';
 
 export interface WorkerTelemetryOptions {
   /** @defaultValue `trace.getTracer('calsync-jobs')` */
@@ -33,6 +43,26 @@ export interface WorkerTelemetryOptions {
   dlqName: string;
   /** Times durations, queue lag and the queue-depth refresh. @defaultValue `systemClock` */
   clock?: Clock;
+  /**
+   * Run each handler inside its attempt's context (`context.with`), so code in the handler that
+   * reads OpenTelemetry's active context (its own spans, an instrumented client, a `JobQueue` that
+   * enqueues a follow-up job) sees the attempt's span as its parent. Off, the attempt's spans and
+   * the worker's own sends form the same trace (their parents are given explicitly), and such code
+   * starts from the root context instead. See docs/design.md, "Trace context without entering it".
+   * @defaultValue true
+   */
+  handlerContext?: boolean;
+}
+
+const NO_TRACE_ID = '0'.repeat(32);
+const NO_SPAN_ID = '0'.repeat(16);
+/** What the API's global tracer provider delegates to while no SDK has registered one. */
+const NO_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+/** Whether a tracer provider is registered globally (false: every tracer is the API's no-op one). */
+function tracerRegistered(): boolean {
+  const provider = trace.getTracerProvider() as Partial<ProxyTracerProvider>;
+  return typeof provider.getDelegate !== 'function' || provider.getDelegate() !== NO_TRACER_PROVIDER;
 }
 
 /** Label value used when a job type is not known (a message that failed to parse). */
@@ -43,15 +73,54 @@ export function createWorkerTelemetry(options: WorkerTelemetryOptions): WorkerTe
   const tracer = options.tracer ?? trace.getTracer(TRACER_NAME);
   const meter = options.meter ?? metrics.getMeter(TRACER_NAME);
   const clock = options.clock ?? systemClock;
+  const handlerContext = options.handlerContext ?? true;
   const instruments = createJobInstruments(meter);
   let depthGauge: ObservableGauge | undefined;
   let depthPoller: { stop(): void } | undefined;
   let dueGauge: ObservableGauge | undefined;
   let schedulesDue = 0;
 
+  /** The metrics of an ended attempt (every outcome records these, traced or not). */
+  const recordEnd = (info: AttemptInfo, startedAtMs: number, result: AttemptResult, deadReason: string): void => {
+    const { outcome, error } = result;
+    const jobType = info.jobType;
+    const durationSeconds = Math.max(0, clock.now() - startedAtMs) / 1000;
+    const labels = { job_type: jobType, outcome };
+    instruments.processed.add(1, labels);
+    instruments.duration.record(durationSeconds, labels);
+    if (error) instruments.failed.add(1, { job_type: jobType, error_type: errorType(error) });
+    if (outcome === 'retrying') instruments.retried.add(1, { job_type: jobType });
+    if (outcome === 'dead') instruments.deadLettered.add(1, { job_type: jobType, reason: deadReason });
+  };
+  const deadReasonOf = (result: AttemptResult): string => result.reason ?? (result.error ? errorType(result.error) : 'unknown');
+
   const startAttempt = (info: AttemptInfo): AttemptTelemetry => {
     const startedAtMs = clock.now();
     const parent = extractContext(info.attributes);
+    if (info.enqueuedAtMs !== undefined && Number.isFinite(info.enqueuedAtMs)) {
+      const lagSeconds = Math.max(0, startedAtMs - info.enqueuedAtMs) / 1000;
+      instruments.queueLag.record(lagSeconds, { job_type: info.jobType });
+    }
+    // No tracer provider registered (the CLI exporting no traces: NodeSDK registers none): every span
+    // call would be the API's no-op, so none is made. The ids for logs are the message's (the
+    // producer's span, as the no-op tracer would hand back), the worker's sends carry the message's
+    // trace context on, and the handler runs in no context: nothing would record what it starts.
+    if (options.tracer === undefined && !tracerRegistered()) {
+      const carried = trace.getSpanContext(parent);
+      const ids = carried && isSpanContextValid(carried) ? carried : undefined;
+      let ended = false;
+      return {
+        traceId: ids?.traceId ?? NO_TRACE_ID,
+        spanId: ids?.spanId ?? NO_SPAN_ID,
+        run: (fn) => fn(),
+        traceSend: (sendInfo, send) => withChildProducerSpan(sendInfo, send, parent),
+        end(result: AttemptResult): void {
+          if (ended) return;
+          ended = true;
+          recordEnd(info, startedAtMs, result, deadReasonOf(result));
+        },
+      };
+    }
     const attributes: Attributes = {
       'messaging.system': MESSAGING_SYSTEM,
       'messaging.operation.name': 'process',
@@ -64,18 +133,17 @@ export function createWorkerTelemetry(options: WorkerTelemetryOptions): WorkerTe
     };
     const span = tracer.startSpan(`process ${info.jobType}`, { kind: SpanKind.CONSUMER, attributes }, parent);
     const spanContext = span.spanContext();
-
-    if (info.enqueuedAtMs !== undefined && Number.isFinite(info.enqueuedAtMs)) {
-      const lagSeconds = Math.max(0, startedAtMs - info.enqueuedAtMs) / 1000;
-      instruments.queueLag.record(lagSeconds, { job_type: info.jobType });
-    }
-
     const attemptContext = trace.setSpan(parent, span);
+    // A tracer that records nothing here (a custom no-op one) hands back the parent's context: then
+    // nothing would record what the handler starts either, so no context is entered for it.
+    const recordingHere =
+      span.isRecording() || (isSpanContextValid(spanContext) && spanContext.spanId !== trace.getSpanContext(parent)?.spanId);
     let ended = false;
     return {
       traceId: spanContext.traceId,
       spanId: spanContext.spanId,
-      run: (fn) => context.with(attemptContext, fn),
+      run: handlerContext && recordingHere ? (fn) => context.with(attemptContext, fn) : (fn) => fn(),
+      traceSend: (sendInfo, send) => withChildProducerSpan(sendInfo, send, attemptContext),
       end(result: AttemptResult): void {
         if (ended) return;
         ended = true;
@@ -84,7 +152,7 @@ export function createWorkerTelemetry(options: WorkerTelemetryOptions): WorkerTe
         if (outcome === 'retrying' && result.retryDelayMs !== undefined) {
           span.setAttribute('job.retry_delay_ms', result.retryDelayMs);
         }
-        const deadReason = result.reason ?? (error ? errorType(error) : 'unknown');
+        const deadReason = deadReasonOf(result);
         if (outcome === 'dead') span.setAttribute('job.dead_reason', deadReason);
         if (error) {
           recordSpanError(span, error);
@@ -93,14 +161,7 @@ export function createWorkerTelemetry(options: WorkerTelemetryOptions): WorkerTe
           span.setAttribute('error.type', deadReason);
         }
         span.end();
-
-        const jobType = info.jobType;
-        const durationSeconds = Math.max(0, clock.now() - startedAtMs) / 1000;
-        instruments.processed.add(1, { job_type: jobType, outcome });
-        instruments.duration.record(durationSeconds, { job_type: jobType, outcome });
-        if (error) instruments.failed.add(1, { job_type: jobType, error_type: errorType(error) });
-        if (outcome === 'retrying') instruments.retried.add(1, { job_type: jobType });
-        if (outcome === 'dead') instruments.deadLettered.add(1, { job_type: jobType, reason: deadReason });
+        recordEnd(info, startedAtMs, result, deadReason);
       },
     };
   };

@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   checkJsonSafety,
+  checkParsedBodySafety,
   decodeEnvelope,
   encodeEnvelope,
   envelopeJsonSchema,
@@ -238,6 +239,35 @@ describe('checkJsonSafety (defect 12: paths are built only on failure)', () => {
   ])('%s with maxDepth %s: %s', (body, maxDepth, message) => {
     expect(checkJsonSafety(JSON.parse(body), maxDepth)).toBe(message);
     expect(checkJsonSafetyBefore(JSON.parse(body), maxDepth)).toBe(message);
+  });
+
+  it('property: the check on the body text gives the same answer as the full walk, escapes and all (issue 17)', () => {
+    // Some keys written with their first character as a \\uXXXX escape: "\\u005f_proto__" is __proto__ once parsed.
+    let n = 0;
+    const escaped = (tree: Tree, mask: number): string => {
+      if (tree === null || typeof tree !== 'object') return JSON.stringify(tree);
+      if ('array' in tree) return `[${tree.array.map((t) => escaped(t, mask)).join(',')}]`;
+      const key = (k: string): string =>
+        /^\w/.test(k) && (n++ + mask) % 2 === 0
+          ? `"\\u${k.charCodeAt(0).toString(16).padStart(4, '0')}${JSON.stringify(k).slice(2)}`
+          : JSON.stringify(k);
+      return `{${tree.object.map(([k, value]) => `${key(k)}:${escaped(value, mask)}`).join(',')}}`;
+    };
+    const escapeSome = (tree: Tree, mask: number): string => (mask % 3 === 0 ? treeJson(tree) : escaped(tree, mask));
+    fc.assert(
+      fc.property(treeArb, fc.integer({ min: 0, max: 8 }), fc.nat(), (tree, maxDepth, mask) => {
+        const body = escapeSome(tree, mask);
+        const value: unknown = JSON.parse(body);
+        expect(checkParsedBodySafety(body, value, maxDepth)).toBe(checkJsonSafety(value, maxDepth));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('rejects a forbidden key spelled with an escape', () => {
+    const body = JSON.stringify(valid()).replace('"calendarId"', '"\\u005f_proto__":{"admin":true},"calendarId"');
+    expect(JSON.parse(body).payload).toHaveProperty('__proto__');
+    expect(decodeEnvelope(body)).toEqual({ ok: false, reason: 'unsafe_json', message: 'payload.__proto__: forbidden key' });
   });
 
   it('needs no memory per node: a 2,000,000-element payload decodes in a process with a 96 MB heap', () => {

@@ -3,7 +3,7 @@
  * CONSUMER `process` span per attempt under the enqueue's PRODUCER span, retry and dead-letter sends
  * as children of the attempt that caused them, and the log lines carrying the same ids.
  */
-import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -156,4 +156,58 @@ describe('the runtime span tree', () => {
     expect(span?.spanContext().traceId).toMatch(/^[0-9a-f]{32}$/);
     await transport.close();
   });
+
+  for (const handlerTraceContext of [true, false]) {
+    it(`keeps one trace per job with handlerTraceContext ${handlerTraceContext}; the handler sees the attempt's span as active only with it on`, async () => {
+      exporter.reset();
+      const transport = new MemoryTransport();
+      const queues = await ensureQueues(transport);
+      const activeInHandler: Array<string | undefined> = [];
+      const probe = defineJob({
+        type: 'test.probe',
+        schema: z.object({}),
+        retry: { initialIntervalMs: 0, jitter: 'none', maximumAttempts: 2 },
+        handler: async (_payload, ctx) => {
+          await new Promise((r) => setTimeout(r, 1));
+          // After an await: implicit context must survive async hops when it is on.
+          activeInHandler.push(trace.getActiveSpan()?.spanContext().spanId);
+          if (ctx.attempt === 1) throw new RetryableError('once');
+        },
+      });
+      const worker = createWorker({
+        transport,
+        jobs: [probe],
+        queueUrl: queues.mainQueueUrl,
+        dlqUrl: queues.dlqUrl,
+        waitTimeSeconds: 1,
+        logger: createLogger({ level: 'silent' }),
+        handlerTraceContext,
+      });
+      let done = false;
+      worker.on('job:succeeded', () => (done = true));
+      worker.start();
+      const queue = new JobQueue({ transport, queueUrl: queues.mainQueueUrl, jobs: [probe] });
+      const id = await queue.enqueueJob({ type: 'test.probe', payload: {} });
+      for (let i = 0; i < 100 && !done; i++) await new Promise((r) => setTimeout(r, 20));
+      await worker.stop();
+      await provider.forceFlush();
+      expect(done).toBe(true);
+
+      const spans = exporter.getFinishedSpans().filter((s) => s.attributes['job.id'] === id);
+      const byId = new Map(spans.map((s) => [s.spanContext().spanId, s]));
+      const parentOf = (s: ReadableSpan): ReadableSpan | undefined => byId.get(s.parentSpanContext?.spanId ?? '');
+      const processes = spans
+        .filter((s) => s.name === 'process test.probe')
+        .sort((a, b) => Number(a.attributes['job.attempt']) - Number(b.attributes['job.attempt']));
+      const enqueue = spans.find((s) => s.attributes['job.operation'] === 'send')!;
+      const retry = spans.find((s) => s.attributes['job.operation'] === 'retry')!;
+      expect(new Set(spans.map((s) => s.spanContext().traceId)).size).toBe(1);
+      expect(processes).toHaveLength(2);
+      expect(parentOf(processes[0]!)).toBe(enqueue);
+      expect(parentOf(retry)).toBe(processes[0]);
+      expect(parentOf(processes[1]!)).toBe(retry);
+      expect(activeInHandler).toEqual(handlerTraceContext ? processes.map((s) => s.spanContext().spanId) : [undefined, undefined]);
+      await transport.close();
+    });
+  }
 });

@@ -96,6 +96,7 @@ export async function startWorkerProcess(
     ...(options.waitTimeSeconds === undefined ? {} : { waitTimeSeconds: options.waitTimeSeconds }),
     maxMessageBytes: config.maxMessageBytes,
     logPayloads: config.logPayloads,
+    handlerTraceContext: config.handlerTraceContext,
     logger,
     queueDepthIntervalMs: config.metricsPort === undefined ? 0 : config.queueDepthIntervalMs,
     ...(connection.signMessage ? { signMessage: connection.signMessage } : {}),
