@@ -111,30 +111,37 @@ export async function runKillAndCut(spec: KillRunSpec): Promise<KillRun> {
   const kills: KillRun['kills'] = [];
   const depths: KillRun['depths'] = [];
   const replacements: Promise<Peer>[] = [];
-  while (kills.length < spec.maxKills) {
-    await new Promise((r) => setTimeout(r, spec.killEveryMs));
-    const cutsDone = proxy.stats.cuts >= spec.cutAtMs.length && Date.now() - chaosStart > lastCutEnds;
-    const depth = await direct.depth(queues.mainQueueUrl);
-    depths.push({ at: Date.now(), ...depth, live: live.size });
-    if (cutsDone && faultsLeft === 0 && depth.visible + depth.inFlight + depth.delayed === 0) break;
-    // A worker that exited without being killed is a defect of its own: say which, and why.
-    for (const peer of live) {
-      const { exitCode, signalCode } = peer.child;
-      if (exitCode === null && signalCode === null) continue;
-      const log = logs.find((file) => readLog(file).some((line) => line.pid === peer.pid));
-      const lastLines = log === undefined ? [] : readLog(log).slice(-10);
-      throw new Error(
-        `worker ${peer.pid} exited by itself (${exitCode !== null ? `code ${exitCode}` : signalCode}) ${Math.round((Date.now() - chaosStart) / 1000)} s in; ` +
-          `its output: ${peer.output().slice(-3_000)}\nits last log lines: ${JSON.stringify(lastLines)}`,
-      );
+  // A replacement still starting when the supervisor fails is not in spec.peers yet (it joins once
+  // ready): wait for it, so the test's clean-up stops it too. (A failed run once left one running.)
+  try {
+    while (kills.length < spec.maxKills) {
+      await new Promise((r) => setTimeout(r, spec.killEveryMs));
+      const cutsDone = proxy.stats.cuts >= spec.cutAtMs.length && Date.now() - chaosStart > lastCutEnds;
+      const depth = await direct.depth(queues.mainQueueUrl);
+      depths.push({ at: Date.now(), ...depth, live: live.size });
+      if (cutsDone && faultsLeft === 0 && depth.visible + depth.inFlight + depth.delayed === 0) break;
+      // A worker that exited without being killed is a defect of its own: say which, and why.
+      for (const peer of live) {
+        const { exitCode, signalCode } = peer.child;
+        if (exitCode === null && signalCode === null) continue;
+        const log = logs.find((file) => readLog(file).some((line) => line.pid === peer.pid));
+        const lastLines = log === undefined ? [] : readLog(log).slice(-10);
+        throw new Error(
+          `worker ${peer.pid} exited by itself (${exitCode !== null ? `code ${exitCode}` : signalCode}) ${Math.round((Date.now() - chaosStart) / 1000)} s in; ` +
+            `its output: ${peer.output().slice(-3_000)}\nits last log lines: ${JSON.stringify(lastLines)}`,
+        );
+      }
+      const candidates = [...live];
+      if (candidates.length === 0) continue;
+      const victim = candidates[Math.floor(random() * candidates.length)]!;
+      live.delete(victim);
+      process.kill(victim.pid, 'SIGKILL');
+      kills.push({ pid: victim.pid, at: Date.now() });
+      replacements.push(spawn());
     }
-    const candidates = [...live];
-    if (candidates.length === 0) continue;
-    const victim = candidates[Math.floor(random() * candidates.length)]!;
-    live.delete(victim);
-    process.kill(victim.pid, 'SIGKILL');
-    kills.push({ pid: victim.pid, at: Date.now() });
-    replacements.push(spawn());
+  } catch (error) {
+    await Promise.allSettled(replacements);
+    throw error;
   }
   await Promise.all(cuts);
   await Promise.all(faults);
