@@ -83,7 +83,7 @@ describe('the console in chromium', () => {
     await settledState(id, ['succeeded']);
     const page = await newPage();
     await page.goto(`${open.url}/jobs`);
-    await page.getByLabel('Idempotency key').fill('sync-calendar-42');
+    await page.getByLabel('Idempotency or concurrency key').fill('sync-calendar-42');
     await page.getByLabel('State').selectOption('succeeded');
     await page.getByRole('button', { name: 'Search' }).click();
     await page.waitForURL(/key=sync-calendar-42/);
