@@ -175,7 +175,12 @@ describe('the console over HTTP', () => {
     const actions = lines.filter((line) => line.msg === 'console action');
     expect(actions).toEqual([
       expect.objectContaining({ action: 'schedule.pause', scheduleId: 'nope', result: 'not_found' }),
-      expect.objectContaining({ action: 'schedule.pause', scheduleId: 'nightly', result: 'paused', actor: 'anonymous (no token, loopback)' }),
+      expect.objectContaining({
+        action: 'schedule.pause',
+        scheduleId: 'nightly',
+        result: 'paused',
+        actor: 'anonymous (no token, loopback)',
+      }),
       expect.objectContaining({ action: 'schedule.resume', scheduleId: 'nightly', result: 'resumed' }),
       expect.objectContaining({ action: 'schedule.trigger', scheduleId: 'nightly', result: 'triggered', jobId: run!.jobId }),
     ]);
@@ -274,7 +279,14 @@ describe('the console over HTTP', () => {
     expect(schedule.status).toBe(200);
     expect(schedule.text).not.toMatch(/Pause…|Resume…|Trigger now…/);
     const runs = (await schedules.show('nightly'))!.runs.length;
-    for (const path of ['/jobs/job-1/cancel', '/jobs/job-1/retry', '/dlq/redrive', '/dlq/purge', '/schedules/nightly/pause', '/schedules/nightly/trigger']) {
+    for (const path of [
+      '/jobs/job-1/cancel',
+      '/jobs/job-1/retry',
+      '/dlq/redrive',
+      '/dlq/purge',
+      '/schedules/nightly/pause',
+      '/schedules/nightly/trigger',
+    ]) {
       const answer = await post(readonly, path, { _csrf: csrf, all: '1', confirm: 'q-dlq' }, { cookie });
       expect(answer.status, path).toBe(403);
     }

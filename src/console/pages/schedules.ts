@@ -2,7 +2,8 @@
  * Schedules (docs/schedules.md), when the job store holds them: the list (id, job type, spec, paused,
  * next run), one schedule (its spec, next 5 runs, last 10 runs linked to their jobs) and pause, resume
  * and trigger, each confirmed on a page of its own and logged with who did it. Everything goes through
- * src/ops/schedules.ts (`createSchedules`): the console computes no timing of its own.
+ * src/ops/schedules.ts (`createSchedules`): the console computes no timing of its own. A schedule's
+ * payload is kept as given (not redacted), so it is not shown: its runs' jobs show their stored, redacted one.
  */
 import { html } from 'hono/html';
 import { z } from 'zod';
@@ -174,10 +175,6 @@ export const schedulesSection: ConsoleSection = {
               </table></div>`
           }
         </section>
-        <section aria-labelledby="payload-heading">
-          <h2 id="payload-heading">Payload</h2>
-          ${deps.showPayloads ? html`<pre><code>${JSON.stringify(schedule.job.payload, null, 2)}</code></pre>` : html`<p class="muted">Payloads are not shown: CALSYNC_STORE_PAYLOADS is off.</p>`}
-        </section>
         <p><a href="/schedules">Back to the schedules</a></p>`;
       return c.html(page(ctx, { title: `Schedule ${schedule.id}`, body }));
     });
@@ -205,7 +202,10 @@ export const schedulesSection: ConsoleSection = {
           return c.redirect(`/schedules/${encodeURIComponent(id)}?done=triggered`, 303);
         }
         const found = action === 'pause' ? await schedules.pause(id) : await schedules.resume(id);
-        audit(deps, actor, `schedule.${action}`, { scheduleId: id, result: found ? (action === 'pause' ? 'paused' : 'resumed') : 'not_found' });
+        audit(deps, actor, `schedule.${action}`, {
+          scheduleId: id,
+          result: found ? (action === 'pause' ? 'paused' : 'resumed') : 'not_found',
+        });
         if (!found) throw new NotFound(`No schedule ${id} in the job store.`);
         return c.redirect(`/schedules/${encodeURIComponent(id)}?done=${action === 'pause' ? 'paused' : 'resumed'}`, 303);
       });
