@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { JobDefinition } from '../machines/define-job.js';
 import type { RedriveQueues } from '../ops/dlq-redrive.js';
 import type { EnvelopeSender } from '../ops/jobs.js';
+import type { JobQueue } from '../queue/job-queue.js';
 import type { JobStore } from '../store/job-store.js';
 import type { Clock } from '../shared/clock.js';
 import type { Actor, ConsoleAccess } from './access.js';
@@ -20,6 +21,8 @@ export interface ConsoleDeps {
   queues: RedriveQueues & { dlqName: string };
   /** Sends a retried job's first envelope (the producer's `JobQueue`). */
   sender: EnvelopeSender;
+  /** Enqueues a schedule's job on trigger, recording it in the store first; without it, no trigger. */
+  producer: Pick<JobQueue, 'enqueue'> | undefined;
   /** The job types this console knows (their retry policy is shown); every type has the same machine. */
   jobs: readonly JobDefinition<any, any>[];
   readonly: boolean;
@@ -38,7 +41,7 @@ export type ConsoleApp = Hono<ConsoleEnv>;
 
 /**
  * A part of the console: its navigation entry (none when the feature is absent) and its routes.
- * The built-in ones are overview, jobs and dead letters; schedules plug in here when that store exists.
+ * The built-in ones are overview, jobs, dead letters and, when the store holds schedules, schedules.
  */
 export interface ConsoleSection {
   nav?: NavEntry | undefined;

@@ -13,7 +13,9 @@ import type { Logger } from 'pino';
 import type { JobDefinition } from '../machines/define-job.js';
 import type { RedriveQueues } from '../ops/dlq-redrive.js';
 import type { EnvelopeSender } from '../ops/jobs.js';
+import type { JobQueue } from '../queue/job-queue.js';
 import type { JobStore } from '../store/job-store.js';
+import { schedulesOf } from '../store/schedule-store.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { ConfigError } from '../shared/errors.js';
 import { ConsoleAccess } from './access.js';
@@ -25,6 +27,7 @@ import { mountLogin } from './pages/login.js';
 import { dlqSection } from './pages/dlq.js';
 import { jobsSection } from './pages/jobs.js';
 import { overviewSection } from './pages/overview.js';
+import { schedulesSection } from './pages/schedules.js';
 import { RedriveTasks } from './redrive-tasks.js';
 
 export interface ConsoleServerOptions {
@@ -33,6 +36,8 @@ export interface ConsoleServerOptions {
   storeUrl: string;
   queues: RedriveQueues & { dlqName: string };
   sender: EnvelopeSender;
+  /** The producer a schedule's trigger enqueues with (a `JobQueue` with the store as its recorder); unset, no trigger. */
+  producer?: Pick<JobQueue, 'enqueue'> | undefined;
   jobs: readonly JobDefinition<any, any>[];
   /** Required to sign in; unset, anyone who reaches the port may use it (the CLI allows that on loopback only). */
   token?: string | undefined;
@@ -43,7 +48,7 @@ export interface ConsoleServerOptions {
   showPayloads?: boolean;
   logger: Logger;
   clock?: Clock;
-  /** Parts beyond the built-in overview, jobs and dead letters (schedules, once that store exists). */
+  /** Parts beyond the built-in overview, jobs, dead letters and schedules (the last only when the store holds schedules). */
   sections?: readonly ConsoleSection[];
 }
 
@@ -74,6 +79,7 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
     storeUrl: options.storeUrl,
     queues: options.queues,
     sender: options.sender,
+    producer: options.producer,
     jobs: options.jobs,
     readonly: options.readonly ?? false,
     jaegerUrl: options.jaegerUrl,
@@ -83,7 +89,13 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
     access,
     redrives: new RedriveTasks(options.queues, options.store, options.logger, () => clock.now()),
   };
-  const sections = [overviewSection, jobsSection, dlqSection, ...(options.sections ?? [])];
+  const sections = [
+    overviewSection,
+    jobsSection,
+    dlqSection,
+    ...(schedulesOf(options.store) ? [schedulesSection] : []),
+    ...(options.sections ?? []),
+  ];
   const nav = sections.flatMap((section) => (section.nav ? [section.nav] : []));
   const app = new Hono<ConsoleEnv>();
 

@@ -16,6 +16,8 @@ export interface JobView {
   /** The latest attempt (1-based). */
   attempt: number;
   idempotencyKey: string | null;
+  /** The concurrency key its running attempt holds (docs/keys.md); null when none is held. */
+  concurrencyKey: string | null;
   createdAt: string;
   updatedAt: string;
   /** Not before this time (a delayed enqueue, or the next attempt after a backoff). */
@@ -45,6 +47,7 @@ export function jobView(job: JobRecord): JobView {
     state: job.state,
     attempt: job.attempt,
     idempotencyKey: job.idempotencyKey ?? null,
+    concurrencyKey: job.concurrencyKey ?? null,
     createdAt: new Date(job.createdAt).toISOString(),
     updatedAt: new Date(job.updatedAt).toISOString(),
     scheduledAt: iso(job.scheduledAt),

@@ -48,6 +48,8 @@ export interface JobRecord {
   payloadOmitted: 'disabled' | 'too_large' | undefined;
   /** A retry (`jobs retry`) started a new attempt series: how many times. */
   retries: number;
+  /** The concurrency key (docs/keys.md) its running attempt holds; set by the claim, cleared when the attempt settles. */
+  concurrencyKey: string | undefined;
 }
 
 /** A job as the producer (or the first worker to see it) records it. */
@@ -186,7 +188,7 @@ export type RenewResult = 'held' | 'cancelled' | 'lost';
 export interface JobFilter {
   state?: JobState | undefined;
   type?: string | undefined;
-  /** Matches the idempotency key or the job id exactly. */
+  /** Matches the idempotency key, the concurrency key (a running job's, docs/keys.md) or the job id exactly. */
   key?: string | undefined;
   /** Created at or after (epoch ms). */
   since?: number | undefined;

@@ -43,8 +43,6 @@ interface Row {
   claim: Claim | undefined;
   /** The last worker to claim the job (kept after the claim ends). */
   lastWorker?: string | undefined;
-  /** The concurrency key the current claim holds. */
-  concurrencyKey: string | undefined;
   /** While pending: its coalescing key. */
   coalesceKey: string | undefined;
   holds: number;
@@ -227,7 +225,7 @@ export class MemoryJobStore implements JobStore {
       ranks.admitted.push(request);
       inserted.claim = claim;
       inserted.lastWorker = claim.worker;
-      inserted.concurrencyKey = request.concurrency?.key;
+      inserted.job.concurrencyKey = request.concurrency?.key;
       return { kind: 'claimed', lost: false, created: true };
     }
     const { job } = row;
@@ -252,7 +250,7 @@ export class MemoryJobStore implements JobStore {
       return { ...gated, holds: row.holds };
     }
     ranks.admitted.push(request);
-    row.concurrencyKey = request.concurrency?.key;
+    row.job.concurrencyKey = request.concurrency?.key;
     row.coalesceKey = undefined;
     row.holds = 0;
     job.state = 'running';
@@ -340,7 +338,7 @@ export class MemoryJobStore implements JobStore {
         return 'lost';
       claim.expiresAt = now + request.leaseMs;
       // The key's hold ends with the claim; never brought back once gone (another job may hold the key).
-      const key = row.concurrencyKey === undefined ? undefined : this.#keyStates.get(row.concurrencyKey);
+      const key = row.job.concurrencyKey === undefined ? undefined : this.#keyStates.get(row.job.concurrencyKey);
       if (key?.holders.has(job.id)) key.holders.set(job.id, claim.expiresAt);
       return 'held';
     });
@@ -362,7 +360,7 @@ export class MemoryJobStore implements JobStore {
         (job) =>
           (filter.state === undefined || job.state === filter.state) &&
           (filter.type === undefined || job.type === filter.type) &&
-          (filter.key === undefined || job.idempotencyKey === filter.key || job.id === filter.key) &&
+          (filter.key === undefined || job.idempotencyKey === filter.key || job.concurrencyKey === filter.key || job.id === filter.key) &&
           (filter.since === undefined || job.createdAt >= filter.since) &&
           (filter.until === undefined || job.createdAt < filter.until) &&
           (after === undefined || isAfter(job, after)),
@@ -489,9 +487,9 @@ export class MemoryJobStore implements JobStore {
         payload: json(job.payload),
         payloadOmitted: job.payloadOmitted,
         retries: 0,
+        concurrencyKey: undefined,
       },
       claim: undefined,
-      concurrencyKey: undefined,
       coalesceKey: undefined,
       holds: 0,
       throttles: 0,
@@ -522,8 +520,8 @@ export class MemoryJobStore implements JobStore {
   }
 
   #releaseKey(row: Row): void {
-    if (row.concurrencyKey !== undefined) this.#keyStates.get(row.concurrencyKey)?.holders.delete(row.job.id);
-    row.concurrencyKey = undefined;
+    if (row.job.concurrencyKey !== undefined) this.#keyStates.get(row.job.concurrencyKey)?.holders.delete(row.job.id);
+    row.job.concurrencyKey = undefined;
   }
 
   #keyState(key: string): KeyState {

@@ -96,6 +96,7 @@ export const RECORD_COLUMNS = [
   '(j.payload IS NULL) AS payload_absent',
   'j.payload_omitted',
   'j.retries',
+  'j.concurrency_key',
 ].join(', ');
 
 export interface RecordRow {
@@ -117,6 +118,7 @@ export interface RecordRow {
   payload_absent: boolean;
   payload_omitted: JobRecord['payloadOmitted'] | null;
   retries: number;
+  concurrency_key: string | null;
 }
 
 export function toRecord(row: RecordRow): JobRecord {
@@ -139,6 +141,7 @@ export function toRecord(row: RecordRow): JobRecord {
     payload: row.payload_absent ? undefined : row.payload,
     payloadOmitted: row.payload_omitted ?? undefined,
     retries: row.retries,
+    concurrencyKey: row.concurrency_key ?? undefined,
   };
 }
 

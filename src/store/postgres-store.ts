@@ -364,7 +364,7 @@ export class PostgresJobStore implements JobStore {
     if (filter.type !== undefined) where.push(`j.type = ${param(filter.type)}`);
     if (filter.key !== undefined) {
       const key = param(filter.key);
-      where.push(`(j.idempotency_key = ${key} OR j.id = ${key})`);
+      where.push(`(j.idempotency_key = ${key} OR j.concurrency_key = ${key} OR j.id = ${key})`);
     }
     if (filter.since !== undefined) where.push(`j.created_at >= ${ts(`${param(filter.since)}::float8`)}`);
     if (filter.until !== undefined) where.push(`j.created_at < ${ts(`${param(filter.until)}::float8`)}`);

@@ -3,11 +3,13 @@
  * PostgreSQL 15, fauxqs, and a worker running jobs through both. What an operator does: read the
  * overview; find a job that failed twice then succeeded and see its three attempts; redrive a dead job
  * and watch it succeed; cancel a delayed job; sign in with the token (and be refused without it); in
- * read-only mode find no action and have a forged POST refused; retry a dead job. Every page is checked with axe-core
+ * read-only mode find no action and have a forged POST refused; retry a dead job; see a schedule's next
+ * runs, pause it, trigger it and follow its run to the job. Every page is checked with axe-core
  * and the Tab key, and saved under test-results/console/.
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSchedules } from '../../src/ops/schedules.js';
 import { axeViolations, launchBrowser, screenshot, unreachableByKeyboard } from '../support/browser.js';
 import { CONSOLE_TOKEN, healing, startConsoleRig, type ConsoleRig, type LoggedConsole } from '../support/console-rig.js';
 import { eventually } from '../support/runtime-harness.js';
@@ -83,7 +85,7 @@ describe('the console in chromium', () => {
     await settledState(id, ['succeeded']);
     const page = await newPage();
     await page.goto(`${open.url}/jobs`);
-    await page.getByLabel('Idempotency key').fill('sync-calendar-42');
+    await page.getByLabel('Idempotency or concurrency key').fill('sync-calendar-42');
     await page.getByLabel('State').selectOption('succeeded');
     await page.getByRole('button', { name: 'Search' }).click();
     await page.waitForURL(/key=sync-calendar-42/);
@@ -200,6 +202,60 @@ describe('the console in chromium', () => {
     expect((await rig.store.getJob(id))?.state).toBe('cancelled');
     expect(actions(open.lines)).toContainEqual(
       expect.objectContaining({ action: 'job.cancel', actor: 'anonymous (no token, loopback)', jobId: id, result: 'cancelled' }),
+    );
+  });
+
+  it('schedules: lists one with its next run, shows its next 5 runs, pauses it, triggers it and links the run to its job', async () => {
+    const schedules = createSchedules({ store: rig.store });
+    const id = `hourly-${Date.now().toString(36)}`;
+    await schedules.upsert({ id, job: { type: 'console.flaky', payload: { failTimes: 0 } }, every: '1h' });
+    const page = await newPage();
+    await page.goto(`${open.url}/`);
+    await page.getByRole('link', { name: 'Schedules', exact: true }).click();
+    await page.waitForURL(`${open.url}/schedules`);
+    const row = page.locator('tbody tr', { has: page.getByRole('link', { name: id }) });
+    expect(await row.textContent()).toContain('every 1 h, overlap skip');
+    expect(await row.locator('time').count()).toBe(1);
+    await checkPage(page, 'schedules');
+
+    await row.getByRole('link', { name: id }).click();
+    await page.waitForURL(new RegExp(`/schedules/${id}$`));
+    const upcoming = await page.locator('#upcoming time').evaluateAll((times) => times.map((t) => t.getAttribute('datetime')));
+    expect(upcoming).toEqual((await schedules.show(id))!.upcoming);
+    expect(upcoming).toHaveLength(5);
+    expect(Date.parse(upcoming[1]!) - Date.parse(upcoming[0]!)).toBe(3_600_000);
+    await checkPage(page, 'schedule');
+
+    await page.getByRole('button', { name: 'Pause…' }).click();
+    await checkPage(page, 'schedule-pause-confirm');
+    await page.getByRole('button', { name: 'Yes, pause it' }).click();
+    await page.waitForURL(/done=paused/);
+    expect(await page.locator('#schedule-paused').textContent()).toBe('yes');
+    expect(await page.locator('#upcoming').count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Resume…' }).count()).toBe(1);
+    expect((await schedules.get(id))?.paused).toBe(true);
+    await checkPage(page, 'schedule-paused');
+
+    await page.getByRole('button', { name: 'Trigger now…' }).click();
+    await checkPage(page, 'schedule-trigger-confirm');
+    await page.getByRole('button', { name: 'Yes, trigger it' }).click();
+    await page.waitForURL(/done=triggered/);
+    const [run] = (await schedules.show(id))!.runs;
+    expect(run?.kind).toBe('trigger');
+    const runLink = page.getByRole('link', { name: run!.jobId });
+    expect(await runLink.count()).toBe(1);
+    await settledState(run!.jobId, ['succeeded']);
+    await page.reload();
+    expect(await page.locator('tbody tr', { has: runLink }).textContent()).toContain('succeeded');
+    await checkPage(page, 'schedule-triggered');
+    await runLink.click();
+    await page.waitForURL(new RegExp(`/jobs/${run!.jobId}$`));
+    expect(await page.locator('#job-state').textContent()).toBe('succeeded');
+    expect(actions(open.lines)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ action: 'schedule.pause', scheduleId: id, result: 'paused', actor: 'anonymous (no token, loopback)' }),
+        expect.objectContaining({ action: 'schedule.trigger', scheduleId: id, result: 'triggered', jobId: run!.jobId }),
+      ]),
     );
   });
 

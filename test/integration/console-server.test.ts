@@ -7,7 +7,11 @@
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createConsoleServer, type ConsoleServer } from '../../src/console/server.js';
+import { storeRecorder } from '../../src/ops/job-recorder.js';
+import { createSchedules } from '../../src/ops/schedules.js';
+import { JobQueue } from '../../src/queue/job-queue.js';
 import { MemoryTransport } from '../../src/queue/memory/memory-transport.js';
+import type { JobStore } from '../../src/store/job-store.js';
 import { MemoryJobStore } from '../../src/store/memory-store.js';
 
 const TOKEN = 'server-test-token-0123456789';
@@ -25,16 +29,31 @@ let dlqUrl = '';
 let open: Running;
 let guarded: Running;
 let readonly: Running;
+let noSchedules: Running;
+/** The open console's log lines (`console action` among them). */
+const lines: Array<Record<string, unknown>> = [];
+const schedules = createSchedules({ store });
 
-async function start(options: { token?: string; readonly?: boolean } = {}): Promise<Running> {
+/** The same store with its schedules hidden: a store without schedule support. */
+const withoutSchedules = new Proxy(store, {
+  get: (target, name) => {
+    if (name === 'schedules') return undefined;
+    const value = Reflect.get(target, name, target) as unknown;
+    return typeof value === 'function' ? value.bind(target) : value;
+  },
+}) as JobStore;
+
+async function start(options: { token?: string; readonly?: boolean; store?: JobStore; log?: boolean } = {}): Promise<Running> {
+  const { log, ...rest } = options;
   const server = createConsoleServer({
     store,
     storeUrl: 'memory',
     queues: { transport, queueUrl, queueName: 'q', dlqUrl, dlqName: 'q-dlq' },
     sender: { sendEnvelope: async (envelope) => void sent.push(envelope) },
+    producer: new JobQueue({ transport, queueUrl, recorder: storeRecorder(store, { enabled: true, redactPaths: [] }) }),
     jobs: [],
-    logger: pino({ level: 'silent' }),
-    ...options,
+    logger: log ? pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) }) : pino({ level: 'silent' }),
+    ...rest,
   });
   const { url } = await server.listen();
   return { server, url };
@@ -44,11 +63,17 @@ beforeAll(async () => {
   queueUrl = await transport.createQueue('q');
   dlqUrl = await transport.createQueue('q-dlq');
   await store.createJobs([{ id: 'job-1', type: 't', createdAt: Date.now(), payload: { a: 1 } }]);
-  [open, guarded, readonly] = await Promise.all([start(), start({ token: TOKEN }), start({ readonly: true })]);
+  await schedules.upsert({ id: 'nightly', job: { type: 't', payload: { n: 1 } }, every: '1h' });
+  [open, guarded, readonly, noSchedules] = await Promise.all([
+    start({ log: true }),
+    start({ token: TOKEN }),
+    start({ readonly: true }),
+    start({ store: withoutSchedules }),
+  ]);
 });
 
 afterAll(async () => {
-  await Promise.all([open, guarded, readonly].map((r) => r?.server.close()));
+  await Promise.all([open, guarded, readonly, noSchedules].map((r) => r?.server.close()));
 });
 
 /** A GET's status and the alert text of its page. */
@@ -94,11 +119,71 @@ describe('the console over HTTP', () => {
     ['/dlq/redrive?all=yes', 400, 'all: Invalid input: expected &quot;1&quot;'],
     ['/dlq/redrives/not-a-uuid', 400, 'task: Invalid UUID'],
     ['/dlq/redrives/7d3c1f9e-0d5e-4c1b-9a51-3f2b8f0c2a11', 404, 'No redrive 7d3c1f9e-0d5e-4c1b-9a51-3f2b8f0c2a11'],
-    ['/schedules', 404, undefined],
+    ['/schedules?page=2', 400, 'page: unknown query parameter'],
+    ['/schedules/no-such-schedule', 404, 'No schedule no-such-schedule in the job store.'],
+    ['/schedules/nightly?done=hacked', 400, 'done: Invalid option'],
+    ['/schedules/nightly/pause?x=1', 400, 'x: unknown query parameter'],
+    ['/schedules/no-such-schedule/trigger', 404, 'No schedule no-such-schedule in the job store.'],
+    ['/schedules/nightly/resume', 409, 'Schedule nightly was not resumed: it is not paused.'],
+    ['/schedules/nightly/delete', 404, undefined],
   ])('GET %s answers %i naming the problem', async (path, status, alert) => {
     const answer = await get(open, path);
     expect(answer.status).toBe(status);
     if (alert !== undefined) expect(answer.alert).toContain(alert);
+  });
+
+  it('has Schedules only when the store holds schedules', async () => {
+    const list = await get(open, '/schedules');
+    expect(list.status).toBe(200);
+    expect(list.text).toContain('<a href="/schedules" aria-current="page">Schedules</a>');
+    expect(list.text).toContain('every 1 h, overlap skip');
+    const without = await get(noSchedules, '/');
+    expect(without.status).toBe(200);
+    expect(without.text).not.toContain('Schedules');
+    expect((await get(noSchedules, '/schedules')).status).toBe(404);
+  });
+
+  it('schedule actions: CSRF checked, the form validated, unknown ids 404; pause, resume and trigger logged with who', async () => {
+    const { cookie, csrf } = await browserSession(open, '/schedules/nightly/pause');
+    expect((await post(open, '/schedules/nightly/pause', {}, { cookie })).status).toBe(403);
+    expect((await post(open, '/schedules/nightly/pause', { _csrf: 'x'.repeat(43) }, { cookie })).status).toBe(403);
+    expect((await schedules.get('nightly'))?.paused).toBe(false);
+    const extra = await post(open, '/schedules/nightly/pause', { _csrf: csrf, every: '1s' }, { cookie });
+    expect(extra.status).toBe(400);
+    expect(await extra.text()).toContain('every: unknown form parameter');
+    expect((await post(open, '/schedules/nope/pause', { _csrf: csrf }, { cookie })).status).toBe(404);
+
+    const paused = await post(open, '/schedules/nightly/pause', { _csrf: csrf }, { cookie });
+    expect(paused.status).toBe(303);
+    expect(paused.headers.get('location')).toBe('/schedules/nightly?done=paused');
+    expect((await schedules.get('nightly'))?.paused).toBe(true);
+    expect((await get(open, '/schedules/nightly/pause')).alert).toBe('Schedule nightly was not paused: it is already paused.');
+    expect((await post(open, '/schedules/nightly/resume', { _csrf: csrf }, { cookie })).headers.get('location')).toBe(
+      '/schedules/nightly?done=resumed',
+    );
+    expect((await schedules.get('nightly'))?.paused).toBe(false);
+
+    const triggered = await post(open, '/schedules/nightly/trigger', { _csrf: csrf }, { cookie });
+    expect(triggered.headers.get('location')).toBe('/schedules/nightly?done=triggered');
+    const [run] = (await schedules.show('nightly'))!.runs;
+    expect(run).toMatchObject({ kind: 'trigger', state: 'pending' });
+    expect((await store.getJob(run!.jobId))?.payload).toEqual({ n: 1 });
+    expect((await transport.depth(queueUrl)).visible).toBe(1);
+    const shown = await get(open, '/schedules/nightly');
+    expect(shown.text).toContain(`<a href="/jobs/${run!.jobId}"><code>${run!.jobId}</code></a>`);
+
+    const actions = lines.filter((line) => line.msg === 'console action');
+    expect(actions).toEqual([
+      expect.objectContaining({ action: 'schedule.pause', scheduleId: 'nope', result: 'not_found' }),
+      expect.objectContaining({
+        action: 'schedule.pause',
+        scheduleId: 'nightly',
+        result: 'paused',
+        actor: 'anonymous (no token, loopback)',
+      }),
+      expect.objectContaining({ action: 'schedule.resume', scheduleId: 'nightly', result: 'resumed' }),
+      expect.objectContaining({ action: 'schedule.trigger', scheduleId: 'nightly', result: 'triggered', jobId: run!.jobId }),
+    ]);
   });
 
   it('serves Pico CSS from node_modules and its own script, with a strict content security policy on pages', async () => {
@@ -189,10 +274,24 @@ describe('the console over HTTP', () => {
     expect((await get(readonly, '/dlq/purge')).status).toBe(403);
     expect((await get(readonly, '/dlq/redrive?all=1')).status).toBe(403);
     const { cookie, csrf } = await browserSession(readonly, '/jobs/job-1');
-    for (const path of ['/jobs/job-1/cancel', '/jobs/job-1/retry', '/dlq/redrive', '/dlq/purge']) {
+    for (const action of ['pause', 'resume', 'trigger']) expect((await get(readonly, `/schedules/nightly/${action}`)).status).toBe(403);
+    const schedule = await get(readonly, '/schedules/nightly');
+    expect(schedule.status).toBe(200);
+    expect(schedule.text).not.toMatch(/Pause…|Resume…|Trigger now…/);
+    const runs = (await schedules.show('nightly'))!.runs.length;
+    for (const path of [
+      '/jobs/job-1/cancel',
+      '/jobs/job-1/retry',
+      '/dlq/redrive',
+      '/dlq/purge',
+      '/schedules/nightly/pause',
+      '/schedules/nightly/trigger',
+    ]) {
       const answer = await post(readonly, path, { _csrf: csrf, all: '1', confirm: 'q-dlq' }, { cookie });
       expect(answer.status, path).toBe(403);
     }
     expect((await store.getJob('job-1'))?.state).toBe('pending');
+    expect((await schedules.show('nightly'))!.runs.length).toBe(runs);
+    expect((await schedules.get('nightly'))?.paused).toBe(false);
   });
 });

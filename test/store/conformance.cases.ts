@@ -517,6 +517,31 @@ export function storeCases(harness: () => StoreHarness): void {
       expect((await store.listJobs({ key: 'key-1' })).jobs.every((j) => j.idempotencyKey === 'key-1')).toBe(true);
     });
 
+    test('the key filter also matches the concurrency key a running job holds; the record shows it until the settle', async ({
+      expect,
+    }) => {
+      const { store } = harness();
+      const type = uniqueType();
+      const key = `tenant-${randomUUID().slice(0, 8)}`;
+      const [running, waiting, other] = [
+        newJob(type, { keys: [key], idempotencyKey: `idem-${randomUUID().slice(0, 8)}` }),
+        newJob(type, { keys: [key] }),
+        newJob(type),
+      ];
+      await store.createJobs([running!, waiting!, other!]);
+      const request = claimOf(running!, { concurrency: { key, limit: 1 } });
+      expect(await store.claim([request])).toEqual([{ kind: 'claimed', lost: false, created: false }]);
+      expect((await store.getJob(running!.id))?.concurrencyKey).toBe(key);
+      expect((await store.getJob(waiting!.id))?.concurrencyKey).toBeUndefined();
+      // By the concurrency key: the job holding it; by its idempotency key: the same job, as before.
+      const byKey = await store.listJobs({ key });
+      expect(byKey.jobs.map((j) => [j.id, j.concurrencyKey])).toEqual([[running!.id, key]]);
+      expect((await store.listJobs({ key: running!.idempotencyKey })).jobs.map((j) => j.id)).toEqual([running!.id]);
+      await store.settle([{ jobId: running!.id, attempt: 1, messageId: request.messageId, outcome: { kind: 'succeeded' } }]);
+      expect((await store.getJob(running!.id))?.concurrencyKey).toBeUndefined();
+      expect((await store.listJobs({ key })).jobs).toEqual([]);
+    });
+
     test('50 a page by default, at most 1000', async ({ expect }) => {
       const { store } = harness();
       const type = uniqueType();

@@ -112,6 +112,7 @@ export async function startConsoleRig(prefix: string): Promise<ConsoleRig> {
           dlqName: queues.dlqName,
         },
         sender: producer,
+        producer,
         jobs: consoleJobs,
         logger: pino({ level: 'info' }, sink),
         ...options,

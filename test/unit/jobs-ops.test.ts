@@ -4,6 +4,7 @@
  * payload cannot be sent as enqueued; cancelled again when the send fails) and `storeFacts`.
  */
 import { describe, expect, it } from 'vitest';
+import { jobText } from '../../src/cli/commands/jobs.js';
 import { jobView, retryJob, storeFacts, type EnvelopeSender } from '../../src/ops/jobs.js';
 import type { Envelope, HistoryEntry } from '../../src/queue/envelope.js';
 import type { NewJob } from '../../src/store/job-store.js';
@@ -57,6 +58,7 @@ describe('jobView', () => {
       state: 'dead',
       attempt: 1,
       idempotencyKey: 'k-1',
+      concurrencyKey: null,
       createdAt: '2026-03-01T00:00:00.000Z',
       updatedAt: '2026-03-01T00:00:01.000Z',
       scheduledAt: null,
@@ -73,6 +75,9 @@ describe('jobView', () => {
     const bare = jobView((await other.getJob(omitted))!);
     expect(bare.payloadOmitted).toBe('disabled');
     expect('payload' in bare).toBe(false);
+    // `jobs show` prints the concurrency key only when one is held.
+    expect(jobText(view)).not.toContain('concurrency key');
+    expect(jobText({ ...view, concurrencyKey: 'tenant-7' })).toContain('  concurrency key:  tenant-7\n');
   });
 });
 

@@ -8,6 +8,7 @@ import { createConsoleServer, type ConsoleServer } from '../../console/server.js
 import { loadConfig, loadConsoleSettings, type CalsyncConfig, type ConsoleSettings } from '../../config/config.js';
 import { DEFAULTS } from '../../config/settings.js';
 import type { JobDefinition } from '../../machines/define-job.js';
+import { payloadPolicy, storeRecorder } from '../../ops/job-recorder.js';
 import { ConfigError } from '../../shared/errors.js';
 import type { OpenedStore } from '../../store/open-store.js';
 import { JobQueue } from '../../telemetry/instrumented.js';
@@ -54,6 +55,8 @@ export async function mountConsole(parts: {
     maxMessageBytes: config.maxMessageBytes,
     jobs,
     ...(connection.signMessage ? { attributes: connection.signMessage } : {}),
+    // A schedule's trigger enqueues through it (recorded first); a retry's sendEnvelope records nothing.
+    recorder: storeRecorder(store.store, payloadPolicy(config)),
   });
   const server = createConsoleServer({
     store: store.store,
@@ -67,6 +70,7 @@ export async function mountConsole(parts: {
       ...(connection.signMessage ? { signMessage: connection.signMessage } : {}),
     },
     sender,
+    producer: sender,
     jobs,
     token: settings.token,
     readonly: settings.readonly,

@@ -125,6 +125,7 @@ export function jobText(job: JobView): string {
     `  state:            ${job.state}${job.deadLetterReason ? ` (dead-letter reason: ${job.deadLetterReason})` : ''}`,
     `  attempt:          ${job.attempt}${job.retries > 0 ? ` (retried ${job.retries} time(s))` : ''}`,
     `  idempotency key:  ${job.idempotencyKey ?? '-'}`,
+    ...(job.concurrencyKey ? [`  concurrency key:  ${job.concurrencyKey}`] : []),
     `  created:          ${job.createdAt}`,
     `  scheduled:        ${job.scheduledAt ?? '-'}`,
     `  started:          ${job.startedAt ?? '-'}`,

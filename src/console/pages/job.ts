@@ -118,6 +118,7 @@ async function jobPage(
         <tbody>
           <tr><th scope="row">state</th><td id="job-state">${job.state}</td></tr>
           <tr><th scope="row">idempotency key</th><td>${job.idempotencyKey ?? html`<span class="muted">none</span>`}</td></tr>
+          ${job.concurrencyKey ? html`<tr><th scope="row">concurrency key</th><td id="job-concurrency-key"><a href="/jobs?key=${encodeURIComponent(job.concurrencyKey)}">${job.concurrencyKey}</a> <small class="muted">(held while it runs)</small></td></tr>` : ''}
           <tr><th scope="row">created</th><td>${time(job.createdAt)}</td></tr>
           <tr><th scope="row">not before</th><td>${time(job.scheduledAt)}</td></tr>
           <tr><th scope="row">latest attempt started</th><td>${time(job.startedAt)}</td></tr>

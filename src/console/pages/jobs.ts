@@ -1,5 +1,5 @@
 /**
- * Jobs: the search (id, idempotency key, type, state, created between two times), newest first, a
+ * Jobs: the search (id, key: idempotency or a running job's concurrency key, type, state, created between two times), newest first, a
  * page at a time by the store's keyset cursor. The filter lives in the URL (a GET form), so a search
  * can be shared as a link. The job page and its actions are job.ts.
  */
@@ -57,7 +57,7 @@ function filterOf(query: JobsQuery): JobFilter {
   return {
     ...(query.state ? { state: query.state } : {}),
     ...(query.type ? { type: query.type } : {}),
-    // The store's key filter matches an idempotency key or an id; each field keeps only its own kind below.
+    // The store's key filter matches an idempotency key, a concurrency key or an id; each field keeps only its own kinds below.
     ...(query.id ? { key: query.id } : query.key ? { key: query.key } : {}),
     ...(query.from !== undefined ? { since: query.from } : {}),
     ...(query.to !== undefined ? { until: query.to } : {}),
@@ -68,7 +68,7 @@ function filterOf(query: JobsQuery): JobFilter {
 
 function keep(query: JobsQuery, job: JobView): boolean {
   if (query.id && job.id !== query.id) return false;
-  if (query.key && job.idempotencyKey !== query.key) return false;
+  if (query.key && job.idempotencyKey !== query.key && job.concurrencyKey !== query.key) return false;
   return true;
 }
 
@@ -93,7 +93,7 @@ export const jobsSection: ConsoleSection = {
         <form method="get" action="/jobs" aria-label="Search jobs">
           <div class="filters">
             <label>Job id <input name="id" value="${field(raw, 'id')}" /></label>
-            <label>Idempotency key <input name="key" value="${field(raw, 'key')}" /></label>
+            <label>Idempotency or concurrency key <input name="key" value="${field(raw, 'key')}" /></label>
             <label>Type <input name="type" value="${field(raw, 'type')}" list="job-types" /></label>
             <datalist id="job-types">${types.map((type) => html`<option value="${type}"></option>`)}</datalist>
             <label>State
