@@ -94,6 +94,27 @@ conformance(
   (harness) => {
     afterAFailedStatement(harness);
 
+    test('the search by key is answered from indexes, not by reading every row', async () => {
+      const { store } = harness();
+      const type = `conformance.${randomUUID().slice(0, 8)}`;
+      await store.createJobs(
+        Array.from({ length: 2_000 }, (_, i) => ({ id: randomUUID(), type, idempotencyKey: `k-${i}`, createdAt: Date.now() })),
+      );
+      const pool = testPool(database!.connectionString, { max: 1 });
+      try {
+        await pool.query('ANALYZE calsync_jobs.jobs');
+        const { rows } = await pool.query<{ 'QUERY PLAN': string }>(
+          `EXPLAIN SELECT id FROM calsync_jobs.jobs j WHERE (j.idempotency_key = $1 OR j.concurrency_key = $1 OR j.id = $1)`,
+          ['k-7'],
+        );
+        const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
+        expect(plan).not.toMatch(/Seq Scan/);
+        expect(plan).toMatch(/jobs_concurrency_key/);
+      } finally {
+        await pool.end();
+      }
+    });
+
     test('a connection the server ends mid-statement fails that call alone: no unhandled error, the next call works', async () => {
       // runPrepared checks a client out itself; pg emits 'error' on it when the server ends the
       // connection, and without a listener that event killed the process (the store chaos run, on
