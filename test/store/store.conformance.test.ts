@@ -215,6 +215,7 @@ conformance(
           "SELECT indexname FROM pg_indexes WHERE schemaname = 'calsync_jobs' AND tablename = 'jobs' ORDER BY indexname",
         );
         expect(rows.map((r) => r.indexname)).toEqual([
+          'jobs_concurrency_key',
           'jobs_created',
           'jobs_idempotency_key',
           'jobs_pkey',
