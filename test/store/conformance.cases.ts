@@ -7,8 +7,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'vitest';
-import type { ClaimRequest, JobStore, NewJob, SettleOutcome } from '../../src/store/job-store.js';
+import type { ClaimRequest, JobStore, SettleOutcome } from '../../src/store/job-store.js';
 import { keyCases } from './keys.cases.js';
+import { claimOf, LONG_LEASE_MS, newJob, sleep } from './store-fixtures.js';
 
 export interface StoreHarness {
   readonly name: string;
@@ -20,27 +21,8 @@ export interface StoreHarness {
 
 const SHORT_LEASE_MS = 50;
 const EXPIRED_AFTER_MS = 120;
-const LONG_LEASE_MS = 60_000;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const uniqueType = () => `conformance.${randomUUID().slice(0, 8)}`;
-
-function newJob(type: string, fields: Partial<NewJob> = {}): NewJob {
-  return { id: randomUUID(), type, createdAt: Date.now(), ...fields };
-}
-
-function claimOf(job: NewJob, fields: Partial<Omit<ClaimRequest, 'row'>> = {}): ClaimRequest {
-  return {
-    jobId: job.id,
-    type: job.type,
-    attempt: 1,
-    messageId: `m-${randomUUID().slice(0, 8)}`,
-    leaseMs: LONG_LEASE_MS,
-    worker: 'host:1',
-    row: job,
-    ...fields,
-  };
-}
 
 const failure = { name: 'Error', message: 'boom' };
 const historyOf = (attempt: number) => [

@@ -5,7 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'vitest';
-import type { ClaimRequest, JobStore, NewJob, SettleOutcome } from '../../src/store/job-store.js';
+import type { JobStore, SettleOutcome } from '../../src/store/job-store.js';
+import { claimOf, LONG_LEASE_MS, newJob, sleep } from './store-fixtures.js';
 
 interface Harness {
   readonly store: JobStore;
@@ -14,28 +15,9 @@ interface Harness {
 /** A claim this short has surely expired after {@link EXPIRED_AFTER_MS}. */
 const SHORT_LEASE_MS = 300;
 const EXPIRED_AFTER_MS = 450;
-const LONG_LEASE_MS = 60_000;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const uniqueType = () => `keys.${randomUUID().slice(0, 8)}`;
 const uniqueKey = () => `key-${randomUUID().slice(0, 12)}`;
-
-function newJob(type: string, fields: Partial<NewJob> = {}): NewJob {
-  return { id: randomUUID(), type, createdAt: Date.now(), ...fields };
-}
-
-function claimOf(job: NewJob, fields: Partial<Omit<ClaimRequest, 'row'>> = {}): ClaimRequest {
-  return {
-    jobId: job.id,
-    type: job.type,
-    attempt: 1,
-    messageId: `m-${randomUUID().slice(0, 8)}`,
-    leaseMs: LONG_LEASE_MS,
-    worker: 'host:1',
-    row: job,
-    ...fields,
-  };
-}
 
 export function keyCases(harness: () => Harness): void {
   /** `n` jobs of one new type, recorded (with their keys' rows made ready, as a producer does). */
