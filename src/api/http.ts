@@ -1,5 +1,6 @@
 /** The API's HTTP plumbing shared by its routes: a problem with its status, and a JSON answer. */
-import type { ServerResponse } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 /** An answer other than success: `status`, `{ error, field? }` (plus `extra` fields, e.g. a job's `state`). */
 export class HttpProblem extends Error {
@@ -32,4 +33,27 @@ export function decodeSegment(segment: string, field: string): string {
   } catch {
     throw new HttpProblem(400, `${field}: bad percent-encoding`, field);
   }
+}
+
+/** Listens on `host:port` (0: a free port) and gives the URL; the API and the console both serve this way. */
+export async function listenOn(server: Server, port: number, host: string): Promise<{ url: string; port: number }> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const shown = host.includes(':') ? `[${host}]` : host;
+  return { url: `http://${shown}:${address.port}`, port: address.port };
+}
+
+/** Stops accepting, ends idle keep-alive connections, and resolves once every request is done. */
+export function closeServer(server: Server): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (!server.listening) return resolve();
+    server.close((error) => (error ? reject(error) : resolve()));
+    server.closeIdleConnections();
+  });
 }

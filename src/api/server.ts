@@ -14,12 +14,11 @@
  * `Allow`), 413 past `maxBodyBytes`; 501 for routes this server was built without (no `enqueue`, no `store`).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { EnqueueResult } from '../queue/job-queue.js';
 import type { JobStore } from '../store/job-store.js';
-import { allow, decodeSegment, HttpProblem, send } from './http.js';
+import { allow, closeServer, decodeSegment, HttpProblem, listenOn, send } from './http.js';
 import { handleJobsRoute } from './jobs-routes.js';
 import { handleScheduleRoute } from './schedule-routes.js';
 import { CALENDAR_SYNC_TYPE } from '../jobs/calendar/calendar-sync.js';
@@ -174,23 +173,11 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   let closing: Promise<void> | undefined;
   return {
     server,
-    async listen({ port = 0, host = '127.0.0.1' } = {}) {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-      const address = server.address() as AddressInfo;
-      return { url: `http://${host}:${address.port}`, port: address.port };
+    listen({ port = 0, host = '127.0.0.1' } = {}) {
+      return listenOn(server, port, host);
     },
     close() {
-      closing ??= new Promise<void>((resolve, reject) => {
-        if (!server.listening) return resolve();
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeIdleConnections();
-      });
+      closing ??= closeServer(server);
       return closing;
     },
   };

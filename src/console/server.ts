@@ -6,7 +6,7 @@
  * input 400 naming the field, a store that does not answer 503.
  */
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { closeServer, listenOn } from '../api/http.js';
 import { createAdaptorServer } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { Logger } from 'pino';
@@ -186,26 +186,13 @@ export function createConsoleServer(options: ConsoleServerOptions): ConsoleServe
   let closing: Promise<void> | undefined;
   return {
     server,
-    async listen({ port = 0, host = '127.0.0.1' } = {}) {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-      const address = server.address() as AddressInfo;
-      const shown = host.includes(':') ? `[${host}]` : host;
-      return { url: `http://${shown}:${address.port}`, port: address.port };
+    listen({ port = 0, host = '127.0.0.1' } = {}) {
+      return listenOn(server, port, host);
     },
     close() {
       closing ??= (async () => {
         await deps.redrives.stop();
-        await new Promise<void>((resolve, reject) => {
-          if (!server.listening) return resolve();
-          server.close((error) => (error ? reject(error) : resolve()));
-          server.closeIdleConnections();
-        });
+        await closeServer(server);
       })();
       return closing;
     },
