@@ -11,7 +11,7 @@
  */
 import type pg from 'pg';
 import type { ClaimRequest, ClaimResult, DropReason, HoldReason, JobState } from './job-store.js';
-import { inRounds, NEW_JOB_COLUMNS, newJobFields, runPrepared, ts } from './postgres-sql.js';
+import { inRounds, lockedRows, NEW_JOB_COLUMNS, newJobFields, runPrepared, ts } from './postgres-sql.js';
 
 interface ClaimRow {
   i: number;
@@ -95,11 +95,14 @@ function claimSql(t: string, k: string): string {
         ckey text, climit int, rkey text, rmax int, rper float8, ${NEW_JOB_COLUMNS})
     ),
     cur AS (
-      SELECT j.id, j.state, j.attempt, j.claim_message_id, j.dead_letter_reason, j.throttles,
+      ${lockedRows(
+        t,
+        'id',
+        'SELECT job_id FROM req',
+        `j.id, j.state, j.attempt, j.claim_message_id, j.dead_letter_reason, j.throttles,
         (j.claim_message_id IS NOT NULL AND j.claim_attempt = j.attempt) AS has_claim,
-        (j.claim_expires_at > now()) AS claim_live
-      FROM ${t} j WHERE j.id IN (SELECT job_id FROM req)
-      FOR UPDATE
+        (j.claim_expires_at > now()) AS claim_live`,
+      )}
     ),
     dec AS (
       SELECT r.*, c.state AS cur_state, c.attempt AS cur_attempt, c.claim_message_id AS cur_message_id, c.dead_letter_reason AS cur_reason,
@@ -123,10 +126,7 @@ function claimSql(t: string, k: string): string {
       FROM dec d WHERE d.decision IN ('missing', 'claim', 'claim_lost') AND (d.ckey IS NOT NULL OR d.rkey IS NOT NULL)
     ),
     klock AS (
-      SELECT kr.key, kr.holders, kr.starts, kr.throttled_until FROM ${k} kr
-      WHERE kr.key IN (SELECT ckey FROM want UNION SELECT rkey FROM want)
-      ORDER BY kr.key
-      FOR UPDATE
+      ${lockedRows(k, 'key', 'SELECT ckey FROM want UNION ALL SELECT rkey FROM want', 'j.key, j.holders, j.starts, j.throttled_until')}
     ),
     gate AS (
       SELECT w.*,

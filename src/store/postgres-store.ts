@@ -21,6 +21,7 @@ import { claimBatch } from './postgres-claim.js';
 import {
   CLEAR_CLAIM,
   inRounds,
+  lockedRows,
   ms,
   NEW_JOB_COLUMNS,
   newJobFields,
@@ -264,8 +265,7 @@ export class PostgresJobStore implements JobStore {
            throttle_ms float8, throttle_key text)
        ),
        cur AS (
-         SELECT j.id, j.state, j.attempt, j.claim_attempt, j.claim_message_id, j.concurrency_key FROM ${t} j
-         WHERE j.id IN (SELECT job_id FROM req) FOR UPDATE
+         ${lockedRows(t, 'id', 'SELECT job_id FROM req', 'j.id, j.state, j.attempt, j.claim_attempt, j.claim_message_id, j.concurrency_key')}
        ),
        win AS (
          SELECT DISTINCT ON (r.job_id) r.* FROM req r JOIN cur c ON c.id = r.job_id
@@ -313,8 +313,7 @@ export class PostgresJobStore implements JobStore {
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(i int, job_id text, attempt int, message_id text, lease_ms float8)
        ),
        cur AS (
-         SELECT j.id, j.state, j.attempt, j.claim_attempt, j.claim_message_id, j.concurrency_key FROM ${t} j
-         WHERE j.id IN (SELECT job_id FROM req) FOR UPDATE
+         ${lockedRows(t, 'id', 'SELECT job_id FROM req', 'j.id, j.state, j.attempt, j.claim_attempt, j.claim_message_id, j.concurrency_key')}
        ),
        held AS (
          SELECT r.* FROM req r JOIN cur c ON c.id = r.job_id
@@ -332,7 +331,7 @@ export class PostgresJobStore implements JobStore {
          FROM (SELECT DISTINCT ON (job_id) * FROM held ORDER BY job_id, i DESC) h JOIN cur c ON c.id = h.job_id
          WHERE c.concurrency_key IS NOT NULL GROUP BY c.concurrency_key
        ),
-       klock AS (SELECT kr.key FROM ${this.#keys} kr WHERE kr.key IN (SELECT key FROM kext) ORDER BY kr.key FOR UPDATE),
+       klock AS (${lockedRows(this.#keys, 'key', 'SELECT key FROM kext', 'j.key')}),
        kupd AS (
          UPDATE ${this.#keys} kr SET holders = kr.holders || (
              SELECT coalesce(jsonb_object_agg(e.key, e.value), '{}'::jsonb) FROM jsonb_each(x.ext) e WHERE kr.holders ? e.key)

@@ -14,6 +14,7 @@ import { runPrepared } from '../../src/store/postgres-sql.js';
 import { eventually } from '../support/runtime-harness.js';
 import { startPostgres, testPool, type PostgresDatabase } from '../support/postgres.js';
 import { storeCases, type StoreHarness } from './conformance.cases.js';
+import { claimOf, LONG_LEASE_MS, newJob } from './store-fixtures.js';
 
 function conformance(
   name: string,
@@ -53,10 +54,50 @@ function afterAFailedStatement(harness: () => StoreHarness): void {
   });
 }
 
+/**
+ * What only a database shows: the hot path's statements find their rows by index, never by reading
+ * the table, on a table the planner has not analysed (a new deployment; PGlite never runs autovacuum).
+ * Before lockedRows, claim, settle and renew read every row of jobs through a hash join.
+ */
+function hotPathPlans(url: () => string): void {
+  test('claim, settle and renew find their rows by index on an unanalysed table of 3,000 jobs', async () => {
+    const pool = testPool(url(), { max: 1 });
+    const seen: { text: string; values: unknown[] }[] = [];
+    const query = pool.query.bind(pool) as (text: string, values?: unknown[]) => Promise<unknown>;
+    pool.query = ((text: string, values?: unknown[]) => {
+      if (typeof text === 'string' && text.includes('FOR UPDATE') && values) seen.push({ text, values });
+      return query(text, values);
+    }) as typeof pool.query;
+    const store = new PostgresJobStore({ pool, schema: freshSchema(), closePool: true, prepareStatements: false });
+    try {
+      await store.migrate();
+      const type = `conformance.${randomUUID().slice(0, 8)}`;
+      const jobs = Array.from({ length: 3_000 }, () => newJob(type));
+      for (let i = 0; i < jobs.length; i += 500) await store.createJobs(jobs.slice(i, i + 500));
+      const claims = jobs.slice(0, 20).map((job) => claimOf(job));
+      await store.claim(claims);
+      await store.renew(claims.slice(10).map((c) => ({ jobId: c.jobId, attempt: 1, messageId: c.messageId, leaseMs: LONG_LEASE_MS })));
+      await store.settle(
+        claims.slice(0, 10).map((c) => ({ jobId: c.jobId, attempt: 1, messageId: c.messageId, outcome: { kind: 'succeeded' } })),
+      );
+      expect(seen.length).toBeGreaterThanOrEqual(3);
+      for (const { text, values } of seen) {
+        const { rows } = (await query(`EXPLAIN ${text}`, values)) as { rows: { 'QUERY PLAN': string }[] };
+        const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
+        expect(plan, text.slice(0, 200)).not.toMatch(/Seq Scan on (jobs|job_keys)\b/);
+      }
+    } finally {
+      await store.close();
+    }
+  });
+}
+
 conformance('MemoryJobStore', async () => {
   const store = new MemoryJobStore();
   return { harness: { name: 'memory', store, fresh: async () => new MemoryJobStore() }, stop: () => store.close() };
 });
+
+let url: string | undefined;
 
 conformance(
   'PostgresJobStore on PGlite (embedded)',
@@ -69,9 +110,13 @@ conformance(
       await store.migrate();
       return store;
     };
+    url = embedded.url;
     return { harness: { name: 'pglite', store: embedded.store, fresh }, stop: () => embedded.close() };
   },
-  afterAFailedStatement,
+  (harness) => {
+    afterAFailedStatement(harness);
+    hotPathPlans(() => url!);
+  },
 );
 
 let database: PostgresDatabase | undefined;
@@ -93,6 +138,7 @@ conformance(
   },
   (harness) => {
     afterAFailedStatement(harness);
+    hotPathPlans(() => database!.connectionString);
 
     test('the search by key is answered from indexes, not by reading every row', async () => {
       const { store } = harness();
