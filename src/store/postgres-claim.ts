@@ -64,7 +64,8 @@ export async function claimBatch(
         ...newJobFields(r.row),
       };
     });
-    const { rows } = await runPrepared<ClaimRow>(pool, prepare, claimSql(`${schema}.jobs`, `${schema}.job_keys`), [JSON.stringify(batch)]);
+    const keyed = batch.some((r) => r.ckey !== null || r.rkey !== null);
+    const { rows } = await runPrepared<ClaimRow>(pool, prepare, claimStatement(schema, keyed), [JSON.stringify(batch)]);
     const byIndex = new Map(rows.map((row) => [row.i, row]));
     return pending.filter((group) => {
       const winner = requests[group[0]!]!;
@@ -79,47 +80,29 @@ export async function claimBatch(
   return results as ClaimResult[];
 }
 
+const claimStatements = new Map<string, string>();
+
+/** The claim's text for `schema`, with or without the key gates, built once. */
+function claimStatement(schema: string, keyed: boolean): string {
+  const cacheKey = `${keyed ? 'keyed' : 'plain'} ${schema}`;
+  let text = claimStatements.get(cacheKey);
+  if (text === undefined) {
+    text = claimSql(`${schema}.jobs`, `${schema}.job_keys`, keyed);
+    claimStatements.set(cacheKey, text);
+  }
+  return text;
+}
+
 /**
- * Per-key gates (docs/keys.md), in the same statement: the requests the row decision lets through and
- * that name a key are ranked per key in batch order; their key rows are locked in key order (after the
- * job rows, as every statement that touches both does, so two statements never wait on each other in
- * a circle); a request goes when its key is not throttled, its rank fits the key's live holds under
- * `limit` and its rate rank fits the starts left in the window. Ranks count every candidate, so a
- * batch never admits more than a key allows (it may hold back one a finer count would have let go).
- * A key row that does not exist yet is inserted and its requests decided in the next round.
+ * A batch in which no request names a key (most jobs) skips the gates: every request the row decision
+ * lets through goes. Half the statement to plan and run (pg_stat_statements in the store bench).
  */
-function claimSql(t: string, k: string): string {
-  return `WITH req AS (
-      SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(
-        i int, job_id text, type text, attempt int, message_id text, lease_ms float8, worker text,
-        ckey text, climit int, rkey text, rmax int, rper float8, ${NEW_JOB_COLUMNS})
-    ),
-    cur AS (
-      ${lockedRows(
-        t,
-        'id',
-        'SELECT job_id FROM req',
-        `j.id, j.state, j.attempt, j.claim_message_id, j.dead_letter_reason, j.throttles,
-        (j.claim_message_id IS NOT NULL AND j.claim_attempt = j.attempt) AS has_claim,
-        (j.claim_expires_at > now()) AS claim_live`,
-      )}
-    ),
-    dec AS (
-      SELECT r.*, c.state AS cur_state, c.attempt AS cur_attempt, c.claim_message_id AS cur_message_id, c.dead_letter_reason AS cur_reason,
-        c.throttles AS cur_throttles,
-        CASE
-          WHEN c.id IS NULL THEN 'missing'
-          WHEN c.state IN ('succeeded', 'dead') THEN 'terminal'
-          WHEN c.state = 'cancelled' THEN 'cancelled'
-          WHEN r.attempt < c.attempt THEN 'older_attempt'
-          WHEN r.attempt > c.attempt THEN 'claim'
-          WHEN c.has_claim AND c.claim_live THEN 'claim_held'
-          WHEN c.has_claim THEN 'claim_lost'
-          ELSE 'claim'
-        END AS decision
-      FROM req r LEFT JOIN cur c ON c.id = r.job_id
-    ),
-    want AS (
+const NO_KEYS_FIN = `    fin AS (
+      SELECT d.*, 'go'::text AS gate, NULL::float8 AS retry_after_ms FROM dec d
+    ),`;
+
+/** The key gates' CTEs after `dec`, ending with `fin` (see claimSql). */
+const KEYED_GATES = (k: string): string => `    want AS (
       SELECT d.i, d.job_id, d.lease_ms, d.ckey, d.climit, d.rkey, d.rmax, d.rper, extract(epoch FROM now()) * 1000 AS now_ms,
         row_number() OVER (PARTITION BY d.ckey ORDER BY d.i) AS crank,
         row_number() OVER (PARTITION BY d.rkey ORDER BY d.i) AS rrank
@@ -187,7 +170,56 @@ function claimSql(t: string, k: string): string {
     ),
     fin AS (
       SELECT d.*, coalesce(g.gate, 'go') AS gate, g.retry_after_ms FROM dec d LEFT JOIN gate g ON g.i = d.i
+    ),`;
+
+/** Keyed requests held back: their rows count the hold. */
+const KEYED_HOLD = (t: string): string => `    hold AS (
+      UPDATE ${t} j SET holds = j.holds + 1
+      FROM fin f WHERE j.id = f.job_id AND f.decision IN ('claim', 'claim_lost') AND f.gate IN ('concurrency', 'rate', 'throttled')
+      RETURNING j.id, j.holds
+    )`;
+
+/**
+ * Per-key gates (docs/keys.md), in the same statement: the requests the row decision lets through and
+ * that name a key are ranked per key in batch order; their key rows are locked in key order (after the
+ * job rows, as every statement that touches both does, so two statements never wait on each other in
+ * a circle); a request goes when its key is not throttled, its rank fits the key's live holds under
+ * `limit` and its rate rank fits the starts left in the window. Ranks count every candidate, so a
+ * batch never admits more than a key allows (it may hold back one a finer count would have let go).
+ * A key row that does not exist yet is inserted and its requests decided in the next round.
+ */
+function claimSql(t: string, k: string, keyed: boolean): string {
+  return `WITH req AS (
+      SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(
+        i int, job_id text, type text, attempt int, message_id text, lease_ms float8, worker text,
+        ckey text, climit int, rkey text, rmax int, rper float8, ${NEW_JOB_COLUMNS})
     ),
+    cur AS (
+      ${lockedRows(
+        t,
+        'id',
+        'SELECT job_id FROM req',
+        `j.id, j.state, j.attempt, j.claim_message_id, j.dead_letter_reason, j.throttles,
+        (j.claim_message_id IS NOT NULL AND j.claim_attempt = j.attempt) AS has_claim,
+        (j.claim_expires_at > now()) AS claim_live`,
+      )}
+    ),
+    dec AS (
+      SELECT r.*, c.state AS cur_state, c.attempt AS cur_attempt, c.claim_message_id AS cur_message_id, c.dead_letter_reason AS cur_reason,
+        c.throttles AS cur_throttles,
+        CASE
+          WHEN c.id IS NULL THEN 'missing'
+          WHEN c.state IN ('succeeded', 'dead') THEN 'terminal'
+          WHEN c.state = 'cancelled' THEN 'cancelled'
+          WHEN r.attempt < c.attempt THEN 'older_attempt'
+          WHEN r.attempt > c.attempt THEN 'claim'
+          WHEN c.has_claim AND c.claim_live THEN 'claim_held'
+          WHEN c.has_claim THEN 'claim_lost'
+          ELSE 'claim'
+        END AS decision
+      FROM req r LEFT JOIN cur c ON c.id = r.job_id
+    ),
+${keyed ? KEYED_GATES(k) : NO_KEYS_FIN}
     ins AS (
       INSERT INTO ${t} AS j (id, type, state, attempt, idempotency_key, created_at, scheduled_at, started_at, updated_at,
         payload, payload_omitted, trace_id, claim_message_id, claim_attempt, claim_worker, claim_expires_at, concurrency_key, holds)
@@ -210,16 +242,16 @@ function claimSql(t: string, k: string): string {
         concurrency_key = f.ckey, coalesce_key = NULL, holds = 0
       FROM fin f WHERE j.id = f.job_id AND f.decision IN ('claim', 'claim_lost') AND f.gate = 'go'
       RETURNING j.id
-    ),
-    hold AS (
-      UPDATE ${t} j SET holds = j.holds + 1
-      FROM fin f WHERE j.id = f.job_id AND f.decision IN ('claim', 'claim_lost') AND f.gate IN ('concurrency', 'rate', 'throttled')
-      RETURNING j.id, j.holds
-    )
+    )${
+      keyed
+        ? `,
+${KEYED_HOLD(t)}`
+        : ''
+    }
     SELECT f.i, f.decision, f.gate, f.retry_after_ms, f.cur_state, f.cur_attempt, f.cur_message_id, f.cur_reason, f.cur_throttles,
       EXISTS (SELECT 1 FROM ins WHERE ins.id = f.job_id) AS inserted,
       EXISTS (SELECT 1 FROM upd WHERE upd.id = f.job_id) AS updated,
-      coalesce((SELECT h.holds FROM hold h WHERE h.id = f.job_id), (SELECT n.holds FROM ins n WHERE n.id = f.job_id)) AS holds
+      ${keyed ? 'coalesce((SELECT h.holds FROM hold h WHERE h.id = f.job_id), (SELECT n.holds FROM ins n WHERE n.id = f.job_id))' : '(SELECT n.holds FROM ins n WHERE n.id = f.job_id)'} AS holds
     FROM fin f`;
 }
 
