@@ -95,7 +95,7 @@ function claimStatement(schema: string, keyed: boolean): string {
 
 /**
  * A batch in which no request names a key (most jobs) skips the gates: every request the row decision
- * lets through goes. Half the statement to plan and run (pg_stat_statements in the store bench).
+ * lets through goes, and the statement has half as many CTEs to plan and run.
  */
 const NO_KEYS_FIN = `    fin AS (
       SELECT d.*, 'go'::text AS gate, NULL::float8 AS retry_after_ms FROM dec d
