@@ -15,6 +15,7 @@
  *   scheduler off, running the same rate of the same job enqueued by this process (CPU per job).
  * - PostgreSQL CPU per tick (the postmaster and its backends), the same way.
  * - Lag p50/p99: a tick's fire time (its time plus jitter) to its job enqueued (goal: p99 within 1 s).
+ *   The three seconds of the window with the latest ticks say whether a p99 is spread or one stall.
  *
  * The rows are inserted with SQL in batches (the timing computed by src/store/schedule-timing.ts, as
  * `schedules.upsert` would): 100,000 upserts one by one would only measure the seeding.
@@ -54,6 +55,8 @@ export interface ScheduleBenchReport {
   roundTripsPerTick: { claimDue: number; advance: number; createJobs: number; total: number };
   jobPathCallsPerTick: number;
   lagMs: { p50: number; p99: number; max: number };
+  /** The seconds of the window with the latest ticks: offset from the window's start, ticks in it, their max lag. */
+  worstSeconds: Array<{ second: number; ticks: number; maxLagMs: number }>;
   workerCpuUsPerTick: number;
   baselineWorkerCpuUsPerJob: number;
   cpuRatioToBaseline: number;
@@ -120,7 +123,11 @@ async function seed(url: string, n: number, startAt: number): Promise<void> {
         [JSON.stringify(rows), EVERY_MS, EVERY_MS - 1, startAt],
       );
     }
-    await pool.query('ANALYZE calsync_jobs.schedules');
+    // Vacuumed now, not by autovacuum inside the window: with fsync on, its pass over the 100,000
+    // rows just inserted stalled the scheduler's commits for about 1.5 s there (the window's latest
+    // second: +35 s, 825 ticks at once, 1.8 s late; p99 1.4–1.6 s in two of four runs). A table of
+    // schedules that grew over weeks is not vacuumed whole the minute after it was written.
+    await pool.query('VACUUM (ANALYZE) calsync_jobs.schedules');
   } finally {
     await pool.end();
   }
@@ -218,6 +225,21 @@ export async function scheduleBench(sqsEndpoint: string, log: (line: string) => 
     const workerCpu = perTick(sum(results.map((r) => r.cpuMicros)));
     const baselineCpu = baselineJobs === 0 ? Number.NaN : sum(baseline.map((r) => r.cpuMicros)) / baselineJobs;
     const lag = { p50: percentile(lags, 50), p99: percentile(lags, 99), max: Math.max(...lags) };
+    // Where the p99 comes from: late ticks spread over the window, or one stall (a checkpoint, an
+    // autovacuum of the seeded table, a worker's GC) that made a second's ticks late together.
+    const bySecond = new Map<number, { ticks: number; maxLagMs: number }>();
+    for (const r of results)
+      r.enqueuedAtMs.forEach((at, i) => {
+        const second = Math.floor((at - startAt) / 1000);
+        const slot = bySecond.get(second) ?? { ticks: 0, maxLagMs: 0 };
+        slot.ticks++;
+        slot.maxLagMs = Math.max(slot.maxLagMs, r.lagsMs[i]!);
+        bySecond.set(second, slot);
+      });
+    const worstSeconds = [...bySecond]
+      .map(([second, slot]) => ({ second, ...slot }))
+      .sort((a, b) => b.maxLagMs - a.maxLagMs)
+      .slice(0, 3);
     return {
       schedules: N,
       everyMs: EVERY_MS,
@@ -230,6 +252,7 @@ export async function scheduleBench(sqsEndpoint: string, log: (line: string) => 
       roundTripsPerTick: roundTrips,
       jobPathCallsPerTick: perTick(callsOf('claim') + callsOf('settle') + callsOf('renew')),
       lagMs: lag,
+      worstSeconds,
       workerCpuUsPerTick: workerCpu,
       baselineWorkerCpuUsPerJob: baselineCpu,
       cpuRatioToBaseline: workerCpu / baselineCpu,
@@ -267,6 +290,7 @@ export function scheduleMarkdown(r: ScheduleBenchReport): string {
     `| store round trips per tick (claimDue + advance + createJobs) | ${f(r.roundTripsPerTick.total, 3)} (${f(r.roundTripsPerTick.claimDue, 3)} + ${f(r.roundTripsPerTick.advance, 3)} + ${f(r.roundTripsPerTick.createJobs, 3)}) |`,
     `| job path store calls per tick (claim + settle + renew) | ${f(r.jobPathCallsPerTick, 3)} |`,
     `| lag, fire time → enqueued: p50 / p99 / max | ${f(r.lagMs.p50, 0)} / ${f(r.lagMs.p99, 0)} / ${f(r.lagMs.max, 0)} ms |`,
+    `| the window's latest seconds (offset: ticks enqueued, latest lag) | ${r.worstSeconds.map((w) => `+${w.second} s: ${w.ticks}, ${f(w.maxLagMs, 0)} ms`).join('; ')} |`,
     `| worker CPU per tick (scheduling + running its job) | ${f(r.workerCpuUsPerTick, 0)} µs |`,
     `| baseline: worker CPU per job, scheduler off, same rate from a producer | ${f(r.baselineWorkerCpuUsPerJob, 0)} µs |`,
     `| ratio to baseline | ${f(r.cpuRatioToBaseline)} × |`,

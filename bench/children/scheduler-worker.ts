@@ -31,6 +31,8 @@ export interface SchedulerWorkerResult {
   cpuMicros: number;
   ticks: number;
   lagsMs: number[];
+  /** Epoch ms each tick was enqueued, in the order of lagsMs (for the worst seconds of the window). */
+  enqueuedAtMs: number[];
   jobsRun: number;
   calls: Record<string, number>;
 }
@@ -41,6 +43,7 @@ let calls: Record<string, number> = {};
 let ticks = 0;
 let jobsRun = 0;
 let lagsMs: number[] = [];
+let enqueuedAtMs: number[] = [];
 let cpuAtStart = process.cpuUsage();
 
 function count<T extends object>(target: T, names: readonly (keyof T & string)[]): void {
@@ -77,7 +80,10 @@ const worker = createWorker({
     recordTicksFired: (_type, _kind, n) => {
       ticks += n;
     },
-    recordTickLag: (_type, lagMs) => void lagsMs.push(lagMs),
+    recordTickLag: (_type, lagMs) => {
+      lagsMs.push(lagMs);
+      enqueuedAtMs.push(Date.now());
+    },
   },
 });
 worker.start();
@@ -88,10 +94,11 @@ process.on('message', (message: { type: string }) => {
     ticks = 0;
     jobsRun = 0;
     lagsMs = [];
+    enqueuedAtMs = [];
     cpuAtStart = process.cpuUsage();
   } else if (message.type === 'stop') {
     const cpu = process.cpuUsage(cpuAtStart);
-    const result: SchedulerWorkerResult = { type: 'result', cpuMicros: cpu.user + cpu.system, ticks, lagsMs, jobsRun, calls };
+    const result: SchedulerWorkerResult = { type: 'result', cpuMicros: cpu.user + cpu.system, ticks, lagsMs, enqueuedAtMs, jobsRun, calls };
     process.send?.(result, undefined, {}, () => {
       void worker
         .stop({ graceMs: 2_000 })
