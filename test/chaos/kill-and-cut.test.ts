@@ -14,7 +14,7 @@ import { startEmbeddedSqs, type EmbeddedSqs } from '../../src/ops/embedded-sqs.j
 import { JobQueue } from '../../src/queue/job-queue.js';
 import { SqsTransport } from '../../src/queue/sqs/sqs-transport.js';
 import type { Peer } from '../support/process.js';
-import { CHAOS_POLICY, faultFreeFate, isNonRetryable } from './support/fate.js';
+import { deadOutcomeExplained, faultFreeFate, isNonRetryable } from './support/fate.js';
 import { chaosQueues, pending, readLog, scratchDir, type LogLine } from './support/harness.js';
 import { countReruns, readDeadLetters, runKillAndCut, short, tally, timeline as timelineOf, type DeadEntry } from './support/kill-run.js';
 import { startCuttableProxy, type CuttableProxy } from './support/tcp-proxy.js';
@@ -255,13 +255,7 @@ describe('chaos: SIGKILLed workers and network cuts', () => {
       if (deadEntries.length > 0) {
         const last = deadEntries.at(-1)!;
         deadByReason[last.reason] = (deadByReason[last.reason] ?? 0) + 1;
-        const ok = isNonRetryable(SEED, id)
-          ? deadEntries.every((d) => d.reason === 'non_retryable')
-          : deadEntries.every(
-              (d) =>
-                d.reason === 'attempts_exhausted' &&
-                (duplicated ? d.historyLength >= CHAOS_POLICY.maximumAttempts : d.historyLength === CHAOS_POLICY.maximumAttempts),
-            );
+        const ok = deadOutcomeExplained(deadEntries, isNonRetryable(SEED, id), duplicated);
         if (!ok) problems.push(`dead job ${id}: ${JSON.stringify(deadEntries)} (non-retryable: ${isNonRetryable(SEED, id)})`);
       } else {
         if (isNonRetryable(SEED, id)) problems.push(`non-retryable job ${id} is not in the DLQ`);

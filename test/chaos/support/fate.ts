@@ -39,6 +39,38 @@ export function faultFreeFate(
   return { outcome: 'attempts_exhausted', executions: maximumAttempts };
 }
 
+/** What a DLQ entry says of how its job ended (test/chaos/support/kill-run.ts, DeadEntry). */
+export interface DeadOutcome {
+  reason: string;
+  historyLength: number;
+  /** History entries of kind worker_lost. */
+  lost: number;
+}
+
+/**
+ * Whether a job's DLQ entries are an outcome the runtime (without a store) may leave under kills and
+ * cuts. A non-retryable job dies `non_retryable`; a retryable one `attempts_exhausted` after exactly
+ * `maximumAttempts` attempts, or more when a duplicated message carried one more lost receipt.
+ *
+ * Either may also die `attempts_exhausted` with **every** attempt lost. Without a store, each
+ * redelivery of a message is charged as a lost attempt (docs/design.md, "A redelivered message is one
+ * lost attempt"): the worker died, or the receive was swallowed by a cut. A job whose deliveries were
+ * all cut short never ended its handler's run on its own terms. A CI run saw this for a non-retryable
+ * job (attempt 4, 4 history entries, all worker_lost), and the older rule called it a problem.
+ */
+export function deadOutcomeExplained(
+  entries: readonly DeadOutcome[],
+  nonRetryable: boolean,
+  duplicated: boolean,
+  maximumAttempts: number = CHAOS_POLICY.maximumAttempts,
+): boolean {
+  const attemptsSpent = (d: DeadOutcome): boolean =>
+    d.reason === 'attempts_exhausted' && (duplicated ? d.historyLength >= maximumAttempts : d.historyLength === maximumAttempts);
+  return entries.every((d) =>
+    nonRetryable ? d.reason === 'non_retryable' || (attemptsSpent(d) && d.lost === d.historyLength) : attemptsSpent(d),
+  );
+}
+
 /** A small seeded PRNG (mulberry32) for the supervisor's choices. */
 export function prng(seed: string): () => number {
   let a = Math.floor(unit(seed, 'prng') * 2 ** 32);
