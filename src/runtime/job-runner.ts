@@ -13,9 +13,7 @@ import type { ClaimRequest, ClaimResult } from '../store/job-store.js';
 import { storedPayload } from '../store/payload-policy.js';
 import type { PayloadKeys } from '../machines/job-keys.js';
 import type { ActionExecutor } from './action-executor.js';
-import type { KeyGate } from './key-gate.js';
 import { Attempt, type AttemptDeps } from './attempt.js';
-import type { WorkerTelemetry } from './attempt-telemetry.js';
 import type { WorkerEvents } from './events.js';
 import { Lease } from './lease.js';
 import { knownJobs, takeIn, type Intake } from './message-intake.js';
@@ -50,14 +48,8 @@ export class JobRunner {
 
   constructor(
     options: ResolvedWorkerOptions,
-    deps: {
-      executor: ActionExecutor;
-      events: WorkerEvents;
-      telemetry: WorkerTelemetry;
-      logger: Logger;
-      store?: StoreLink | undefined;
-      keyGate?: KeyGate | undefined;
-    },
+    /** What each attempt is given, but the options and intake rules (made here from `options`). */
+    deps: Omit<AttemptDeps, 'options' | 'intake'>,
   ) {
     this.#options = options;
     this.#store = deps.store;
