@@ -4,12 +4,8 @@
  */
 import { loadConfig, loadPruneSettings } from '../../config/config.js';
 import { cancelJob, pruneJobs, retryJob } from '../../ops/jobs.js';
-import { ConfigError } from '../../shared/errors.js';
-import { createLogger } from '../../runtime/logger.js';
-import { JobQueue } from '../../telemetry/instrumented.js';
-import { startOtel } from '../../telemetry/sdk.js';
 import { asUsage, CONNECTION_HELP, CONNECTION_OPTIONS, connectionFlags, parse, UsageError } from '../args.js';
-import { connect, requireStore } from '../connect.js';
+import { requireStore, withStoreAndQueue } from '../connect.js';
 
 export const JOBS_CANCEL_USAGE = `Usage: calsync-jobs jobs cancel <id> [--json]
 
@@ -78,60 +74,41 @@ export async function jobsRetryCommand(argv: string[]): Promise<number> {
   const { id, values } = oneId(argv, JOBS_RETRY_USAGE);
   if (id === undefined) return 0;
   const config = loadConfig(process.env, connectionFlags(values));
-  if (config.embedded)
-    throw new ConfigError('--embedded', 'jobs retry sends to an SQS server shared with the workers; set AWS_ENDPOINT_URL_SQS instead');
-  const opened = await requireStore(config);
-  const otel = await startOtel({ serviceName: 'calsync-cli' });
-  try {
-    const connection = await connect(config, createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel }));
-    try {
-      const queue = new JobQueue({
-        transport: connection.transport,
-        queueUrl: connection.queueUrl,
-        queueName: connection.queueName,
-        maxMessageBytes: config.maxMessageBytes,
-        ...(connection.signMessage ? { attributes: connection.signMessage } : {}),
-      });
-      const outcome = await retryJob(opened.store, queue, id);
-      switch (outcome.kind) {
-        case 'not_found':
-          console.error(`calsync-jobs jobs retry: no job ${id}`);
-          return 1;
-        case 'not_retryable':
-          console.error(`calsync-jobs jobs retry: job ${id} is ${outcome.state}; only dead or cancelled jobs can be retried`);
-          return 1;
-        case 'payload_not_stored': {
-          const why = {
-            disabled: 'CALSYNC_STORE_PAYLOADS was off',
-            too_large: 'over the 16 KiB cap',
-            redacted: 'stored with fields redacted',
-          }[outcome.why];
-          console.error(
-            outcome.state === 'dead'
-              ? `calsync-jobs jobs retry: payload not stored (${why}); redrive it from the DLQ: calsync-jobs dlq redrive --id ${id}`
-              : `calsync-jobs jobs retry: payload not stored (${why}); a cancelled job is not in the DLQ either: enqueue it again`,
-          );
-          return 1;
-        }
-        case 'send_failed':
-          console.error(
-            `calsync-jobs jobs retry: could not send job ${id} (${(outcome.error as Error)?.message ?? String(outcome.error)}); it is cancelled again: retry later`,
-          );
-          return 1;
-        case 'retried': {
-          const { job } = outcome;
-          if (values.json) console.log(JSON.stringify({ id, state: job.state, attempt: job.attempt, retries: job.retries }));
-          else console.log(`retried ${id}: attempt 1 of a new series (retry ${job.retries}), sent to ${connection.queueName}`);
-          return 0;
-        }
+  return await withStoreAndQueue(config, 'jobs retry', { record: false }, async (store, queue, connection) => {
+    const outcome = await retryJob(store, queue, id);
+    switch (outcome.kind) {
+      case 'not_found':
+        console.error(`calsync-jobs jobs retry: no job ${id}`);
+        return 1;
+      case 'not_retryable':
+        console.error(`calsync-jobs jobs retry: job ${id} is ${outcome.state}; only dead or cancelled jobs can be retried`);
+        return 1;
+      case 'payload_not_stored': {
+        const why = {
+          disabled: 'CALSYNC_STORE_PAYLOADS was off',
+          too_large: 'over the 16 KiB cap',
+          redacted: 'stored with fields redacted',
+        }[outcome.why];
+        console.error(
+          outcome.state === 'dead'
+            ? `calsync-jobs jobs retry: payload not stored (${why}); redrive it from the DLQ: calsync-jobs dlq redrive --id ${id}`
+            : `calsync-jobs jobs retry: payload not stored (${why}); a cancelled job is not in the DLQ either: enqueue it again`,
+        );
+        return 1;
       }
-    } finally {
-      await connection.close();
+      case 'send_failed':
+        console.error(
+          `calsync-jobs jobs retry: could not send job ${id} (${(outcome.error as Error)?.message ?? String(outcome.error)}); it is cancelled again: retry later`,
+        );
+        return 1;
+      case 'retried': {
+        const { job } = outcome;
+        if (values.json) console.log(JSON.stringify({ id, state: job.state, attempt: job.attempt, retries: job.retries }));
+        else console.log(`retried ${id}: attempt 1 of a new series (retry ${job.retries}), sent to ${connection.queueName}`);
+        return 0;
+      }
     }
-  } finally {
-    await otel.shutdown().catch(() => undefined);
-    await opened.close();
-  }
+  });
 }
 
 /** `7d`, `12h`, `30m`, `45s` or `500ms`: the largest unit that divides it. */

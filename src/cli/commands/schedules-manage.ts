@@ -4,18 +4,14 @@
  * only; the operations are src/ops/schedules.ts.
  */
 import { loadConfig } from '../../config/config.js';
-import { payloadPolicy, storeRecorder } from '../../ops/job-recorder.js';
 import { createSchedules } from '../../ops/schedules.js';
 import { validateJob } from '../../queue/job-queue.js';
-import { createLogger } from '../../runtime/logger.js';
 import { DURATION_EXPECTED, durationMs } from '../../shared/duration.js';
 import { ConfigError } from '../../shared/errors.js';
 import type { ScheduleInput } from '../../store/schedule-spec.js';
 import type { OverlapPolicy } from '../../store/schedule-store.js';
-import { JobQueue } from '../../telemetry/instrumented.js';
-import { startOtel } from '../../telemetry/sdk.js';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, connectionFlags, parse, UsageError } from '../args.js';
-import { connect, requireStore } from '../connect.js';
+import { requireStore, withStoreAndQueue } from '../connect.js';
 import { loadJobs } from '../load-jobs.js';
 import { timingText } from './schedule-text.js';
 
@@ -184,36 +180,13 @@ export async function schedulesTriggerCommand(argv: string[]): Promise<number> {
   const { id, values } = oneId(argv, SCHEDULES_TRIGGER_USAGE);
   if (id === undefined) return 0;
   const config = loadConfig(process.env, connectionFlags(values));
-  if (config.embedded)
-    throw new ConfigError(
-      '--embedded',
-      'schedules trigger sends to an SQS server shared with the workers; set AWS_ENDPOINT_URL_SQS instead',
-    );
-  const opened = await requireStore(config);
-  const otel = await startOtel({ serviceName: 'calsync-cli' });
-  try {
-    const connection = await connect(config, createLogger({ level: config.logLevel === 'info' ? 'warn' : config.logLevel }));
-    try {
-      const queue = new JobQueue({
-        transport: connection.transport,
-        queueUrl: connection.queueUrl,
-        queueName: connection.queueName,
-        maxMessageBytes: config.maxMessageBytes,
-        recorder: storeRecorder(opened.store, payloadPolicy(config)),
-        ...(connection.signMessage ? { attributes: connection.signMessage } : {}),
-      });
-      const result = await createSchedules({ store: opened.store, queue }).trigger(id);
-      if (result === undefined) {
-        console.error(`calsync-jobs schedules trigger: no schedule ${id}`);
-        return 1;
-      }
-      console.log(values.json ? JSON.stringify({ id, jobId: result.jobId }) : result.jobId);
-      return 0;
-    } finally {
-      await connection.close();
+  return await withStoreAndQueue(config, 'schedules trigger', { record: true }, async (store, queue) => {
+    const result = await createSchedules({ store, queue }).trigger(id);
+    if (result === undefined) {
+      console.error(`calsync-jobs schedules trigger: no schedule ${id}`);
+      return 1;
     }
-  } finally {
-    await otel.shutdown();
-    await opened.close();
-  }
+    console.log(values.json ? JSON.stringify({ id, jobId: result.jobId }) : result.jobId);
+    return 0;
+  });
 }
