@@ -111,6 +111,21 @@ async function drain(workers: Worker[], n: number): Promise<number> {
   return seconds;
 }
 
+/** A producer that records each job in `store` before sending it (payloads not stored), as the API does. */
+function recordingProducer(
+  transport: Target['transport'],
+  queueUrl: string,
+  definition: JobDefinition<{ i: number }>,
+  store: JobStore,
+): JobQueue {
+  return new JobQueue({
+    transport,
+    queueUrl,
+    jobs: [definition],
+    recorder: storeRecorder(store, payloadPolicy({ storePayloads: false, logRedact: [] })),
+  });
+}
+
 async function prefillJobs(queue: JobQueue, type: string, n: number): Promise<void> {
   for (let from = 0; from < n; from += 100) {
     const batch = Array.from({ length: Math.min(100, n - from) }, (_, k) => ({ type, payload: { i: from + k } }));
@@ -140,12 +155,7 @@ export async function keyScenarios(target: Target): Promise<KeysReport> {
           const type = `bench.keys.${variant}`;
           const definition = job(type, variant === 'keys', () => undefined);
           const queues = await runQueues(target);
-          const producer = new JobQueue({
-            transport: target.transport,
-            queueUrl: queues.queueUrl,
-            jobs: [definition],
-            recorder: storeRecorder(store, payloadPolicy({ storePayloads: false, logRedact: [] })),
-          });
+          const producer = recordingProducer(target.transport, queues.queueUrl, definition, store);
           await prefillJobs(producer, type, N);
           const counts: Counts = { claim: 0, settle: 0, renew: 0 };
           const worker = createWorker({
@@ -201,12 +211,7 @@ export async function keyScenarios(target: Target): Promise<KeysReport> {
           },
         });
         const queues = await runQueues(target);
-        const producer = new JobQueue({
-          transport: target.transport,
-          queueUrl: queues.queueUrl,
-          jobs: [definition],
-          recorder: storeRecorder(store, payloadPolicy({ storePayloads: false, logRedact: [] })),
-        });
+        const producer = recordingProducer(target.transport, queues.queueUrl, definition, store);
         await prefillJobs(producer, type, CHAIN);
         const list = Array.from({ length: workers }, () =>
           createWorker({
