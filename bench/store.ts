@@ -17,7 +17,8 @@
  * BENCH_STORE_TRICKLE (jobs per trickle, 200), BENCH_STORE_TRICKLE_RUNS (1),
  * BENCH_STORE_SATURATION (`processes x concurrency` steps in order of load, default `1x200,4x50`;
  * the 1x50 step is the throughput row), BENCH_STORE_SATURATION_N (jobs per saturation run, 5000; BENCH_STORE_RUNS runs a step),
- * BENCH_STORE_STATEMENTS=1 (load pg_stat_statements and print what each store statement costs in
+ * BENCH_STORE_KINDS (the stores beside `off`, default `pglite,postgres`; without postgres, no
+ * saturation steps), BENCH_STORE_STATEMENTS=1 (load pg_stat_statements and print what each store statement costs in
  * PostgreSQL: planning, execution, WAL; a diagnosis, off by default since it costs time itself).
  */
 import { readFileSync } from 'node:fs';
@@ -145,13 +146,15 @@ const CONCURRENCY = 50;
 const GOAL_RATIO = 0.75;
 const GOAL_ROUND_TRIPS = 0.3;
 
-const THROUGHPUT: StoreSpec[] = [
+/** BENCH_STORE_KINDS: the stores measured (`off` always is: it is every ratio's baseline). */
+const KINDS = new Set<StoreKind>(['off', ...((process.env.BENCH_STORE_KINDS ?? 'pglite,postgres').split(',') as StoreKind[])]);
+const THROUGHPUT: StoreSpec[] = (<StoreSpec[]>[
   { name: 'store off', store: 'off', rows: 'worker', processes: 1, concurrency: CONCURRENCY },
   { name: 'PGlite in the worker, producer rows', store: 'pglite', rows: 'producer', processes: 1, concurrency: CONCURRENCY },
   { name: 'PGlite in the worker, worker rows', store: 'pglite', rows: 'worker', processes: 1, concurrency: CONCURRENCY },
   { name: 'PostgreSQL, producer rows', store: 'postgres', rows: 'producer', processes: 1, concurrency: CONCURRENCY },
   { name: 'PostgreSQL, worker rows', store: 'postgres', rows: 'worker', processes: 1, concurrency: CONCURRENCY },
-];
+]).filter((spec) => KINDS.has(spec.store));
 
 interface CpuSample {
   at: number;
@@ -499,15 +502,16 @@ export async function storeScenarios(target: Target, sqsPid: number): Promise<St
     for (const r of report.throughput) if (r.store !== 'off') r.cpuRatioToOff = offCpu / r.allCpuUsPerJob.median;
 
     // 4. PostgreSQL under more load: the 1×50 step is the throughput row; then more processes.
-    const base = THROUGHPUT.find((s) => s.store === 'postgres' && s.rows === 'producer')!;
-    report.saturation.push({
-      ...report.throughput.find((r) => r.name === base.name)!,
-      kind: 'saturation',
-      name: '1 process × c=50 (the row above)',
-    });
-    for (const step of SATURATION_STEPS) {
+    const base = THROUGHPUT.find((s) => s.store === 'postgres' && s.rows === 'producer');
+    if (base)
+      report.saturation.push({
+        ...report.throughput.find((r) => r.name === base.name)!,
+        kind: 'saturation',
+        name: '1 process × c=50 (the row above)',
+      });
+    for (const step of base ? SATURATION_STEPS : []) {
       const spec: StoreSpec = {
-        ...base,
+        ...base!,
         ...step,
         name: `${step.processes} process${step.processes === 1 ? '' : 'es'} × c=${step.concurrency}`,
       };
@@ -528,7 +532,7 @@ export async function storeScenarios(target: Target, sqsPid: number): Promise<St
     report.knee = knee(report.saturation);
 
     // 3. Pickup at a trickle, store off / PGlite / PostgreSQL at once (staggered), the order rotated.
-    const kinds: StoreKind[] = ['off', 'pglite', 'postgres'];
+    const kinds = (['off', 'pglite', 'postgres'] as const).filter((k) => KINDS.has(k));
     const trickles = new Map<StoreKind, TrickleResult[]>(kinds.map((k) => [k, []]));
     for (let rep = 0; rep < TRICKLE_RUNS; rep++) {
       const results = await bench.trickles(

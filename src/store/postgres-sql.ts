@@ -11,6 +11,16 @@ const statementNames = new Map<string, string>();
 const clientTags = new WeakMap<pg.PoolClient, string>();
 
 /**
+ * Whether `error` is the database rejecting a statement (a SQLSTATE error such as bad input or a
+ * constraint), as opposed to the connection or the server failing (classes 08, 53, 57, 58, XX, or no
+ * SQLSTATE at all): only the former is worth running again in smaller pieces (batch-coalescer.ts).
+ */
+export function statementRejected(error: unknown): boolean {
+  const { code, severity } = (error ?? {}) as { code?: unknown; severity?: unknown };
+  return typeof severity === 'string' && typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !/^(08|53|57|58|XX)/.test(code);
+}
+
+/**
  * Runs `text` on one of `pool`'s connections, as a named prepared statement when `prepare` is set:
  * each connection parses and plans it once and then only binds and executes it. The hot-path
  * statements (claim, settle, renew, create) are large CTEs over a JSON batch whose planning alone cost

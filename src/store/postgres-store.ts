@@ -14,6 +14,7 @@
 import { join } from 'node:path';
 import pg from 'pg';
 import { defaultMigrationsDir, migrate, quoteSchema, type MigrateResult } from '../shared/migrate.js';
+import { BatchCoalescer, StatementSlots } from './batch-coalescer.js';
 import { activityOf } from './job-activity.js';
 import { decodeCursor, pageSize, toPage } from './job-page.js';
 import { TERMINAL_STATES } from './job-store.js';
@@ -27,6 +28,7 @@ import {
   newJobFields,
   runPrepared,
   RECORD_COLUMNS,
+  statementRejected,
   type RecordRow,
   toRecord,
   ts,
@@ -115,6 +117,11 @@ export class PostgresJobStore implements JobStore {
   readonly #prepare: boolean;
   /** The schedules in the same schema (postgres-schedules.ts). */
   readonly schedules: PostgresScheduleStore;
+  /** The hot-path batch calls, joined while the pool's connections are all busy (batch-coalescer.ts). */
+  readonly #creates: BatchCoalescer<NewJob, CreateResult>;
+  readonly #claims: BatchCoalescer<ClaimRequest, ClaimResult>;
+  readonly #settles: BatchCoalescer<SettleRequest, SettleResult>;
+  readonly #renews: BatchCoalescer<RenewRequest, RenewResult>;
   #closing: Promise<void> | undefined;
 
   constructor(options: PostgresJobStoreOptions) {
@@ -125,6 +132,15 @@ export class PostgresJobStore implements JobStore {
     this.#closePool = options.closePool ?? false;
     this.#prepare = options.prepareStatements ?? true;
     this.schedules = new PostgresScheduleStore(this.#pool, quoteSchema(this.#schema));
+    const slots = new StatementSlots(this.#pool.options.max ?? 10);
+    this.#creates = new BatchCoalescer((jobs) => this.#createJobs(jobs), slots, statementRejected);
+    this.#claims = new BatchCoalescer(
+      (requests) => claimBatch(this.#pool, quoteSchema(this.#schema), requests, this.#prepare),
+      slots,
+      statementRejected,
+    );
+    this.#settles = new BatchCoalescer((requests) => this.#settle(requests), slots, statementRejected);
+    this.#renews = new BatchCoalescer((requests) => this.#renew(requests), slots, statementRejected);
   }
 
   /** A pool to `url` (max 10 by default), migrated and pinged; `close()` ends the pool. */
@@ -158,7 +174,11 @@ export class PostgresJobStore implements JobStore {
     return migrate(this.#pool, { dir: join(defaultMigrationsDir(), 'store'), schema: this.#schema });
   }
 
-  async createJobs(jobs: readonly NewJob[]): Promise<CreateResult[]> {
+  createJobs(jobs: readonly NewJob[]): Promise<CreateResult[]> {
+    return this.#creates.call(jobs);
+  }
+
+  async #createJobs(jobs: readonly NewJob[]): Promise<CreateResult[]> {
     const results: (CreateResult | undefined)[] = new Array(jobs.length);
     // A later job of the batch with an earlier one's id or key is that job's duplicate: answered here,
     // so the statement sees each id and each key once.
@@ -231,10 +251,14 @@ export class PostgresJobStore implements JobStore {
   }
 
   claim(requests: readonly ClaimRequest[]): Promise<ClaimResult[]> {
-    return claimBatch(this.#pool, quoteSchema(this.#schema), requests, this.#prepare);
+    return this.#claims.call(requests);
   }
 
-  async settle(requests: readonly SettleRequest[]): Promise<SettleResult[]> {
+  settle(requests: readonly SettleRequest[]): Promise<SettleResult[]> {
+    return this.#settles.call(requests);
+  }
+
+  async #settle(requests: readonly SettleRequest[]): Promise<SettleResult[]> {
     if (requests.length === 0) return [];
     const batch = requests.map((r, i) => {
       const o = r.outcome;
@@ -302,7 +326,11 @@ export class PostgresJobStore implements JobStore {
     return results;
   }
 
-  async renew(requests: readonly RenewRequest[]): Promise<RenewResult[]> {
+  renew(requests: readonly RenewRequest[]): Promise<RenewResult[]> {
+    return this.#renews.call(requests);
+  }
+
+  async #renew(requests: readonly RenewRequest[]): Promise<RenewResult[]> {
     if (requests.length === 0) return [];
     const batch = requests.map((r, i) => ({ i, job_id: r.jobId, attempt: r.attempt, message_id: r.messageId, lease_ms: r.leaseMs }));
     const t = this.#table;

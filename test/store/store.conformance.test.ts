@@ -55,6 +55,61 @@ function afterAFailedStatement(harness: () => StoreHarness): void {
 }
 
 /**
+ * What only a database shows: calls made while the pool's one connection is busy go as one statement
+ * (batch-coalescer.ts) and are each answered as separate calls would be; a joined statement the
+ * database rejects is run again call by call, so only the bad call fails.
+ */
+function joinedCalls(url: () => string): void {
+  test('calls that wait for the connection go as one statement, each answered as if alone', async () => {
+    const pool = testPool(url(), { max: 1 });
+    let statements = 0;
+    const query = pool.query.bind(pool) as (text: string, values?: unknown[]) => Promise<unknown>;
+    pool.query = ((text: string, values?: unknown[]) => {
+      if (typeof text === 'string' && text.includes('jsonb_to_recordset')) statements++;
+      return query(text, values);
+    }) as typeof pool.query;
+    const store = new PostgresJobStore({ pool, schema: freshSchema(), closePool: true, prepareStatements: false });
+    try {
+      await store.migrate();
+      const type = `conformance.${randomUUID().slice(0, 8)}`;
+      const [a, b, c] = [newJob(type), newJob(type, { idempotencyKey: 'k' }), newJob(type, { idempotencyKey: 'k' })];
+      statements = 0;
+      // a goes at once; b and c wait for it and go together: c is b's duplicate, as in one batch.
+      const created = await Promise.all([store.createJobs([a!]), store.createJobs([b!]), store.createJobs([c!])]);
+      expect(created).toEqual([[{ id: a!.id, created: true }], [{ id: b!.id, created: true }], [{ id: b!.id, created: false }]]);
+      expect(statements).toBe(2);
+
+      const first = claimOf(a!);
+      statements = 0;
+      const claims = await Promise.all([
+        store.claim([claimOf(newJob(type))]),
+        store.claim([first]),
+        // attempt 0 breaks the table's CHECK: only this call fails, after the joined statement did.
+        store.claim([{ ...claimOf(newJob(type)), attempt: 0 }]).catch((error: unknown) => error),
+        store.claim([claimOf(a!)]),
+        store.claim([{ ...first }]),
+      ]);
+      expect(claims[0]).toEqual([{ kind: 'claimed', lost: false, created: true }]);
+      expect(claims[1]).toEqual([{ kind: 'claimed', lost: false, created: false }]);
+      expect(String(claims[2])).toMatch(/check constraint/);
+      expect(claims[3]).toMatchObject([{ kind: 'drop', reason: 'claim_held', sameMessage: false }]);
+      expect(claims[4]).toMatchObject([{ kind: 'drop', reason: 'claim_held', sameMessage: true }]);
+      // One alone, four joined and rejected, then those four one by one.
+      expect(statements).toBe(6);
+
+      const settled = await Promise.all([
+        store.settle([{ jobId: a!.id, attempt: 1, messageId: first.messageId, outcome: { kind: 'succeeded' } }]),
+        store.settle([{ jobId: a!.id, attempt: 1, messageId: first.messageId, outcome: { kind: 'succeeded' } }]),
+      ]);
+      expect(settled).toEqual([[{ kind: 'settled' }], [{ kind: 'superseded', state: 'succeeded' }]]);
+      expect((await store.getJob(a!.id))?.state).toBe('succeeded');
+    } finally {
+      await store.close();
+    }
+  });
+}
+
+/**
  * What only a database shows: the hot path's statements find their rows by index, never by reading
  * the table, on a table the planner has not analysed (a new deployment; PGlite never runs autovacuum).
  * Before lockedRows, claim, settle and renew read every row of jobs through a hash join.
@@ -116,6 +171,7 @@ conformance(
   (harness) => {
     afterAFailedStatement(harness);
     hotPathPlans(() => url!);
+    joinedCalls(() => url!);
   },
 );
 
@@ -139,6 +195,7 @@ conformance(
   (harness) => {
     afterAFailedStatement(harness);
     hotPathPlans(() => database!.connectionString);
+    joinedCalls(() => database!.connectionString);
 
     test('the search by key is answered from indexes, not by reading every row', async () => {
       const { store } = harness();
