@@ -440,9 +440,12 @@ process.on('message', (raw: unknown) => {
         ...(counts ? { store: counts } : {}),
         ...(storePickupMs.length > 0 ? { storePickupMs } : {}),
       };
-      send(result);
-      process.disconnect?.();
-      setTimeout(() => process.exit(0), 100).unref();
+      // Disconnect only once the result is written: on Node 24 a disconnect right after send() drops a
+      // large message (5,000 recorded ids), and the parent waited for it in vain.
+      process.send?.(result, () => {
+        process.disconnect?.();
+        setTimeout(() => process.exit(0), 100).unref();
+      });
     })();
   }
 });
