@@ -442,7 +442,7 @@ process.on('message', (raw: unknown) => {
       };
       // Disconnect only once the result is written: on Node 24 a disconnect right after send() drops a
       // large message (5,000 recorded ids), and the parent waited for it in vain.
-      process.send?.(result, () => {
+      process.send?.(result, undefined, undefined, () => {
         process.disconnect?.();
         setTimeout(() => process.exit(0), 100).unref();
       });
