@@ -55,20 +55,33 @@ function afterAFailedStatement(harness: () => StoreHarness): void {
 }
 
 /**
+ * A store on one connection and a fresh schema, its statements unprepared and shown to `watch` as
+ * they go; `query` runs a statement unwatched.
+ */
+function watchedStore(
+  url: string,
+  watch: (text: string, values: unknown[] | undefined) => void,
+): { store: PostgresJobStore; query: (text: string, values?: unknown[]) => Promise<unknown> } {
+  const pool = testPool(url, { max: 1 });
+  const query = pool.query.bind(pool) as (text: string, values?: unknown[]) => Promise<unknown>;
+  pool.query = ((text: string, values?: unknown[]) => {
+    if (typeof text === 'string') watch(text, values);
+    return query(text, values);
+  }) as typeof pool.query;
+  return { store: new PostgresJobStore({ pool, schema: freshSchema(), closePool: true, prepareStatements: false }), query };
+}
+
+/**
  * What only a database shows: calls made while the pool's one connection is busy go as one statement
  * (batch-coalescer.ts) and are each answered as separate calls would be; a joined statement the
  * database rejects is run again call by call, so only the bad call fails.
  */
 function joinedCalls(url: () => string): void {
   test('calls that wait for the connection go as one statement, each answered as if alone', async () => {
-    const pool = testPool(url(), { max: 1 });
     let statements = 0;
-    const query = pool.query.bind(pool) as (text: string, values?: unknown[]) => Promise<unknown>;
-    pool.query = ((text: string, values?: unknown[]) => {
-      if (typeof text === 'string' && text.includes('jsonb_to_recordset')) statements++;
-      return query(text, values);
-    }) as typeof pool.query;
-    const store = new PostgresJobStore({ pool, schema: freshSchema(), closePool: true, prepareStatements: false });
+    const { store } = watchedStore(url(), (text) => {
+      if (text.includes('jsonb_to_recordset')) statements++;
+    });
     try {
       await store.migrate();
       const type = `conformance.${randomUUID().slice(0, 8)}`;
@@ -116,14 +129,10 @@ function joinedCalls(url: () => string): void {
  */
 function hotPathPlans(url: () => string): void {
   test('claim, settle and renew find their rows by index on an unanalysed table of 3,000 jobs', async () => {
-    const pool = testPool(url(), { max: 1 });
     const seen: { text: string; values: unknown[] }[] = [];
-    const query = pool.query.bind(pool) as (text: string, values?: unknown[]) => Promise<unknown>;
-    pool.query = ((text: string, values?: unknown[]) => {
-      if (typeof text === 'string' && text.includes('FOR UPDATE') && values) seen.push({ text, values });
-      return query(text, values);
-    }) as typeof pool.query;
-    const store = new PostgresJobStore({ pool, schema: freshSchema(), closePool: true, prepareStatements: false });
+    const { store, query } = watchedStore(url(), (text, values) => {
+      if (text.includes('FOR UPDATE') && values) seen.push({ text, values });
+    });
     try {
       await store.migrate();
       const type = `conformance.${randomUUID().slice(0, 8)}`;
