@@ -503,18 +503,21 @@ export async function storeScenarios(target: Target, sqsPid: number): Promise<St
 
     // 4. PostgreSQL under more load: the 1×50 step is the throughput row; then more processes.
     const base = THROUGHPUT.find((s) => s.store === 'postgres' && s.rows === 'producer');
+    // Without PostgreSQL among BENCH_STORE_KINDS there are no steps.
     if (base)
       report.saturation.push({
         ...report.throughput.find((r) => r.name === base.name)!,
         kind: 'saturation',
         name: '1 process × c=50 (the row above)',
       });
-    for (const step of base ? SATURATION_STEPS : []) {
-      const spec: StoreSpec = {
-        ...base!,
-        ...step,
-        name: `${step.processes} process${step.processes === 1 ? '' : 'es'} × c=${step.concurrency}`,
-      };
+    const steps: StoreSpec[] = base
+      ? SATURATION_STEPS.map((step) => ({
+          ...base,
+          ...step,
+          name: `${step.processes} process${step.processes === 1 ? '' : 'es'} × c=${step.concurrency}`,
+        }))
+      : [];
+    for (const spec of steps) {
       const rs: StoreRun[] = [];
       for (let rep = 0; rep < RUNS; rep++) {
         rs.push(await bench.drain(spec, SATURATION_N));

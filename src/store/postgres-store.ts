@@ -133,14 +133,11 @@ export class PostgresJobStore implements JobStore {
     this.#prepare = options.prepareStatements ?? true;
     this.schedules = new PostgresScheduleStore(this.#pool, quoteSchema(this.#schema));
     const slots = new StatementSlots(this.#pool.options.max ?? 10);
-    this.#creates = new BatchCoalescer((jobs) => this.#createJobs(jobs), slots, statementRejected);
-    this.#claims = new BatchCoalescer(
-      (requests) => claimBatch(this.#pool, quoteSchema(this.#schema), requests, this.#prepare),
-      slots,
-      statementRejected,
-    );
-    this.#settles = new BatchCoalescer((requests) => this.#settle(requests), slots, statementRejected);
-    this.#renews = new BatchCoalescer((requests) => this.#renew(requests), slots, statementRejected);
+    const joined = <Req, Res>(run: (requests: readonly Req[]) => Promise<Res[]>) => new BatchCoalescer(run, slots, statementRejected);
+    this.#creates = joined((jobs) => this.#createJobs(jobs));
+    this.#claims = joined((requests) => claimBatch(this.#pool, quoteSchema(this.#schema), requests, this.#prepare));
+    this.#settles = joined((requests) => this.#settle(requests));
+    this.#renews = joined((requests) => this.#renew(requests));
   }
 
   /** A pool to `url` (max 10 by default), migrated and pinged; `close()` ends the pool. */
@@ -258,8 +255,8 @@ export class PostgresJobStore implements JobStore {
     return this.#settles.call(requests);
   }
 
+  /** One batch of settles (the coalescer answers an empty call itself). */
   async #settle(requests: readonly SettleRequest[]): Promise<SettleResult[]> {
-    if (requests.length === 0) return [];
     const batch = requests.map((r, i) => {
       const o = r.outcome;
       return {
@@ -330,8 +327,8 @@ export class PostgresJobStore implements JobStore {
     return this.#renews.call(requests);
   }
 
+  /** One batch of renewals (the coalescer answers an empty call itself). */
   async #renew(requests: readonly RenewRequest[]): Promise<RenewResult[]> {
-    if (requests.length === 0) return [];
     const batch = requests.map((r, i) => ({ i, job_id: r.jobId, attempt: r.attempt, message_id: r.messageId, lease_ms: r.leaseMs }));
     const t = this.#table;
     const { rows } = await runPrepared<{ i: number; held: boolean; state: JobState | null }>(
