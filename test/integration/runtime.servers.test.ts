@@ -28,7 +28,14 @@ interface Server {
   stop(): Promise<void>;
 }
 
-const SERVERS: Array<{ name: string; start: () => Promise<Server> }> = [
+/**
+ * `handsOutTwice`: the server can give one message to two ReceiveMessage calls made at once, within
+ * its visibility timeout. moto 5 does (its receive is not atomic across request threads): 8
+ * concurrent receive loops over 200 messages with a 60 s visibility timeout got one body twice in 1
+ * of 10 rounds here. Without a store the runtime cannot tell such a copy from the first, so a job may
+ * then run twice from that one message; a second run from any other message is still a defect.
+ */
+const SERVERS: Array<{ name: string; handsOutTwice?: boolean; start: () => Promise<Server> }> = [
   {
     name: 'fauxqs (embedded)',
     start: async () => {
@@ -45,6 +52,7 @@ const SERVERS: Array<{ name: string; start: () => Promise<Server> }> = [
   },
   {
     name: 'moto (moto_server)',
+    handsOutTwice: true,
     start: async () => {
       const s = await startMoto();
       return { endpoint: s.endpoint, maxMessageBytes: 1_048_576, stop: () => s.stop() };
@@ -65,7 +73,7 @@ const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
     );
   });
 
-describe.each(SERVERS)('the runtime on $name', ({ start }) => {
+describe.each(SERVERS)('the runtime on $name', ({ start, handsOutTwice }) => {
   let server: Server | undefined;
   let transport: SqsTransport;
   const workers: Worker[] = [];
@@ -213,7 +221,8 @@ describe.each(SERVERS)('the runtime on $name', ({ start }) => {
 
   it('loses nothing when stop() comes during load: every job succeeds exactly once across two workers', async () => {
     const q = await queues('load');
-    const runs = new Map<string, number>();
+    /** Job id → the message id of each of its successes. */
+    const runs = new Map<string, string[]>();
     const load = defineJob({
       type: 'load.job',
       schema: z.object({ ms: z.int().min(0) }),
@@ -221,9 +230,9 @@ describe.each(SERVERS)('the runtime on $name', ({ start }) => {
         await sleep(payload.ms, ctx.signal);
       },
     });
-    const count = (id: string): void => void runs.set(id, (runs.get(id) ?? 0) + 1);
+    const count = (e: { jobId: string; messageId: string }): void => void runs.set(e.jobId, [...(runs.get(e.jobId) ?? []), e.messageId]);
     const first = worker(q, [load], { concurrency: 20, visibilityTimeoutSeconds: 5 });
-    first.on('job:succeeded', (e) => count(e.jobId));
+    first.on('job:succeeded', count);
     const ids = await producer(q, [load]).enqueueJobs(
       Array.from({ length: 200 }, (_, i) => ({ type: 'load.job', payload: { ms: 20 + ((i * 37) % 181) } })),
     );
@@ -237,7 +246,7 @@ describe.each(SERVERS)('the runtime on $name', ({ start }) => {
     expect(byFirst.size).toBeLessThan(200);
 
     const second = worker(q, [load], { concurrency: 20, visibilityTimeoutSeconds: 5 });
-    second.on('job:succeeded', (e) => count(e.jobId));
+    second.on('job:succeeded', count);
     second.start();
     await eventually('every job to succeed', () => runs.size === 200, 45_000);
     await second.stop();
@@ -246,8 +255,11 @@ describe.each(SERVERS)('the runtime on $name', ({ start }) => {
     // an in-flight ReceiveMessage whose messages the server already hid; they return after the 5 s
     // visibility timeout with ApproximateReceiveCount 2, are counted as worker_lost and re-sent as
     // attempt 2 without running, and that message runs once.)
+    // A server that hands one message out twice may make a job run twice from that message (see SERVERS).
     expect(new Set(runs.keys())).toEqual(new Set(ids));
-    expect([...runs.values()].filter((n) => n !== 1)).toEqual([]);
+    const twice = [...runs].filter(([, messages]) => messages.length > 1);
+    const explained = (messages: string[]): boolean => handsOutTwice === true && new Set(messages).size === 1;
+    expect(twice.filter(([, messages]) => !explained(messages))).toEqual([]);
     await expectEmpty(q.mainQueueUrl);
     await expectEmpty(q.dlqUrl);
   }, 80_000);
