@@ -26,6 +26,7 @@ import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { type MetricsServer, startMetricsServer } from './metrics-server.js';
 import { type OtlpTarget, type ResolvedOtelConfig, resolveOtelConfig } from './otel-config.js';
+import { SynchronousContextManager } from './sync-context.js';
 
 export interface StartOtelOptions {
   /** Used when OTEL_SERVICE_NAME is unset. @defaultValue 'calsync-worker' */
@@ -38,6 +39,15 @@ export interface StartOtelOptions {
   ready?: () => boolean;
   /** @defaultValue process.env */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Whether OpenTelemetry's active context follows async code (the AsyncLocalStorage context manager).
+   * `false` registers a synchronous one (sync-context.ts): a context entered is active only during
+   * the synchronous call. For a process where nothing reads the active context after an `await`: a
+   * worker running no handler in its trace context (`CALSYNC_HANDLER_TRACE_CONTEXT=false`) pays for
+   * no promise hooks then (Node 20 and 22), not even for the exporters' own `context.with`.
+   * @defaultValue true
+   */
+  asyncContext?: boolean;
 }
 
 export interface OtelHandle {
@@ -90,7 +100,8 @@ const disabledMetrics = {
 
 /**
  * Starts the OpenTelemetry SDK for a worker or CLI process and registers it globally (tracer and
- * meter providers, W3C trace-context + baggage propagator, AsyncLocalStorage context manager).
+ * meter providers, W3C trace-context + baggage propagator, AsyncLocalStorage context manager unless
+ * `asyncContext` is false).
  * No auto-instrumentation. With `metricsPort`, also serves Prometheus `/metrics`, `/healthz`, `/readyz`.
  */
 export async function startOtel(options: StartOtelOptions = {}): Promise<OtelHandle> {
@@ -120,6 +131,7 @@ export async function startOtel(options: StartOtelOptions = {}): Promise<OtelHan
   if (prometheus) readers.push(prometheus);
 
   const sdk = new NodeSDK({
+    ...(options.asyncContext === false ? { contextManager: new SynchronousContextManager() } : {}),
     serviceName: config.serviceName,
     resource: defaultResource().merge(resourceFromAttributes(config.resourceAttributes)),
     // Not envDetector: it reads process.env, and `options.env` is the source of truth here.

@@ -61,6 +61,8 @@ export async function startWorkerProcess(
     serviceName: options.serviceName ?? 'calsync-worker',
     ...(config.metricsPort === undefined ? {} : { metricsPort: config.metricsPort, metricsHost: config.metricsHost }),
     ready: () => worker?.stats.ready ?? false,
+    // No handler runs in its attempt's context: nothing reads the active context across an await.
+    asyncContext: config.handlerTraceContext,
   }).catch(async (error: unknown) => {
     await opening.then((opened) => opened?.close()).catch(() => undefined);
     throw error;
