@@ -18,6 +18,8 @@ export interface ThroughputRow {
   concurrency: number;
   /** calsync only. */
   telemetry?: TelemetryMode;
+  /** calsync: false when run with CALSYNC_HANDLER_TRACE_CONTEXT=false; absent, the default (on). */
+  handlerTraceContext?: false;
   n: number;
   msgPerSec: Spread;
   /** Consuming side: receive + delete + visibility (+ retry sends) per settled job. */

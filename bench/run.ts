@@ -115,6 +115,11 @@ const calsyncSpec = (c: number, telemetry: TelemetryMode): NamedSpec => ({
   name: `calsync-jobs worker c=${c}, ${TELEMETRY_LABEL[telemetry]}`,
   spec: { kind: 'calsync', concurrency: c, telemetry },
 });
+/** Traces over OTLP with no handler run in its attempt's context: no AsyncLocalStorage in the worker. */
+const plainOtlpSpec = (c: number): NamedSpec => ({
+  name: `calsync-jobs worker c=${c}, traces over OTLP, CALSYNC_HANDLER_TRACE_CONTEXT=false`,
+  spec: { kind: 'calsync', concurrency: c, telemetry: 'otlp', handlerTraceContext: false },
+});
 const CEILING_8: NamedSpec = { name: 'ceiling: bare Receive(10)+DeleteBatch, 8 loops', spec: { kind: 'ceiling', concurrency: 8 } };
 const SQS_MESSAGE: NamedSpec = {
   name: 'sqs-consumer handleMessage (batchSize 10)',
@@ -130,8 +135,10 @@ const FAUXQS_MATRIX: NamedSpec[] = [
   CEILING_8,
   calsyncSpec(10, 'default'),
   ...(['off', 'default', 'otlp'] as const).map((t) => calsyncSpec(50, t)),
+  plainOtlpSpec(50),
   calsyncSpec(100, 'default'),
   ...(['off', 'default', 'otlp'] as const).map((t) => calsyncSpec(200, t)),
+  plainOtlpSpec(200),
   SQS_MESSAGE,
   SQS_BATCH,
 ];
@@ -171,6 +178,7 @@ function throughputRow(server: string, named: NamedSpec, runs: TracedDrain[]): T
     kind: named.spec.kind,
     concurrency: named.spec.concurrency,
     ...(named.spec.kind === 'calsync' ? { telemetry: named.spec.telemetry ?? 'default' } : {}),
+    ...(named.spec.handlerTraceContext === false ? { handlerTraceContext: false as const } : {}),
     n,
     msgPerSec: spread(runs.map((r) => r.msgPerSec)),
     consumerReqPerJob: spread(runs.map((r) => total(r.consumerRequests) / r.n)),
@@ -343,7 +351,10 @@ function fauxqsTargets(fauxqs: ThroughputRow[]): TargetLine[] {
   const ceiling8 = fauxqs.find((r) => r.name === CEILING_8.name)!;
   const ceiling = Math.max(...ceilingRows.map((r) => r.msgPerSec.median));
   const calsync = fauxqs.filter((r) => r.kind === 'calsync');
-  const at = (c: number, t: TelemetryMode): ThroughputRow | undefined => calsync.find((r) => r.concurrency === c && r.telemetry === t);
+  const at = (c: number, t: TelemetryMode): ThroughputRow | undefined =>
+    calsync.find((r) => r.concurrency === c && r.telemetry === t && r.handlerTraceContext === undefined);
+  const plainOtlpAt = (c: number): ThroughputRow | undefined =>
+    calsync.find((r) => r.concurrency === c && r.telemetry === 'otlp' && r.handlerTraceContext === false);
   const sqsBest = fauxqs
     .filter((r) => r.kind.startsWith('sqs-consumer'))
     .reduce((a, b) => (b.msgPerSec.median > a.msgPerSec.median ? b : a));
@@ -401,11 +412,15 @@ function fauxqsTargets(fauxqs: ThroughputRow[]): TargetLine[] {
     const off = at(c, 'off');
     const def = at(c, 'default');
     const on = at(c, 'otlp');
+    const plain = plainOtlpAt(c);
     if (!off || !on) return [];
     return [
       {
         c,
         cost: 1 - on.msgPerSec.median / off.msgPerSec.median,
+        plain: plain
+          ? { cost: 1 - plain.msgPerSec.median / off.msgPerSec.median, cpu: plain.cpuPerJobUs.median / off.cpuPerJobUs.median - 1 }
+          : undefined,
         vsDefault: def ? 1 - on.msgPerSec.median / def.msgPerSec.median : Number.NaN,
         cpu: on.cpuPerJobUs.median / off.cpuPerJobUs.median - 1,
       },
@@ -425,6 +440,15 @@ function fauxqsTargets(fauxqs: ThroughputRow[]): TargetLine[] {
         `${((worst.cost - GOALS.tracingCost) * 100).toFixed(1)} points at c=${worst.c}`,
       ),
     });
+    const plain = costs.flatMap((x) => (x.plain ? [{ c: x.c, ...x.plain }] : []));
+    if (plain.length > 0) {
+      out.push({
+        name: 'traces over OTLP with CALSYNC_HANDLER_TRACE_CONTEXT=false (no AsyncLocalStorage, so no promise hooks on Node 20)',
+        pass: true,
+        info: true,
+        detail: plain.map((x) => `c=${x.c}: costs ${pct(x.cost)} of throughput, CPU per job +${pct(x.cpu)} against off`).join(', '),
+      });
+    }
   }
 
   const worstReq = calsync.reduce((a, b) => (b.consumerReqPerJob.median > a.consumerReqPerJob.median ? b : a));
