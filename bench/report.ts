@@ -181,7 +181,7 @@ export function markdown(report: BenchReport): string {
   const m = report.machine;
   lines.push(`# calsync-jobs benchmark — ${report.generatedAt}`, '');
   lines.push(
-    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, ${m.platform}; load average at start ${m.loadStart}, at end ${m.loadEnd}.`,
+    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, ${m.platform}; load average at start ${m.loadStart}, at end ${m.loadEnd}${typeof m.stealShare === 'number' ? `; CPU time stolen by the host over the run (given to other guests on the same hardware, /proc/stat): ${(m.stealShare * 100).toFixed(0)} %` : ''}.`,
   );
   lines.push(
     `Servers: ${report.servers.join(', ')}. ` +

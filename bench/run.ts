@@ -24,7 +24,7 @@
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { TelemetryMode } from './children/protocol.js';
@@ -94,6 +94,16 @@ const started = Date.now();
 const loadStart = loadavg()
   .map((v) => v.toFixed(2))
   .join(' ');
+/** The machine's CPU ticks from /proc/stat: stolen (given by the hypervisor to other guests) and all; undefined off Linux. */
+function cpuTicks(): { steal: number; total: number } | undefined {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+    return { steal: fields[7] ?? 0, total: fields.reduce((a, b) => a + b, 0) };
+  } catch {
+    return undefined;
+  }
+}
+const ticksStart = cpuTicks();
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 const elapsed = (): string => `${((Date.now() - started) / 1000).toFixed(0)}s`;
 
@@ -722,6 +732,9 @@ async function main(): Promise<void> {
   report.machine.loadEnd = loadavg()
     .map((v) => v.toFixed(2))
     .join(' ');
+  const ticksEnd = cpuTicks();
+  if (ticksStart && ticksEnd && ticksEnd.total > ticksStart.total)
+    report.machine.stealShare = (ticksEnd.steal - ticksStart.steal) / (ticksEnd.total - ticksStart.total);
   report.durationSeconds = (Date.now() - started) / 1000;
   if (sections.has('fauxqs') || sections.has('latency') || sections.has('elasticmq'))
     report.notes.push(
