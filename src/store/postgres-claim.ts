@@ -98,7 +98,7 @@ function claimStatement(schema: string, keyed: boolean): string {
  * lets through goes, and the statement has half as many CTEs to plan and run.
  */
 const NO_KEYS_FIN = `    fin AS (
-      SELECT d.*, 'go'::text AS gate, NULL::float8 AS retry_after_ms FROM dec d
+      SELECT d.*, 'go'::text AS gate, NULL::float8 AS retry_after_ms, NULL::float8 AS start_ms FROM dec d
     ),`;
 
 /** The key gates' CTEs after `dec`, ending with `fin` (see claimSql). */
@@ -112,7 +112,7 @@ const KEYED_GATES = (k: string): string => `    want AS (
       ${lockedRows(k, 'key', 'SELECT ckey FROM want UNION ALL SELECT rkey FROM want', 'j.key, j.holders, j.starts, j.throttled_until')}
     ),
     gate AS (
-      SELECT w.*,
+      SELECT w.*, rt.at AS rate_at,
         CASE
           WHEN (w.ckey IS NOT NULL AND kc.key IS NULL) OR (w.rkey IS NOT NULL AND kq.key IS NULL) THEN 'key_missing'
           WHEN greatest(kc.throttled_until, kq.throttled_until) > now() THEN 'throttled'
@@ -124,7 +124,7 @@ const KEYED_GATES = (k: string): string => `    want AS (
           WHEN greatest(kc.throttled_until, kq.throttled_until) > now()
             THEN extract(epoch FROM greatest(kc.throttled_until, kq.throttled_until) - now()) * 1000
           WHEN w.ckey IS NOT NULL AND w.crank > w.climit - hc.live THEN hc.first_end - w.now_ms
-          WHEN w.rkey IS NOT NULL AND w.rrank > w.rmax - sq.n THEN coalesce(sq.win[sq.n + w.rrank - w.rmax] + w.rper - w.now_ms, w.rper)
+          WHEN w.rkey IS NOT NULL AND w.rrank > w.rmax - sq.n THEN coalesce(sq.win[sq.n + w.rrank - w.rmax] + w.rper - rt.at, w.rper)
         END AS retry_after_ms
       FROM want w
       LEFT JOIN klock kc ON kc.key = w.ckey
@@ -134,7 +134,10 @@ const KEYED_GATES = (k: string): string => `    want AS (
         WHERE h.value::float8 > w.now_ms AND h.key <> w.job_id
       ) hc ON true
       LEFT JOIN LATERAL (
-        SELECT count(*)::int AS n, array_agg(s ORDER BY s) AS win FROM unnest(kq.starts) s WHERE s > w.now_ms - w.rper
+        SELECT greatest(w.now_ms, (SELECT max(s) FROM unnest(kq.starts) s)) AS at
+      ) rt ON true
+      LEFT JOIN LATERAL (
+        SELECT count(*)::int AS n, array_agg(s ORDER BY s) AS win FROM unnest(kq.starts) s WHERE s > rt.at - w.rper
       ) sq ON true
     ),
     kfix AS (
@@ -145,14 +148,15 @@ const KEYED_GATES = (k: string): string => `    want AS (
       ON CONFLICT DO NOTHING
     ),
     adm AS (
-      SELECT x.key, g.job_id, g.now_ms, g.lease_ms, g.rper, x.conc FROM gate g
+      SELECT x.key, g.job_id, g.now_ms, g.rate_at, g.lease_ms, g.rper, x.conc FROM gate g
       CROSS JOIN LATERAL (VALUES (g.ckey, true), (g.rkey, false)) AS x(key, conc)
       WHERE g.gate = 'go' AND x.key IS NOT NULL
     ),
     kagg AS (
       SELECT a.key, max(a.now_ms) AS now_ms,
         coalesce(jsonb_object_agg(a.job_id, a.now_ms + a.lease_ms) FILTER (WHERE a.conc), '{}'::jsonb) AS new_holders,
-        coalesce(array_agg(a.now_ms) FILTER (WHERE NOT a.conc), '{}'::float8[]) AS new_starts,
+        coalesce(array_agg(a.rate_at) FILTER (WHERE NOT a.conc), '{}'::float8[]) AS new_starts,
+        max(a.rate_at) FILTER (WHERE NOT a.conc) AS rate_at,
         bool_or(a.conc) AS any_conc, bool_or(NOT a.conc) AS any_rate, max(a.rper) FILTER (WHERE NOT a.conc) AS per_ms
       FROM adm a GROUP BY a.key
     ),
@@ -163,14 +167,18 @@ const KEYED_GATES = (k: string): string => `    want AS (
             || a.new_holders
           ELSE kr.holders END,
         starts = CASE WHEN a.any_rate THEN
-            array(SELECT s FROM unnest(kr.starts) s WHERE s > a.now_ms - a.per_ms ORDER BY s) || a.new_starts
+            array(SELECT s FROM unnest(kr.starts) s WHERE s > a.rate_at - a.per_ms ORDER BY s) || a.new_starts
           ELSE kr.starts END,
         updated_at = now()
       FROM kagg a WHERE kr.key = a.key
     ),
     fin AS (
-      SELECT d.*, coalesce(g.gate, 'go') AS gate, g.retry_after_ms FROM dec d LEFT JOIN gate g ON g.i = d.i
+      SELECT d.*, coalesce(g.gate, 'go') AS gate, g.retry_after_ms, CASE WHEN d.rkey IS NOT NULL THEN g.rate_at END AS start_ms
+      FROM dec d LEFT JOIN gate g ON g.i = d.i
     ),`;
+
+/** A claimed job's start: its rate key's clock when it has one (see claimSql), else the statement's. */
+const STARTED_AT = 'coalesce(to_timestamp(f.start_ms / 1000), now())';
 
 /** Keyed requests held back: their rows count the hold. */
 const KEYED_HOLD = (t: string): string => `    hold AS (
@@ -187,6 +195,13 @@ const KEYED_HOLD = (t: string): string => `    hold AS (
  * `limit` and its rate rank fits the starts left in the window. Ranks count every candidate, so a
  * batch never admits more than a key allows (it may hold back one a finer count would have let go).
  * A key row that does not exist yet is inserted and its requests decided in the next round.
+ *
+ * A rate key's starts never go back in time: a request is counted and recorded at the later of the
+ * statement's `now()` and the key's latest start, and that is the job's `started_at`. `now()` is when
+ * the statement began; one that waited for a row another claim held (a job row, the key row) would
+ * otherwise count its window from before that claim's start, after that claim had already pruned
+ * the starts older than its own window, and admit one start too many. The waiting statement really
+ * starts its jobs after the other claim's, so the later time is also the truer one.
  */
 function claimSql(t: string, k: string, keyed: boolean): string {
   return `WITH req AS (
@@ -226,7 +241,7 @@ ${keyed ? KEYED_GATES(k) : NO_KEYS_FIN}
       SELECT f.job_id, f.type, CASE WHEN f.gate = 'go' THEN 'running' ELSE 'pending' END, f.attempt,
         -- A key another job holds is not this job's to take (its producer could not dedup): kept without it.
         CASE WHEN NOT EXISTS (SELECT 1 FROM ${t} e WHERE e.type = f.type AND e.idempotency_key = f.idempotency_key) THEN f.idempotency_key END,
-        ${ts('f.created_at')}, ${ts('f.scheduled_at')}, CASE WHEN f.gate = 'go' THEN now() END, now(), f.payload_box -> 'v', f.payload_omitted, f.trace_id,
+        ${ts('f.created_at')}, ${ts('f.scheduled_at')}, CASE WHEN f.gate = 'go' THEN ${STARTED_AT} END, now(), f.payload_box -> 'v', f.payload_omitted, f.trace_id,
         CASE WHEN f.gate = 'go' THEN f.message_id END, CASE WHEN f.gate = 'go' THEN f.attempt END, CASE WHEN f.gate = 'go' THEN f.worker END,
         CASE WHEN f.gate = 'go' THEN now() + f.lease_ms * interval '1 millisecond' END,
         CASE WHEN f.gate = 'go' THEN f.ckey END, CASE WHEN f.gate = 'go' THEN 0 ELSE 1 END
@@ -235,7 +250,7 @@ ${keyed ? KEYED_GATES(k) : NO_KEYS_FIN}
       RETURNING j.id, j.holds
     ),
     upd AS (
-      UPDATE ${t} j SET state = 'running', attempt = f.attempt, started_at = now(), updated_at = now(),
+      UPDATE ${t} j SET state = 'running', attempt = f.attempt, started_at = ${STARTED_AT}, updated_at = now(),
         trace_id = COALESCE(j.trace_id, f.trace_id),
         claim_message_id = f.message_id, claim_attempt = f.attempt, claim_worker = f.worker,
         claim_expires_at = now() + f.lease_ms * interval '1 millisecond',

@@ -297,6 +297,49 @@ conformance(
       }
     });
 
+    test("a claim that waited for its row counts a rate key from the key's latest start, not from when it began", async () => {
+      // Regression (a cold CI run's keys.servers test: 6 starts of a 5-per-second key in one second).
+      // The claim's statement clock (now()) is when it began. One that waited for a row lock counted its
+      // window from then, after a later claim had pruned the key's starts older than its own window.
+      const { store } = harness();
+      const key = `rate-${randomUUID().slice(0, 8)}`;
+      const rate = { key, max: 2, perMs: 1_000 };
+      const type = `conformance.${randomUUID().slice(0, 8)}`;
+      const [one, two, waiter, late] = Array.from({ length: 4 }, () => newJob(type, { keys: [key] }));
+      await store.createJobs([one!, two!, waiter!, late!]);
+      expect((await store.claim([claimOf(one!, { rate }), claimOf(two!, { rate })])).map((r) => r.kind)).toEqual(['claimed', 'claimed']);
+      const firstStarts = Date.now();
+      const pool = testPool(database!.connectionString, { max: 2 });
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query('SELECT 1 FROM calsync_jobs.jobs WHERE id = $1 FOR UPDATE', [waiter!.id]);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        // Begins inside the first two starts' window, then waits for the row.
+        const waiting = store.claim([claimOf(waiter!, { rate })]);
+        await eventually('the claim to wait for the row', async () => {
+          const { rowCount } = await pool.query(
+            "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%jsonb_to_recordset%' AND pid <> pg_backend_pid()",
+          );
+          return (rowCount ?? 0) > 0;
+        });
+        // Past the first two starts' window: the next start goes, and prunes them from the key.
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, firstStarts + 1_100 - Date.now())));
+        expect((await store.claim([claimOf(late!, { rate })]))[0]?.kind).toBe('claimed');
+        await client.query('COMMIT');
+        expect((await waiting)[0]?.kind).toBe('claimed');
+      } finally {
+        client.release();
+        await pool.end();
+      }
+      const starts = (await Promise.all([one, two, waiter, late].map(async (job) => (await store.getJob(job!.id))!.startedAt!))).sort(
+        (a, b) => a - b,
+      );
+      for (const at of starts) {
+        expect(starts.filter((s) => s >= at && s < at + 1_000).length, `starts ${starts.join(', ')}`).toBeLessThanOrEqual(2);
+      }
+    });
+
     test('a row another transaction inserts mid-statement is found by a second round', async () => {
       const { store } = harness();
       const pool = testPool(database!.connectionString, { max: 1 });
