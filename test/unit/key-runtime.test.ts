@@ -180,16 +180,23 @@ describe('rate per key', () => {
     const r = await rig();
     const stamps: Stamp[] = [];
     const job = stamping('rated', stamps, 5, { rateLimit: { key: (p) => p.key, max: 3, perMs: 500 } });
-    for (let n = 0; n < 9; n++) await r.enqueue('rated', { key: 'slow', n });
+    const slow: string[] = [];
+    for (let n = 0; n < 9; n++) slow.push((await r.enqueue('rated', { key: 'slow', n })).id);
     for (let n = 0; n < 3; n++) await r.enqueue('rated', { key: 'other', n });
     r.worker([job]);
     await eventually('12 runs', () => stamps.length === 12, 20_000);
+    // The limit counts the store's starts (the claims). A handler begins a little after its claim, by
+    // however long its turn takes: under load a window of handler stamps can hold one more (a cold CI
+    // run saw 4 of 3), so the stamps are held to the spacing only.
+    const claimed = (await Promise.all(slow.map(async (id) => (await r.store!.getJob(id))!.startedAt!))).sort((a, b) => a - b);
+    for (const at of claimed)
+      expect(claimed.filter((s) => s >= at && s < at + 500).length, `starts ${claimed.join(', ')}`).toBeLessThanOrEqual(3);
+    expect(claimed.at(-1)! - claimed[0]!).toBeGreaterThanOrEqual(1_000);
     const starts = stamps
       .filter((s) => s.key === 'slow')
       .map((s) => s.start)
       .sort((a, b) => a - b);
-    for (const at of starts) expect(starts.filter((s) => s >= at && s < at + 500).length).toBeLessThanOrEqual(3);
-    expect(starts.at(-1)! - starts[0]!).toBeGreaterThanOrEqual(1_000);
+    expect(starts.at(-1)! - starts[0]!).toBeGreaterThanOrEqual(1_000 - 100);
     // The other key is not held back by the slow one: all of it started before the slow key's second window.
     const other = stamps.filter((s) => s.key === 'other').map((s) => s.start);
     expect(Math.max(...other)).toBeLessThan(starts[3]!);
